@@ -37,3 +37,48 @@ fever_visit = Table(
     Index("ix_visit_card_time", "patient_idcard", "visit_time"),
     Index("ix_visit_hosp", "hosp_code", "visit_no"),
 )
+
+from ._convert import aware_to_naive_utc, mapping, naive_utc_to_aware  # noqa: E402
+from .sql import Field, SqlConnector, View  # noqa: E402
+
+_TS = (naive_utc_to_aware, aware_to_naive_utc)
+_NAT = mapping({"阴性": "NEGATIVE", "阳性": "POSITIVE"})
+
+CLINIC = View(
+    name="Clinic",
+    order="id",
+    fields={
+        "id": Field(hospital.c.hosp_code),
+        "name": Field(hospital.c.hosp_name),
+        "kind": Field(hospital.c.hosp_kind),
+        "district": Field(hospital.c.district_code),
+    },
+)
+
+CLINIC_VISIT = View(
+    name="ClinicVisit",
+    order="id",
+    fields={
+        "id": Field(fever_visit.c.visit_no),
+        "clinicId": Field(fever_visit.c.hosp_code),
+        "idNumber": Field(fever_visit.c.patient_idcard),
+        "name": Field(fever_visit.c.patient_name),
+        "phone": Field(fever_visit.c.patient_phone),
+        "time": Field(fever_visit.c.visit_time, *_TS),
+        "temperature": Field(fever_visit.c.temperature, float),
+        "diagnosis": Field(fever_visit.c.diagnosis),
+        "nucleicAcidResult": Field(fever_visit.c.nat_result, *_NAT),
+        "resultAt": Field(fever_visit.c.result_time, *_TS),
+        "disposition": Field(fever_visit.c.disposition),
+    },
+    always=frozenset({"clinicId", "idNumber"}),
+)
+
+
+class ClinicConnector(SqlConnector):
+    """Fever-clinic registration of the hospitals."""
+
+    name = "clinic"
+    metadata = metadata
+    views = {"Clinic": CLINIC, "ClinicVisit": CLINIC_VISIT}
+    default_timeout = 5.0

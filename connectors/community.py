@@ -49,3 +49,66 @@ t_gate_log = Table(
     Index("IX_GATE_CERT_TIME", "CERT_NO", "ENTER_TIME"),
     Index("IX_GATE_COMM_TIME", "COMM_ID", "ENTER_TIME"),
 )
+
+from hub.ids import ZHENGZHOU_DISTRICTS  # noqa: E402
+
+from ._convert import aware_to_naive_utc, mapping, naive_utc_to_aware  # noqa: E402
+from .sql import Field, SqlConnector, View  # noqa: E402
+
+_TS = (naive_utc_to_aware, aware_to_naive_utc)
+# The street offices record district names; the unified graph uses codes.
+_DISTRICT = mapping({name: code for code, name in ZHENGZHOU_DISTRICTS.items()})
+_FLAG = mapping({"Y": True, "N": False})
+
+COMMUNITY = View(
+    name="Community",
+    order="id",
+    fields={
+        "id": Field(t_community.c.COMM_ID),
+        "name": Field(t_community.c.COMM_NAME),
+        "street": Field(t_community.c.STREET_NAME),
+        "district": Field(t_community.c.DISTRICT_NAME, *_DISTRICT),
+        "underLockdown": Field(t_community.c.LOCKDOWN_FLAG, *_FLAG),
+    },
+)
+
+RESIDENCE = View(
+    name="Residence",
+    order="id",
+    fields={
+        "id": Field(t_resident.c.RES_ID),
+        "communityId": Field(t_resident.c.COMM_ID),
+        "idNumber": Field(t_resident.c.CERT_NO),
+        "name": Field(t_resident.c.FULL_NAME),
+        "phone": Field(t_resident.c.TEL),
+        "building": Field(t_resident.c.BUILDING),
+        "room": Field(t_resident.c.ROOM),
+        "returnedFrom": Field(t_resident.c.RETURN_FROM),
+        "returnedAt": Field(t_resident.c.RETURN_DATE, *_TS),
+        "homeObservationUntil": Field(t_resident.c.HOME_OBS_END, *_TS),
+    },
+    always=frozenset({"communityId", "idNumber"}),
+)
+
+COMMUNITY_ENTRY = View(
+    name="CommunityEntry",
+    order="id",
+    fields={
+        "id": Field(t_gate_log.c.LOG_ID),
+        "communityId": Field(t_gate_log.c.COMM_ID),
+        "idNumber": Field(t_gate_log.c.CERT_NO),
+        "time": Field(t_gate_log.c.ENTER_TIME, *_TS),
+        "temperature": Field(t_gate_log.c.TEMPERATURE, float),
+        "gate": Field(t_gate_log.c.GATE_NAME),
+    },
+    always=frozenset({"communityId", "idNumber"}),
+)
+
+
+class CommunityConnector(SqlConnector):
+    """Resident registers and gate registration of the residential communities."""
+
+    name = "community"
+    metadata = metadata
+    views = {"Community": COMMUNITY, "Residence": RESIDENCE, "CommunityEntry": COMMUNITY_ENTRY}
+    default_timeout = 5.0

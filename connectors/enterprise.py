@@ -33,3 +33,42 @@ employee = Table(
     Column("hireDate", Date),
     Index("ix_employee_ent", "creditCode", "empId"),
 )
+
+from .sql import Field, SqlConnector, View  # noqa: E402
+
+ENTERPRISE = View(
+    name="Enterprise",
+    order="creditCode",
+    fields={
+        "creditCode": Field(enterprise.c.creditCode),
+        "name": Field(enterprise.c.entName),
+        "industry": Field(enterprise.c.industryCode),
+        "industryName": Field(enterprise.c.industryName),
+        "district": Field(enterprise.c.regionCode),
+        "legalPerson": Field(enterprise.c.legalPerson),
+    },
+)
+
+EMPLOYMENT = View(
+    name="Employment",
+    order="id",
+    fields={
+        "id": Field(employee.c.empId),
+        "creditCode": Field(employee.c.creditCode),
+        "idNumber": Field(employee.c.idNo),
+        "name": Field(employee.c.empName),
+        "phone": Field(employee.c.mobile),
+        "post": Field(employee.c.post),
+        "hiredOn": Field(employee.c.hireDate),
+    },
+    always=frozenset({"creditCode", "idNumber"}),
+)
+
+
+class EnterpriseConnector(SqlConnector):
+    """The enterprise register and employee health registration."""
+
+    name = "enterprise"
+    metadata = metadata
+    views = {"Enterprise": ENTERPRISE, "Employment": EMPLOYMENT}
+    default_timeout = 5.0

@@ -22,3 +22,32 @@ jkm_xx = Table(
     Column("gxsj", String(14), nullable=False),  # 更新时间 YYYYMMDDHHMMSS
     Column("fmjg", String(64)),  # 赋码机构 issuer
 )
+
+from ._convert import compact_to_datetime, datetime_to_compact, mapping  # noqa: E402
+from .sql import Field, SqlConnector, View  # noqa: E402
+
+_COLOR_DECODE, _COLOR_ENCODE = mapping({"绿": "GREEN", "黄": "YELLOW", "红": "RED"})
+
+HEALTH_CODE = View(
+    name="HealthCode",
+    order="idNumber",
+    fields={
+        "idNumber": Field(jkm_xx.c.sfzh),
+        "name": Field(jkm_xx.c.xm),
+        "phone": Field(jkm_xx.c.sjh),
+        "color": Field(jkm_xx.c.mys, _COLOR_DECODE, _COLOR_ENCODE),
+        "reason": Field(jkm_xx.c.fmyy),
+        "updatedAt": Field(jkm_xx.c.gxsj, compact_to_datetime, datetime_to_compact),
+        "issuer": Field(jkm_xx.c.fmjg),
+    },
+)
+
+
+class HealthCodeConnector(SqlConnector):
+    """The provincial health-code platform: one current code per applicant."""
+
+    name = "healthcode"
+    metadata = metadata
+    views = {"HealthCode": HEALTH_CODE}
+    # The platform answers other provinces at high volume: fail fast.
+    default_timeout = 2.0

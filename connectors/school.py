@@ -53,3 +53,79 @@ staff = Table(
     Column("role", String(16)),  # TEACHER HEAD_TEACHER PRINCIPAL STAFF
     Index("ix_staff_school", "school_id", "staff_no"),
 )
+
+from .sql import Field, SqlConnector, View  # noqa: E402
+
+_LEVEL_OF_GRADE = {**{g: "primary" for g in range(1, 7)},
+                   **{g: "junior" for g in range(7, 10)},
+                   **{g: "senior" for g in range(10, 13)}}
+_FIRST_GRADE = {"primary": 1, "junior": 7, "senior": 10}
+
+
+def grade_name(grade_no: int) -> str:
+    """12 -> 'senior-3'; the unified graph names grades by level and year."""
+    level = _LEVEL_OF_GRADE[grade_no]
+    return f"{level}-{grade_no - _FIRST_GRADE[level] + 1}"
+
+
+def grade_number(name: str) -> int:
+    """'senior-3' -> 12; the inverse of grade_name (ValueError when unknown)."""
+    level, _, year = name.partition("-")
+    if level not in _FIRST_GRADE or not year.isdigit():
+        raise ValueError(name)
+    number = _FIRST_GRADE[level] + int(year) - 1
+    if _LEVEL_OF_GRADE.get(number) != level:
+        raise ValueError(name)
+    return number
+
+
+GRADE_NAMES = tuple(grade_name(g) for g in range(1, 13))
+
+SCHOOL = View(
+    name="School",
+    order="id",
+    fields={
+        "id": Field(school.c.school_id),
+        "name": Field(school.c.school_name),
+        "level": Field(school.c.school_level),
+        "district": Field(school.c.district_code),
+    },
+)
+
+STUDENT = View(
+    name="Student",
+    order="id",
+    fields={
+        "id": Field(student.c.student_no),
+        "schoolId": Field(student.c.school_id),
+        "classId": Field(student.c.class_id),
+        "grade": Field(student.c.grade_no, grade_name, grade_number),
+        "idNumber": Field(student.c.id_number),
+        "name": Field(student.c.name),
+        "guardianPhone": Field(student.c.guardian_phone),
+    },
+    always=frozenset({"schoolId", "idNumber"}),
+)
+
+STAFF = View(
+    name="Staff",
+    order="id",
+    fields={
+        "id": Field(staff.c.staff_no),
+        "schoolId": Field(staff.c.school_id),
+        "idNumber": Field(staff.c.id_number),
+        "name": Field(staff.c.name),
+        "phone": Field(staff.c.phone),
+        "role": Field(staff.c.role),
+    },
+    always=frozenset({"schoolId", "idNumber"}),
+)
+
+
+class SchoolConnector(SqlConnector):
+    """The education bureau's registers of schools, pupils and staff."""
+
+    name = "school"
+    metadata = metadata
+    views = {"School": SCHOOL, "Student": STUDENT, "Staff": STAFF}
+    default_timeout = 5.0

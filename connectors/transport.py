@@ -51,3 +51,63 @@ inbound_traveller = Table(
     Column("obs_end_ts", Integer),
     Column("obs_site", String(64)),  # hotel or home
 )
+
+from ._convert import datetime_to_epoch, epoch_to_datetime  # noqa: E402
+from .sql import Field, SqlConnector, View  # noqa: E402
+
+_TS = (epoch_to_datetime, datetime_to_epoch)
+
+CHECKPOINT = View(
+    name="Checkpoint",
+    order="id",
+    fields={
+        "id": Field(checkpoint.c.cp_id, str, int),
+        "name": Field(checkpoint.c.cp_name),
+        "kind": Field(checkpoint.c.cp_type),
+        "district": Field(checkpoint.c.district_code),
+    },
+)
+
+CHECKPOINT_PASS = View(
+    name="CheckpointPass",
+    order="id",
+    fields={
+        "id": Field(pass_record.c.rec_id),
+        "checkpointId": Field(pass_record.c.cp_id, str, int),
+        "idNumber": Field(pass_record.c.id_card),
+        "name": Field(pass_record.c.traveller_name),
+        "phone": Field(pass_record.c.mobile),
+        "direction": Field(pass_record.c.direction),
+        "time": Field(pass_record.c.pass_ts, *_TS),
+        "originCity": Field(pass_record.c.origin_city),
+        "originRegion": Field(pass_record.c.origin_region),
+        "plateNumber": Field(pass_record.c.plate_no),
+    },
+    always=frozenset({"checkpointId", "idNumber"}),
+)
+
+ARRIVAL = View(
+    name="Arrival",
+    order="id",
+    fields={
+        "id": Field(inbound_traveller.c.arr_id),
+        "idNumber": Field(inbound_traveller.c.id_card),
+        "kind": Field(inbound_traveller.c.arrive_kind),
+        "fromPlace": Field(inbound_traveller.c.from_place),
+        "arrivedAt": Field(inbound_traveller.c.arrive_ts, *_TS),
+        "flightNumber": Field(inbound_traveller.c.flight_no),
+        "observationStart": Field(inbound_traveller.c.obs_start_ts, *_TS),
+        "observationEnd": Field(inbound_traveller.c.obs_end_ts, *_TS),
+        "observationSite": Field(inbound_traveller.c.obs_site),
+    },
+    always=frozenset({"idNumber", "kind"}),
+)
+
+
+class TransportConnector(SqlConnector):
+    """Checkpoints, passes and arrivals from the transport bureau's system."""
+
+    name = "transport"
+    metadata = metadata
+    views = {"Checkpoint": CHECKPOINT, "CheckpointPass": CHECKPOINT_PASS, "Arrival": ARRIVAL}
+    default_timeout = 5.0

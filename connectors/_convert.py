@@ -1,0 +1,40 @@
+"""Value conversions shared by the connectors: each source's own conventions
+for time and codes, to and from the unified representation (UTC datetimes)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+UTC = dt.timezone.utc
+
+
+def naive_utc_to_aware(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def aware_to_naive_utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def epoch_to_datetime(value: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(int(value), UTC)
+
+
+def datetime_to_epoch(value: dt.datetime) -> int:
+    return int(naive_utc_to_aware(value).timestamp())
+
+
+def compact_to_datetime(value: str) -> dt.datetime:
+    """'20200412235959' (the health-code platform's format) to a UTC datetime."""
+    return dt.datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+
+
+def datetime_to_compact(value: dt.datetime) -> str:
+    return aware_to_naive_utc(value).strftime("%Y%m%d%H%M%S")
+
+
+def mapping(table: dict[Any, Any]) -> tuple[Any, Any]:
+    """A (decode, encode) pair for a closed code list; unknown codes pass through."""
+    reverse = {v: k for k, v in table.items()}
+    return (lambda v: table.get(v, v)), (lambda v: reverse.get(v, v))

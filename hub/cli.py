@@ -1,0 +1,227 @@
+"""The ``hub`` command.
+
+    hub generate --persons N --seed S --out DIR   build a synthetic city (SQLite per source)
+    hub demo [--port 8000] [--data-dir DIR]       generate if missing, print tokens, serve
+    hub serve --config FILE                        serve from a TOML configuration
+    hub token --department NAME [--scope K=ID]... issue a bearer token (last line)
+    hub schema                                     print the GraphQL SDL
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import HubConfig
+from .errors import HubError
+from .identity import DEFAULT_PURPOSES, DEPARTMENTS, issue_token, parse_scope
+
+DEFAULT_DATA_DIR = Path("demo-data")
+DEFAULT_PERSONS = 20_000
+DEFAULT_SEED = 2020
+DEMO_TTL = 12 * 3600
+
+
+class UsageError(HubError):
+    code = "USAGE"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except HubError as exc:
+        print(f"hub: error: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hub", description="City-brain GraphQL data hub.")
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    g = sub.add_parser("generate", help="generate a synthetic city (one SQLite file per source)")
+    g.add_argument("--persons", type=_positive, default=DEFAULT_PERSONS)
+    g.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    g.add_argument("--out", type=Path, default=DEFAULT_DATA_DIR)
+    g.set_defaults(func=cmd_generate)
+
+    d = sub.add_parser("demo", help="serve the demo hub on a generated city")
+    d.add_argument("--port", type=int, default=8000)
+    d.add_argument("--host", default="127.0.0.1")
+    d.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    d.add_argument("--persons", type=_positive, default=DEFAULT_PERSONS,
+                   help="size of the city generated when the data dir has none")
+    d.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    d.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("serve", help="serve from a TOML configuration file")
+    s.add_argument("--config", type=Path, required=True)
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--workers", type=int, default=1)
+    s.set_defaults(func=cmd_serve)
+
+    t = sub.add_parser("token", help="issue a bearer token; printed on the last line")
+    t.add_argument("--department", required=True, choices=sorted(DEPARTMENTS))
+    t.add_argument("--scope", action="append", default=[], metavar="KIND=ID",
+                   help="row scope, e.g. school=S410105001 (repeatable)")
+    t.add_argument("--purpose", action="append", default=[], metavar="P",
+                   help="allowed purpose (repeatable; default: the department's usual ones)")
+    t.add_argument("--ttl", type=_positive, default=3600, metavar="SECONDS")
+    t.add_argument("--subject", help="the user the token names (default: DEPARTMENT-app)")
+    src = t.add_mutually_exclusive_group()
+    src.add_argument("--data-dir", type=Path, help=f"demo data dir holding the key (default {DEFAULT_DATA_DIR})")
+    src.add_argument("--config", type=Path, help="configuration file naming the key")
+    t.set_defaults(func=cmd_token)
+
+    sc = sub.add_parser("schema", help="print the GraphQL SDL")
+    sc.set_defaults(func=cmd_schema)
+    return p
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .generate import generate
+
+    report = generate(args.out, persons=args.persons, seed=args.seed,
+                      progress=lambda msg: print(msg, file=sys.stderr))
+    print(f"generated {report.persons:,} persons (seed {report.seed}) into {report.out_dir} "
+          f"in {report.seconds:.1f}s")
+    for table, count in report.rows.items():
+        print(f"  {table:<24} {count:>10,}")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    config = _config(args.config, args.data_dir)
+    scopes: dict[str, list[str]] = {}
+    for text in args.scope:
+        kind, value = parse_scope(text)
+        scopes.setdefault(kind, []).append(value)
+    token = issue_token(config.secret, args.department, scopes=scopes,
+                        purposes=args.purpose or None, ttl=args.ttl, subject=args.subject)
+    print(token)
+    return 0
+
+
+def cmd_schema(_args: argparse.Namespace) -> int:
+    from schema import SCHEMA
+
+    print(SCHEMA.as_str())
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = HubConfig.from_file(args.config)
+    _serve(config, args.host, args.port)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .generate import generate, is_generated
+
+    data_dir: Path = args.data_dir
+    if not is_generated(data_dir):
+        print(f"generating a city of {args.persons:,} persons into {data_dir} ...", flush=True)
+        generate(data_dir, persons=args.persons, seed=args.seed)
+    config = HubConfig.for_data_dir(data_dir)
+    samples = _samples(data_dir)
+    base = f"http://{args.host}:{args.port}"
+    print(demo_banner(config, samples, base), flush=True)
+    _serve(config, args.host, args.port)
+    return 0
+
+
+# --------------------------------------------------------------------------- helpers
+def _config(config_file: Path | None, data_dir: Path | None) -> HubConfig:
+    if config_file is not None:
+        return HubConfig.from_file(config_file)
+    return HubConfig.for_data_dir(data_dir or DEFAULT_DATA_DIR)
+
+
+def _samples(data_dir: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads((data_dir / "city.json").read_text(encoding="utf-8"))["samples"])
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def demo_tokens(config: HubConfig, samples: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(department, scope, token) for every demo department."""
+    scope_of = {"school": ("school", samples.get("school_id")),
+                "community": ("community", samples.get("community_id")),
+                "enterprise": ("enterprise", samples.get("credit_code"))}
+    rows = []
+    for dept in DEPARTMENTS:
+        scopes: dict[str, list[str]] = {}
+        label = "-"
+        if dept in scope_of and scope_of[dept][1]:
+            kind, value = scope_of[dept]
+            scopes[kind] = [str(value)]
+            label = f"{kind}={value}"
+        rows.append((dept, label, issue_token(config.secret, dept, scopes=scopes, ttl=DEMO_TTL)))
+    return rows
+
+
+def demo_query(samples: dict[str, Any]) -> str:
+    school = samples.get("school_id", "S410105001")
+    return ('{ school(id: "%s") { name students(first: 3) { totalCount edges { node '
+            '{ idNumber name healthCode { color reason } clinicVisits(days: 14) { time diagnosis } '
+            '} } } } }' % school)
+
+
+def demo_banner(config: HubConfig, samples: dict[str, Any], base: str) -> str:
+    rows = demo_tokens(config, samples)
+    lines = [
+        "",
+        f"City-brain hub demo: {base}/graphql  (open it in a browser for GraphiQL)",
+        f"health {base}/healthz   ready {base}/readyz   metrics {base}/metrics",
+        "",
+        f"{'department':<11} {'purposes':<40} {'scope':<28} token",
+    ]
+    for dept, scope, token in rows:
+        lines.append(f"{dept:<11} {','.join(DEFAULT_PURPOSES[dept]):<40} {scope:<28} {token}")
+    education = next(t for d, _, t in rows if d == "education")
+    body = json.dumps({"query": demo_query(samples)}, ensure_ascii=False)
+    curl = " ".join([
+        "curl -s", shlex.quote(f"{base}/graphql"),
+        "-H", shlex.quote(f"Authorization: Bearer {education}"),
+        "-H", shlex.quote("X-Purpose: school-reopening"),
+        "-H", shlex.quote("Content-Type: application/json"),
+        "--data", shlex.quote(body),
+    ])
+    lines += ["", "Try it (the education bureau asks about one school's pupils):", curl, ""]
+    return "\n".join(lines)
+
+
+def _serve(config: HubConfig, host: str, port: int) -> None:
+    import uvicorn
+
+    from .app import create_app
+
+    uvicorn.run(create_app(config), host=host, port=port, log_level="info", access_log=False)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,161 @@
+"""Configuration: which database each connector reads, and the hub's key.
+
+A TOML file (``hub serve --config FILE``)::
+
+    [hub]
+    secret = "${HUB_SECRET}"          # HS256 key; ${VAR} reads the environment
+
+    [connectors.healthcode]
+    url = "postgresql+asyncpg://hub@db.example/healthcode"
+    timeout = 2.0                      # seconds; each connector has its default
+
+One ``[connectors.NAME]`` table per built-in connector. Unknown keys are
+errors that name the file, line and key, so a typo never passes silently.
+The demo needs no file: ``HubConfig.for_data_dir`` points every connector at
+the generated SQLite files and keeps a random key in the data directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from connectors.registry import BUILTIN
+
+from .errors import ConfigError
+
+SECRET_FILE = "hub-secret"
+MIN_SECRET_BYTES = 32
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_HUB_KEYS = {"secret", "data_dir"}
+_CONNECTOR_KEYS = {"url", "timeout"}
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    url: str
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    secret: str
+    connectors: dict[str, ConnectorConfig]
+    data_dir: Path | None = None
+    origin: str = "<defaults>"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path) -> HubConfig:
+        """The demo's configuration: SQLite files of the generated city."""
+        data_dir = Path(data_dir)
+        return cls(
+            secret=demo_secret(data_dir),
+            connectors={
+                name: ConnectorConfig(f"sqlite+aiosqlite:///{(data_dir / f'{name}.sqlite').resolve()}")
+                for name in BUILTIN
+            },
+            data_dir=data_dir,
+            origin=str(data_dir),
+        )
+
+    @classmethod
+    def from_file(cls, path: Path) -> HubConfig:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the configuration ({exc.strerror})") from None
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        where = _Locator(path, text)
+        unknown = set(raw) - {"hub", "connectors"}
+        if unknown:
+            key = sorted(unknown)[0]
+            raise ConfigError(f"{where(key)}: unknown table [{key}]; expected [hub] and [connectors.NAME]")
+        hub = raw.get("hub", {})
+        for key in hub:
+            if key not in _HUB_KEYS:
+                raise ConfigError(f"{where(key)}: unknown key hub.{key}; expected one of {sorted(_HUB_KEYS)}")
+        data_dir = Path(_expand(hub["data_dir"], "hub.data_dir", where)) if "data_dir" in hub else None
+        if "secret" in hub:
+            secret = _expand(hub["secret"], "hub.secret", where)
+        elif data_dir is not None:
+            secret = demo_secret(data_dir)
+        else:
+            raise ConfigError(f"{path}: [hub] needs secret = \"${{HUB_SECRET}}\" (the token-signing key)")
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(f"{where('secret')}: hub.secret must be at least {MIN_SECRET_BYTES} bytes")
+        connectors: dict[str, ConnectorConfig] = {}
+        tables = raw.get("connectors", {})
+        for name, table in tables.items():
+            if name not in BUILTIN:
+                raise ConfigError(f"{where(name)}: unknown connector {name!r}; built-in ones are "
+                                  f"{', '.join(BUILTIN)}")
+            for key in table:
+                if key not in _CONNECTOR_KEYS:
+                    raise ConfigError(f"{where(key)}: unknown key connectors.{name}.{key}; "
+                                      f"expected one of {sorted(_CONNECTOR_KEYS)}")
+            if "url" not in table:
+                raise ConfigError(f"{where(name)}: connectors.{name} needs url = \"...\"")
+            timeout = table.get("timeout")
+            if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
+                raise ConfigError(f"{where('timeout')}: connectors.{name}.timeout must be a positive number of seconds")
+            connectors[name] = ConnectorConfig(_expand(table["url"], f"connectors.{name}.url", where),
+                                               float(timeout) if timeout is not None else None)
+        missing = [n for n in BUILTIN if n not in connectors]
+        if missing:
+            if data_dir is None:
+                raise ConfigError(f"{path}: no [connectors.{missing[0]}] table; every source needs a url "
+                                  f"(or set hub.data_dir to use the generated SQLite files)")
+            defaults = cls.for_data_dir(data_dir).connectors
+            connectors.update({n: defaults[n] for n in missing})
+        return cls(secret=secret, connectors=connectors, data_dir=data_dir, origin=str(path))
+
+
+class _Locator:
+    """'file:line' of the first line that mentions a key (TOML keeps no positions)."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path, self.lines = path, text.splitlines()
+
+    def __call__(self, key: str) -> str:
+        pattern = re.compile(rf"(^|[\s.\[]){re.escape(key)}\s*[=\].]")
+        for number, line in enumerate(self.lines, 1):
+            if pattern.search(line):
+                return f"{self.path}:{number}"
+        return str(self.path)
+
+
+def _expand(value: Any, key: str, where: _Locator) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{where(key.split('.')[-1])}: {key} must be a string")
+
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise ConfigError(f"{where(key.split('.')[-1])}: {key} uses ${{{name}}}, "
+                              f"but the environment variable {name} is not set")
+        return os.environ[name]
+
+    return _VAR.sub(sub, value)
+
+
+def demo_secret(data_dir: Path) -> str:
+    """The key in ``DATA_DIR/hub-secret``, created (owner-only) when missing."""
+    path = Path(data_dir) / SECRET_FILE
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(value + "\n")
+    return value

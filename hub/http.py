@@ -1,0 +1,263 @@
+"""POST /graphql, as the GraphQL-over-HTTP spec says.
+
+The request's path through the hub is the shape of ``GraphQLEndpoint.handle``:
+identity (bearer token) -> document (parsed and validated once, then cached)
+-> execution (resolvers and per-request loaders) -> the answer, with errors
+that name the cause and never carry a stack trace or SQL.
+
+With ``Accept: application/graphql-response+json`` (or no preference), parse,
+validation and variable errors are answered with 400; with a plain
+``application/json`` client they come back as 200, as that legacy media type
+expects.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+    parse,
+    validate,
+)
+from graphql.pyutils import is_awaitable
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from .context import RequestContext
+from .errors import HubError, Unauthenticated, error_body
+from .graphiql import graphiql_response
+from .identity import Identity, bearer_token, verify_token
+
+log = logging.getLogger("hub.http")
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+MAX_DOCUMENT_BYTES = 100_000
+MAX_TOKENS = 5_000
+CACHE_SIZE = 1_024
+
+
+@dataclass(frozen=True)
+class Document:
+    node: DocumentNode | None
+    errors: tuple[GraphQLError, ...]
+
+
+class DocumentCache:
+    """Parse and validation results by query text: bounded, least recently used."""
+
+    def __init__(self, schema: GraphQLSchema, size: int = CACHE_SIZE) -> None:
+        self.schema = schema
+        self.size = size
+        self._items: OrderedDict[str, Document] = OrderedDict()
+
+    def get(self, query: str) -> Document:
+        doc = self._items.get(query)
+        if doc is not None:
+            self._items.move_to_end(query)
+            return doc
+        try:
+            node = parse(query, max_tokens=MAX_TOKENS, no_location=False)
+        except GraphQLError as err:
+            doc = Document(None, (err,))
+        else:
+            errors = validate(self.schema, node)
+            doc = Document(node if not errors else None, tuple(errors))
+        self._items[query] = doc
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return doc
+
+
+class RequestError(Exception):
+    """The request itself is wrong (before any execution): answered as 400."""
+
+    def __init__(self, message: str, code: str = "BAD_REQUEST", status: int = 400) -> None:
+        super().__init__(message)
+        self.message, self.code, self.status = message, code, status
+
+
+ContextFactory = Callable[[Identity, str | None], RequestContext]
+Observer = Callable[[str | None, str, float], None]
+
+
+class GraphQLEndpoint:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        secret: Callable[[], str],
+        make_context: ContextFactory,
+        observe: Observer | None = None,
+    ) -> None:
+        self.schema = schema
+        self.secret = secret
+        self.make_context = make_context
+        self.observe = observe or (lambda _op, _outcome, _s: None)
+        self.documents = DocumentCache(schema)
+
+    async def __call__(self, request: Request) -> Response:
+        if request.method == "GET" and _wants_html(request) and "query" not in request.query_params:
+            return graphiql_response()
+        started = time.perf_counter()
+        operation: str | None = None
+        media = _media_type(request)
+        try:
+            if media is None:
+                raise RequestError(
+                    f"cannot answer in any media type the Accept header lists; accept "
+                    f"{GRAPHQL_RESPONSE} or {JSON}", "NOT_ACCEPTABLE", 406)
+            identity = verify_token(bearer_token(request.headers.get("authorization")),
+                                    self.secret())
+            params = await _params(request)
+            operation = params.get("operationName")
+            response = await self._execute(request, identity, params, media)
+            outcome = "ok" if response.status_code == 200 else "bad_request"
+        except Unauthenticated as exc:
+            outcome = "unauthenticated"
+            response = JSONResponse(error_body(exc.message, exc.code, **_rest(exc)), 401,
+                                    headers={"WWW-Authenticate": 'Bearer realm="city-brain-hub"'},
+                                    media_type=media or JSON)
+        except RequestError as exc:
+            outcome = "bad_request"
+            response = JSONResponse(error_body(exc.message, exc.code), exc.status,
+                                    media_type=media or JSON)
+        self.observe(operation, outcome, time.perf_counter() - started)
+        return response
+
+    async def _execute(self, request: Request, identity: Identity, params: dict[str, Any],
+                       media: str) -> Response:
+        query = params["query"]
+        doc = self.documents.get(query)
+        strict = media == GRAPHQL_RESPONSE
+        if doc.node is None:
+            body = {"errors": [_format_request_error(e) for e in doc.errors]}
+            return JSONResponse(body, 400 if strict else 200, media_type=media)
+        op = _operation(doc.node, params.get("operationName"))
+        if request.method == "GET" and op is not None and op.operation != OperationType.QUERY:
+            raise RequestError("only queries may be sent with GET; POST mutations", "BAD_REQUEST", 405)
+        context = self.make_context(identity, request.headers.get("x-purpose"))
+        result = execute(self.schema, doc.node, context_value=context,
+                         variable_values=params.get("variables"),
+                         operation_name=params.get("operationName"))
+        if is_awaitable(result):
+            result = await result  # type: ignore[misc]
+        assert isinstance(result, ExecutionResult)
+        if result.data is None and result.errors and not _executed(result):
+            body = {"errors": [_format_request_error(e) for e in result.errors]}
+            return JSONResponse(body, 400 if strict else 200, media_type=media)
+        body: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            body["errors"] = [_format_error(e) for e in result.errors]
+        return JSONResponse(body, 200, media_type=media)
+
+
+def _executed(result: ExecutionResult) -> bool:
+    """False when execution never started (variables or operation name wrong)."""
+    return any(e.path is not None for e in result.errors or ())
+
+
+def _operation(doc: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+    ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
+    if name is None:
+        return ops[0] if len(ops) == 1 else None
+    return next((o for o in ops if o.name and o.name.value == name), None)
+
+
+def _rest(exc: HubError) -> dict[str, Any]:
+    return {k: v for k, v in exc.extensions.items() if k != "code"}
+
+
+def _format_request_error(err: GraphQLError) -> dict[str, Any]:
+    out = err.formatted
+    code = "GRAPHQL_PARSE_FAILED" if "Syntax Error" in err.message else "GRAPHQL_VALIDATION_FAILED"
+    if err.message.startswith("Variable "):
+        code = "BAD_INPUT"
+    out["extensions"] = {"code": code, **(err.extensions or {})}
+    return out
+
+
+def _format_error(err: GraphQLError) -> dict[str, Any]:
+    original = err.original_error
+    out: dict[str, Any] = {"message": err.message}
+    if err.locations:
+        out["locations"] = [{"line": loc.line, "column": loc.column} for loc in err.locations]
+    if err.path is not None:
+        out["path"] = err.path
+    if isinstance(original, HubError):
+        out["extensions"] = dict(original.extensions)
+    elif original is not None and not isinstance(original, GraphQLError):
+        # An error we did not foresee: never its text (it may hold SQL or data).
+        incident = uuid.uuid4().hex[:12]
+        log.error("incident %s at %s", incident, err.path, exc_info=original)
+        out["message"] = (f"internal error while resolving this field (incident {incident}); "
+                          "the hub's log has the details")
+        out["extensions"] = {"code": "INTERNAL", "incident": incident}
+    else:
+        out["extensions"] = {"code": "BAD_INPUT", **(err.extensions or {})}
+    return out
+
+
+def _wants_html(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept
+
+
+def _media_type(request: Request) -> str | None:
+    accept = request.headers.get("accept", "").lower()
+    if not accept or "*/*" in accept or GRAPHQL_RESPONSE in accept or "application/*" in accept:
+        return GRAPHQL_RESPONSE
+    if JSON in accept:
+        return JSON
+    return None
+
+
+async def _params(request: Request) -> dict[str, Any]:
+    if request.method == "GET":
+        raw: dict[str, Any] = dict(request.query_params)
+        if "variables" in raw:
+            try:
+                raw["variables"] = json.loads(raw["variables"])
+            except ValueError:
+                raise RequestError("the variables parameter must be a JSON object") from None
+    else:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != JSON:
+            raise RequestError(
+                f"send the request body as {JSON} (Content-Type was {ctype or 'missing'})",
+                "UNSUPPORTED_MEDIA_TYPE", 415)
+        body = await request.body()
+        if len(body) > MAX_DOCUMENT_BYTES:
+            raise RequestError(f"the request body is larger than {MAX_DOCUMENT_BYTES} bytes",
+                               "PAYLOAD_TOO_LARGE", 413)
+        try:
+            raw = json.loads(body)
+        except ValueError:
+            raise RequestError(
+                'the request body is not valid JSON; send {"query": "...", "variables": {...}}'
+            ) from None
+        if not isinstance(raw, dict):
+            raise RequestError('the request body must be a JSON object: {"query": "..."}')
+    query = raw.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise RequestError('the request needs a "query" string holding a GraphQL document')
+    variables = raw.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        raise RequestError('"variables" must be a JSON object mapping names to values')
+    op = raw.get("operationName")
+    if op is not None and not isinstance(op, str):
+        raise RequestError('"operationName" must be a string')
+    return {"query": query, "variables": variables, "operationName": op}

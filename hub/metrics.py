@@ -1,0 +1,70 @@
+"""Prometheus metrics served at /metrics.
+
+Operation names come from clients, so the label set is capped: names past
+``MAX_OPERATIONS`` distinct ones are counted as ``other``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
+
+MAX_OPERATIONS = 200
+_NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]{0,63}$")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "hub_requests",
+            "GraphQL requests answered, by operation and outcome.",
+            ["operation", "outcome"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "hub_request_duration_seconds",
+            "Time to answer a GraphQL request, by operation.",
+            ["operation"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.source_queries = Counter(
+            "hub_source_queries",
+            "Statements sent to each source system.",
+            ["connector"],
+            registry=self.registry,
+        )
+        self.source_rows = Counter(
+            "hub_source_rows",
+            "Rows read from each source system.",
+            ["connector"],
+            registry=self.registry,
+        )
+        self._operations: set[str] = set()
+
+    def operation_label(self, name: str | None) -> str:
+        if not name:
+            return "anonymous"
+        if not _NAME.match(name):
+            return "other"
+        if name not in self._operations:
+            if len(self._operations) >= MAX_OPERATIONS:
+                return "other"
+            self._operations.add(name)
+        return name
+
+    def observe_request(self, operation: str | None, outcome: str, seconds: float) -> None:
+        label = self.operation_label(operation)
+        self.requests.labels(label, outcome).inc()
+        self.latency.labels(label).observe(seconds)
+
+    def observe_statement(self, connector: Any, _stmt: Any, rows: int) -> None:
+        self.source_queries.labels(connector.name).inc()
+        self.source_rows.labels(connector.name).inc(rows)
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,141 @@
+"""The root of the graph: look-ups by identifier and a paginated list per kind
+of place, so a newcomer can find ids to start from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import Info
+
+from connectors.sql import Condition
+from hub.errors import BadInput
+from hub.ids import ZHENGZHOU_DISTRICTS, credit_code_problem, id_number_problem
+
+from .paging import DEFAULT_PAGE, Connection, check_first, connection, wants_total
+from .types import (
+    Checkpoint,
+    CheckpointKind,
+    Clinic,
+    ClinicKind,
+    Community,
+    Enterprise,
+    HealthCode,
+    Person,
+    School,
+    SchoolLevel,
+    _health_code,
+    _place,
+    build,
+    first,
+)
+
+
+def _id_number(value: str) -> str:
+    problem = id_number_problem(value)
+    if problem is not None:
+        raise BadInput(f"idNumber: {problem}", argument="idNumber")
+    return value
+
+
+def _district(value: str | None) -> tuple[Condition, ...]:
+    if value is None:
+        return ()
+    if value not in ZHENGZHOU_DISTRICTS:
+        known = ", ".join(f"{c} {n}" for c, n in ZHENGZHOU_DISTRICTS.items())
+        raise BadInput(f"district {value!r} is not a Zhengzhou district code; use one of: {known}",
+                       argument="district")
+    return (Condition("district", "=", value),)
+
+
+def _list(info: Info, connector: str, view: str, cls: type, first_: int, after: str | None,
+          where: tuple[Condition, ...]) -> Any:
+    from hub.loaders import WHOLE_VIEW, then
+
+    loader = info.context.loaders.pages(connector, view, None, first=check_first(first_),
+                                        after=after, where=where, with_total=wants_total(info))
+    return then(loader.load(WHOLE_VIEW),
+                lambda page: connection(page, [build(cls, r) for r in page.records], after))
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="One person across every source; null when no source knows the number.")
+    async def person(self, info: Info, idNumber: str) -> Person | None:
+        _id_number(idNumber)
+        loader = info.context.loaders.records("healthcode", "HealthCode", "idNumber")
+        return Person(idNumber=idNumber) if await loader.load(idNumber) else None
+
+    @strawberry.field(description="A person's current health code, by resident ID number.")
+    def healthCode(self, info: Info, idNumber: str) -> HealthCode | None:
+        from hub.loaders import then
+
+        _id_number(idNumber)
+        loader = info.context.loaders.records("healthcode", "HealthCode", "idNumber")
+        return then(loader.load(idNumber), _health_code)
+
+    @strawberry.field
+    def school(self, info: Info, id: strawberry.ID) -> School | None:
+        return _place(info, "school", "School", "id", id, School)
+
+    @strawberry.field
+    def community(self, info: Info, id: strawberry.ID) -> Community | None:
+        return _place(info, "community", "Community", "id", id, Community)
+
+    @strawberry.field
+    def enterprise(self, info: Info, creditCode: str) -> Enterprise | None:
+        problem = credit_code_problem(creditCode)
+        if problem is not None:
+            raise BadInput(f"creditCode: {problem}", argument="creditCode")
+        return _place(info, "enterprise", "Enterprise", "creditCode", creditCode, Enterprise)
+
+    @strawberry.field
+    def checkpoint(self, info: Info, id: strawberry.ID) -> Checkpoint | None:
+        if not str(id).isdigit():
+            return None
+        return _place(info, "transport", "Checkpoint", "id", id, Checkpoint)
+
+    @strawberry.field
+    def clinic(self, info: Info, id: strawberry.ID) -> Clinic | None:
+        return _place(info, "clinic", "Clinic", "id", id, Clinic)
+
+    @strawberry.field(description="Schools, by id; filter by district code and level.")
+    def schools(self, info: Info, district: str | None = None, level: SchoolLevel | None = None,
+                first: int = DEFAULT_PAGE, after: str | None = None) -> Connection[School]:
+        where = _district(district)
+        if level is not None:
+            where += (Condition("level", "=", level.value),)
+        return _list(info, "school", "School", School, first, after, where)
+
+    @strawberry.field(description="Residential communities, by id; filter by district code.")
+    def communities(self, info: Info, district: str | None = None, first: int = DEFAULT_PAGE,
+                    after: str | None = None) -> Connection[Community]:
+        return _list(info, "community", "Community", Community, first, after, _district(district))
+
+    @strawberry.field(description="Enterprises, by credit code; filter by district and GB/T 4754 section.")
+    def enterprises(self, info: Info, district: str | None = None, industry: str | None = None,
+                    first: int = DEFAULT_PAGE, after: str | None = None) -> Connection[Enterprise]:
+        where = _district(district)
+        if industry is not None:
+            where += (Condition("industry", "=", industry),)
+        return _list(info, "enterprise", "Enterprise", Enterprise, first, after, where)
+
+    @strawberry.field(description="Checkpoints, by id; filter by district and kind.")
+    def checkpoints(self, info: Info, district: str | None = None, kind: CheckpointKind | None = None,
+                    first: int = DEFAULT_PAGE, after: str | None = None) -> Connection[Checkpoint]:
+        where = _district(district)
+        if kind is not None:
+            where += (Condition("kind", "=", kind.value),)
+        return _list(info, "transport", "Checkpoint", Checkpoint, first, after, where)
+
+    @strawberry.field(description="Fever clinics and designated hospitals; filter by district and kind.")
+    def clinics(self, info: Info, district: str | None = None, kind: ClinicKind | None = None,
+                first: int = DEFAULT_PAGE, after: str | None = None) -> Connection[Clinic]:
+        where = _district(district)
+        if kind is not None:
+            where += (Condition("kind", "=", kind.value),)
+        return _list(info, "clinic", "Clinic", Clinic, first, after, where)
+
+
+SCHEMA = strawberry.Schema(query=Query, config=StrawberryConfig(auto_camel_case=False))
