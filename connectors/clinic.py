@@ -39,7 +39,7 @@ fever_visit = Table(
 )
 
 from ._convert import aware_to_naive_utc, mapping, naive_utc_to_aware  # noqa: E402
-from .sql import Field, SqlConnector, View  # noqa: E402
+from .sql import HIDDEN, Field, SqlConnector, View  # noqa: E402
 
 _TS = (naive_utc_to_aware, aware_to_naive_utc)
 _NAT = mapping({"阴性": "NEGATIVE", "阳性": "POSITIVE"})
@@ -53,17 +53,18 @@ CLINIC = View(
         "kind": Field(hospital.c.hosp_kind),
         "district": Field(hospital.c.district_code),
     },
+    always=frozenset({"id"}),
 )
 
 CLINIC_VISIT = View(
     name="ClinicVisit",
     order="id",
     fields={
-        "id": Field(fever_visit.c.visit_no),
-        "clinicId": Field(fever_visit.c.hosp_code),
-        "idNumber": Field(fever_visit.c.patient_idcard),
-        "name": Field(fever_visit.c.patient_name),
-        "phone": Field(fever_visit.c.patient_phone),
+        "id": Field(fever_visit.c.visit_no, graph=HIDDEN),
+        "clinicId": Field(fever_visit.c.hosp_code, graph=HIDDEN),
+        "idNumber": Field(fever_visit.c.patient_idcard, graph=HIDDEN),
+        "name": Field(fever_visit.c.patient_name, graph=HIDDEN),
+        "phone": Field(fever_visit.c.patient_phone, graph=HIDDEN),
         "time": Field(fever_visit.c.visit_time, *_TS),
         "temperature": Field(fever_visit.c.temperature, float),
         "diagnosis": Field(fever_visit.c.diagnosis),

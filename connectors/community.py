@@ -53,7 +53,7 @@ t_gate_log = Table(
 from hub.ids import ZHENGZHOU_DISTRICTS  # noqa: E402
 
 from ._convert import aware_to_naive_utc, mapping, naive_utc_to_aware  # noqa: E402
-from .sql import Field, SqlConnector, View  # noqa: E402
+from .sql import HIDDEN, Field, SqlConnector, View  # noqa: E402
 
 _TS = (naive_utc_to_aware, aware_to_naive_utc)
 # The street offices record district names; the unified graph uses codes.
@@ -70,17 +70,19 @@ COMMUNITY = View(
         "district": Field(t_community.c.DISTRICT_NAME, *_DISTRICT),
         "underLockdown": Field(t_community.c.LOCKDOWN_FLAG, *_FLAG),
     },
+    always=frozenset({"id"}),
+    scopes={"community": "id"},
 )
 
 RESIDENCE = View(
     name="Residence",
     order="id",
     fields={
-        "id": Field(t_resident.c.RES_ID),
-        "communityId": Field(t_resident.c.COMM_ID),
-        "idNumber": Field(t_resident.c.CERT_NO),
-        "name": Field(t_resident.c.FULL_NAME),
-        "phone": Field(t_resident.c.TEL),
+        "id": Field(t_resident.c.RES_ID, graph=HIDDEN),
+        "communityId": Field(t_resident.c.COMM_ID, graph=HIDDEN),
+        "idNumber": Field(t_resident.c.CERT_NO, graph=HIDDEN),
+        "name": Field(t_resident.c.FULL_NAME, graph=HIDDEN),
+        "phone": Field(t_resident.c.TEL, graph=HIDDEN),
         "building": Field(t_resident.c.BUILDING),
         "room": Field(t_resident.c.ROOM),
         "returnedFrom": Field(t_resident.c.RETURN_FROM),
@@ -88,20 +90,22 @@ RESIDENCE = View(
         "homeObservationUntil": Field(t_resident.c.HOME_OBS_END, *_TS),
     },
     always=frozenset({"communityId", "idNumber"}),
+    scopes={"community": "communityId"},
 )
 
 COMMUNITY_ENTRY = View(
     name="CommunityEntry",
     order="id",
     fields={
-        "id": Field(t_gate_log.c.LOG_ID),
-        "communityId": Field(t_gate_log.c.COMM_ID),
-        "idNumber": Field(t_gate_log.c.CERT_NO),
+        "id": Field(t_gate_log.c.LOG_ID, graph=HIDDEN),
+        "communityId": Field(t_gate_log.c.COMM_ID, graph=HIDDEN),
+        "idNumber": Field(t_gate_log.c.CERT_NO, graph=HIDDEN),
         "time": Field(t_gate_log.c.ENTER_TIME, *_TS),
         "temperature": Field(t_gate_log.c.TEMPERATURE, float),
         "gate": Field(t_gate_log.c.GATE_NAME),
     },
     always=frozenset({"communityId", "idNumber"}),
+    scopes={"community": "communityId"},
 )
 
 

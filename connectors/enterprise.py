@@ -34,7 +34,7 @@ employee = Table(
     Index("ix_employee_ent", "creditCode", "empId"),
 )
 
-from .sql import Field, SqlConnector, View  # noqa: E402
+from .sql import HIDDEN, Field, SqlConnector, View  # noqa: E402
 
 ENTERPRISE = View(
     name="Enterprise",
@@ -45,23 +45,26 @@ ENTERPRISE = View(
         "industry": Field(enterprise.c.industryCode),
         "industryName": Field(enterprise.c.industryName),
         "district": Field(enterprise.c.regionCode),
-        "legalPerson": Field(enterprise.c.legalPerson),
+        "legalPerson": Field(enterprise.c.legalPerson, graph=HIDDEN),
     },
+    always=frozenset({"creditCode"}),
+    scopes={"enterprise": "creditCode"},
 )
 
 EMPLOYMENT = View(
     name="Employment",
     order="id",
     fields={
-        "id": Field(employee.c.empId),
-        "creditCode": Field(employee.c.creditCode),
-        "idNumber": Field(employee.c.idNo),
-        "name": Field(employee.c.empName),
-        "phone": Field(employee.c.mobile),
+        "id": Field(employee.c.empId, graph=HIDDEN),
+        "creditCode": Field(employee.c.creditCode, graph=HIDDEN),
+        "idNumber": Field(employee.c.idNo, graph=HIDDEN),
+        "name": Field(employee.c.empName, graph=HIDDEN),
+        "phone": Field(employee.c.mobile, graph=HIDDEN),
         "post": Field(employee.c.post),
         "hiredOn": Field(employee.c.hireDate),
     },
     always=frozenset({"creditCode", "idNumber"}),
+    scopes={"enterprise": "creditCode"},
 )
 
 

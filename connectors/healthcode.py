@@ -32,14 +32,15 @@ HEALTH_CODE = View(
     name="HealthCode",
     order="idNumber",
     fields={
-        "idNumber": Field(jkm_xx.c.sfzh),
-        "name": Field(jkm_xx.c.xm),
-        "phone": Field(jkm_xx.c.sjh),
+        "idNumber": Field(jkm_xx.c.sfzh, graph="Person.idNumber"),
+        "name": Field(jkm_xx.c.xm, graph="Person.name"),
+        "phone": Field(jkm_xx.c.sjh, graph="Person.phone"),
         "color": Field(jkm_xx.c.mys, _COLOR_DECODE, _COLOR_ENCODE),
         "reason": Field(jkm_xx.c.fmyy),
         "updatedAt": Field(jkm_xx.c.gxsj, compact_to_datetime, datetime_to_compact),
         "issuer": Field(jkm_xx.c.fmjg),
     },
+    always=frozenset({"idNumber"}),
 )
 
 

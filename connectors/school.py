@@ -54,7 +54,7 @@ staff = Table(
     Index("ix_staff_school", "school_id", "staff_no"),
 )
 
-from .sql import Field, SqlConnector, View  # noqa: E402
+from .sql import HIDDEN, Field, SqlConnector, View  # noqa: E402
 
 _LEVEL_OF_GRADE = {**{g: "primary" for g in range(1, 7)},
                    **{g: "junior" for g in range(7, 10)},
@@ -90,35 +90,41 @@ SCHOOL = View(
         "level": Field(school.c.school_level),
         "district": Field(school.c.district_code),
     },
+    always=frozenset({"id"}),
+    scopes={"school": "id"},
 )
 
 STUDENT = View(
     name="Student",
     order="id",
     fields={
-        "id": Field(student.c.student_no),
-        "schoolId": Field(student.c.school_id),
-        "classId": Field(student.c.class_id),
+        "id": Field(student.c.student_no, graph=HIDDEN),
+        "schoolId": Field(student.c.school_id, graph=HIDDEN),
+        "classId": Field(student.c.class_id, graph=HIDDEN),
         "grade": Field(student.c.grade_no, grade_name, grade_number),
-        "idNumber": Field(student.c.id_number),
-        "name": Field(student.c.name),
-        "guardianPhone": Field(student.c.guardian_phone),
+        "idNumber": Field(student.c.id_number, graph=HIDDEN),
+        "name": Field(student.c.name, graph=HIDDEN),
+        "guardianPhone": Field(student.c.guardian_phone, graph=HIDDEN),
     },
     always=frozenset({"schoolId", "idNumber"}),
+    graph_type="Enrollment",
+    scopes={"school": "schoolId"},
 )
 
 STAFF = View(
     name="Staff",
     order="id",
     fields={
-        "id": Field(staff.c.staff_no),
-        "schoolId": Field(staff.c.school_id),
-        "idNumber": Field(staff.c.id_number),
-        "name": Field(staff.c.name),
-        "phone": Field(staff.c.phone),
-        "role": Field(staff.c.role),
+        "id": Field(staff.c.staff_no, graph=HIDDEN),
+        "schoolId": Field(staff.c.school_id, graph=HIDDEN),
+        "idNumber": Field(staff.c.id_number, graph=HIDDEN),
+        "name": Field(staff.c.name, graph=HIDDEN),
+        "phone": Field(staff.c.phone, graph=HIDDEN),
+        "role": Field(staff.c.role, graph="Enrollment.staffRole"),
     },
     always=frozenset({"schoolId", "idNumber"}),
+    graph_type="Enrollment",
+    scopes={"school": "schoolId"},
 )
 
 

@@ -75,6 +75,14 @@ class Field:
     decode: Callable[[Any], Any] | None = None
     #: Turns a unified value into the source's representation (for filters).
     encode: Callable[[Any], Any] | None = None
+    #: The GraphQL field this column answers ("Person.name"); None: the view's
+    #: type and this field's name; HIDDEN: never served (fetched only as a key).
+    graph: str | None = None
+
+
+#: ``Field.graph`` of a column the graph does not serve: a join key, an order
+#: key, or a source's duplicate of personal data that another source owns.
+HIDDEN = "-"
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,23 @@ class View:
     order: str
     #: Fields always fetched, whatever the caller asked (keys it joins on).
     always: frozenset[str] = field(default_factory=frozenset)
+    #: The GraphQL type most of its fields belong to (default: the view's name).
+    graph_type: str | None = None
+    #: Row scopes this view obeys: scope kind -> the field holding its id, e.g.
+    #: ``{"school": "schoolId"}``: a school-scoped caller reads only its rows.
+    scopes: Mapping[str, str] = field(default_factory=dict)
+
+    def graph_field(self, name: str) -> str | None:
+        """'Type.field' that the view's field ``name`` answers, or None if hidden."""
+        graph = self.fields[name].graph
+        if graph == HIDDEN:
+            return None
+        return graph or f"{self.graph_type or self.name}.{name}"
+
+    @property
+    def served(self) -> frozenset[str]:
+        """Fields the graph can serve (every field but the hidden ones)."""
+        return frozenset(n for n in self.fields if self.graph_field(n) is not None)
 
     @property
     def table(self) -> Any:

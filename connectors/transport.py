@@ -53,7 +53,7 @@ inbound_traveller = Table(
 )
 
 from ._convert import datetime_to_epoch, epoch_to_datetime  # noqa: E402
-from .sql import Field, SqlConnector, View  # noqa: E402
+from .sql import HIDDEN, Field, SqlConnector, View  # noqa: E402
 
 _TS = (epoch_to_datetime, datetime_to_epoch)
 
@@ -66,17 +66,18 @@ CHECKPOINT = View(
         "kind": Field(checkpoint.c.cp_type),
         "district": Field(checkpoint.c.district_code),
     },
+    always=frozenset({"id"}),
 )
 
 CHECKPOINT_PASS = View(
     name="CheckpointPass",
     order="id",
     fields={
-        "id": Field(pass_record.c.rec_id),
-        "checkpointId": Field(pass_record.c.cp_id, str, int),
-        "idNumber": Field(pass_record.c.id_card),
-        "name": Field(pass_record.c.traveller_name),
-        "phone": Field(pass_record.c.mobile),
+        "id": Field(pass_record.c.rec_id, graph=HIDDEN),
+        "checkpointId": Field(pass_record.c.cp_id, str, int, graph=HIDDEN),
+        "idNumber": Field(pass_record.c.id_card, graph=HIDDEN),
+        "name": Field(pass_record.c.traveller_name, graph=HIDDEN),
+        "phone": Field(pass_record.c.mobile, graph=HIDDEN),
         "direction": Field(pass_record.c.direction),
         "time": Field(pass_record.c.pass_ts, *_TS),
         "originCity": Field(pass_record.c.origin_city),
@@ -90,8 +91,8 @@ ARRIVAL = View(
     name="Arrival",
     order="id",
     fields={
-        "id": Field(inbound_traveller.c.arr_id),
-        "idNumber": Field(inbound_traveller.c.id_card),
+        "id": Field(inbound_traveller.c.arr_id, graph=HIDDEN),
+        "idNumber": Field(inbound_traveller.c.id_card, graph=HIDDEN),
         "kind": Field(inbound_traveller.c.arrive_kind),
         "fromPlace": Field(inbound_traveller.c.from_place),
         "arrivedAt": Field(inbound_traveller.c.arrive_ts, *_TS),

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -24,12 +26,14 @@ from connectors.sql import SourceError, SqlConnector
 from schema import SCHEMA
 
 from . import graphiql
+from .access import Access
 from .config import HubConfig
 from .context import RequestContext
-from .http import GraphQLEndpoint
+from .http import DocumentCache, GraphQLEndpoint
 from .identity import Identity
 from .loaders import Loaders
 from .metrics import Metrics
+from .policy import POLICY_DIR, PolicySet
 
 log = logging.getLogger("hub")
 
@@ -45,29 +49,52 @@ class Hub:
             connector = BUILTIN[name](cfg.url, timeout=cfg.timeout)
             connector.observers.append(self.metrics.observe_statement)
             self.sources[name] = connector
-        self._all_fields = {
-            (name, view): frozenset(v.fields)
-            for name, c in self.sources.items() for view, v in c.views.items()
-        }
+        # Refuses to start on invalid policies: ConfigError names file and line.
+        policy_dir = config.policy_dir or POLICY_DIR
+        self.access = Access(SCHEMA._schema, self.sources,
+                             PolicySet.load(policy_dir, SCHEMA._schema))
         self.endpoint = GraphQLEndpoint(
-            SCHEMA._schema,
+            self.admit,
             secret=lambda: self.config.secret,
-            make_context=self.make_context,
             observe=self.metrics.observe_request,
         )
 
-    def make_context(self, identity: Identity, purpose: str | None) -> RequestContext:
-        fields = self._all_fields
-        loaders = Loaders(self.sources, lambda c, v: fields[(c, v)])
-        return RequestContext(identity=identity, purpose=purpose, loaders=loaders)
+    def admit(self, identity: Identity, purpose: str | None) -> tuple[DocumentCache, RequestContext]:
+        """Identity -> policy: the caller's schema, and loaders bound to its grant."""
+        admission = self.access.admit(identity, purpose)
+        loaders = Loaders(self.sources, admission.fields_for, admission.rows_for)
+        context = RequestContext(identity=identity, purpose=purpose, loaders=loaders,
+                                 admission=admission)
+        return admission.grant.documents, context
 
     async def start(self) -> None:
         for connector in self.sources.values():
             await connector.start()
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGHUP, self.access.reload)
+        except (ValueError, RuntimeError, NotImplementedError):
+            pass  # not the main thread (a test client): the file watch still reloads
+        self._watch = asyncio.create_task(self._watch_policies())
 
     async def close(self) -> None:
+        watch = getattr(self, "_watch", None)
+        if watch is not None:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
         for connector in self.sources.values():
             await connector.close()
+
+    async def _watch_policies(self) -> None:
+        """Reload the policy files when one changes (a broken edit keeps the old ones)."""
+        last = _snapshot(self.access.policies.directory)
+        while True:
+            await asyncio.sleep(POLICY_POLL_SECONDS)
+            now = _snapshot(self.access.policies.directory)
+            if now != last:
+                last = now
+                self.access.reload()
 
     async def readiness(self) -> dict[str, str]:
         async def check(connector: SqlConnector) -> str:
@@ -79,6 +106,18 @@ class Hub:
 
         results = await asyncio.gather(*(check(c) for c in self.sources.values()))
         return dict(zip(self.sources, results))
+
+
+POLICY_POLL_SECONDS = 1.0
+
+
+def _snapshot(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    out = []
+    for path in sorted(directory.glob("*.toml")):
+        with contextlib.suppress(OSError):
+            st = path.stat()
+            out.append((path.name, st.st_mtime_ns, st.st_size))
+    return tuple(out)
 
 
 def create_app(config: HubConfig) -> Starlette:

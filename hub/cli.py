@@ -44,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `hub policy show x | head`
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,6 +89,18 @@ def _parser() -> argparse.ArgumentParser:
 
     sc = sub.add_parser("schema", help="print the GraphQL SDL")
     sc.set_defaults(func=cmd_schema)
+
+    pol = sub.add_parser("policy", help="check or show the access policies")
+    polsub = pol.add_subparsers(metavar="ACTION")
+    chk = polsub.add_parser("check", help="validate the policy files against the schema")
+    chk.add_argument("directory", nargs="?", type=Path, default=None,
+                     help="policy directory (default: the hub's policies/)")
+    chk.set_defaults(func=cmd_policy_check)
+    show = polsub.add_parser("show", help="print a department's effective access table")
+    show.add_argument("department", choices=sorted(DEPARTMENTS))
+    show.add_argument("--dir", type=Path, default=None, help="policy directory")
+    show.set_defaults(func=cmd_policy_show)
+    pol.set_defaults(func=lambda _a: (pol.print_help(), 2)[1])
     return p
 
 
@@ -129,6 +143,38 @@ def cmd_schema(_args: argparse.Namespace) -> int:
     from schema import SCHEMA
 
     print(SCHEMA.as_str())
+    return 0
+
+
+def cmd_policy_check(args: argparse.Namespace) -> int:
+    from schema import SCHEMA
+
+    from .policy import POLICY_DIR, PolicySet
+
+    directory = args.directory or POLICY_DIR
+    policies = PolicySet.load(directory, SCHEMA._schema)
+    for dept, policy in sorted(policies.policies.items()):
+        fields = sum(len(r) for r in policy.rules.values())
+        print(f"ok  {policy.path}  ({dept}: {fields} grants, purposes "
+              f"{', '.join(policy.purposes)}{', scope ' + policy.scope if policy.scope else ''})")
+    return 0
+
+
+def cmd_policy_show(args: argparse.Namespace) -> int:
+    from schema import SCHEMA
+
+    from .policy import POLICY_DIR, PolicySet, access_table
+
+    policy = PolicySet.load(args.dir or POLICY_DIR, SCHEMA._schema)[args.department]
+    print(f"department {policy.department}: {policy.description}")
+    print(f"purposes: {', '.join(policy.purposes)}")
+    print(f"row scope: {policy.scope + ' (from the token)' if policy.scope else 'none (all rows)'}")
+    print()
+    rows = access_table(policy, SCHEMA._schema)
+    width = max(len(r[0]) for r in rows)
+    print(f"{'field':<{width}}  {'access':<16} purposes")
+    for key, decision, purposes in rows:
+        print(f"{key:<{width}}  {decision:<16} {purposes}")
     return 0
 
 
@@ -187,7 +233,8 @@ def demo_tokens(config: HubConfig, samples: dict[str, Any]) -> list[tuple[str, s
 def demo_query(samples: dict[str, Any]) -> str:
     school = samples.get("school_id", "S410105001")
     return ('{ school(id: "%s") { name students(first: 3) { totalCount edges { node '
-            '{ idNumber name healthCode { color reason } clinicVisits(days: 14) { time diagnosis } '
+            '{ idNumber name enrollment { grade } healthCode { color } '
+            'clinicVisits(days: 14) { time nucleicAcidResult } overseasArrival { observationEnd } '
             '} } } } }' % school)
 
 

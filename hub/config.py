@@ -32,7 +32,7 @@ from .errors import ConfigError
 SECRET_FILE = "hub-secret"
 MIN_SECRET_BYTES = 32
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_HUB_KEYS = {"secret", "data_dir"}
+_HUB_KEYS = {"secret", "data_dir", "policy_dir"}
 _CONNECTOR_KEYS = {"url", "timeout"}
 
 
@@ -47,6 +47,8 @@ class HubConfig:
     secret: str
     connectors: dict[str, ConnectorConfig]
     data_dir: Path | None = None
+    #: Directory of the access-policy files (default: the repository's policies/).
+    policy_dir: Path | None = None
     origin: str = "<defaults>"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -117,7 +119,10 @@ class HubConfig:
                                   f"(or set hub.data_dir to use the generated SQLite files)")
             defaults = cls.for_data_dir(data_dir).connectors
             connectors.update({n: defaults[n] for n in missing})
-        return cls(secret=secret, connectors=connectors, data_dir=data_dir, origin=str(path))
+        policy_dir = (Path(_expand(hub["policy_dir"], "hub.policy_dir", where))
+                      if "policy_dir" in hub else None)
+        return cls(secret=secret, connectors=connectors, data_dir=data_dir,
+                   policy_dir=policy_dir, origin=str(path))
 
 
 class _Locator:

@@ -1,13 +1,17 @@
-"""What every resolver receives as ``info.context``: who asks, why, and the
-request's loaders."""
+"""What every resolver receives as ``info.context``: who asks, why, what they
+may read, and the request's loaders."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .identity import Identity
 from .loaders import Loaders
+
+if TYPE_CHECKING:
+    from .access import Admission
 
 
 @dataclass
@@ -15,5 +19,20 @@ class RequestContext:
     identity: Identity
     purpose: str | None
     loaders: Loaders
+    admission: Admission | None = None
     #: One "now" per request, so every "last N days" in it agrees.
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+
+    async def person_in_scope(self, id_number: str) -> bool:
+        """Whether a scoped department may see this person (unscoped: always).
+
+        A school sees its pupils and staff, a community its residents, an
+        enterprise its employees: the person must appear in one of the scoped
+        views, read through the same row filter as everything else.
+        """
+        if self.admission is None or not self.admission.person_views:
+            return True
+        for connector, view in self.admission.person_views:
+            if await self.loaders.records(connector, view, "idNumber").load(id_number):
+                return True
+        return False

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections import OrderedDict
@@ -38,7 +39,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .context import RequestContext
-from .errors import HubError, Unauthenticated, error_body
+from .errors import Forbidden, HubError, Unauthenticated, error_body
 from .graphiql import graphiql_response
 from .identity import Identity, bearer_token, verify_token
 
@@ -58,10 +59,17 @@ class Document:
 
 
 class DocumentCache:
-    """Parse and validation results by query text: bounded, least recently used."""
+    """Parse and validation results by query text: bounded, least recently used.
 
-    def __init__(self, schema: GraphQLSchema, size: int = CACHE_SIZE) -> None:
+    ``schema`` is what the caller may read; with ``full`` (the whole schema),
+    a field or type that exists but is not granted is refused as FORBIDDEN,
+    naming it, instead of reported as unknown.
+    """
+
+    def __init__(self, schema: GraphQLSchema, size: int = CACHE_SIZE,
+                 full: GraphQLSchema | None = None) -> None:
         self.schema = schema
+        self.full = full
         self.size = size
         self._items: OrderedDict[str, Document] = OrderedDict()
 
@@ -75,12 +83,38 @@ class DocumentCache:
         except GraphQLError as err:
             doc = Document(None, (err,))
         else:
-            errors = validate(self.schema, node)
+            errors = [self._forbidden(e) for e in validate(self.schema, node)]
             doc = Document(node if not errors else None, tuple(errors))
         self._items[query] = doc
         if len(self._items) > self.size:
             self._items.popitem(last=False)
         return doc
+
+    def _forbidden(self, err: GraphQLError) -> GraphQLError:
+        if self.full is None:
+            return err
+        match = _UNKNOWN_FIELD.match(err.message)
+        if match:
+            fname, tname = match.groups()
+            full_type = self.full.type_map.get(tname)
+            if full_type is not None and fname in getattr(full_type, "fields", {}):
+                return _forbidden_error(f"{tname}.{fname}", err)
+        match = _UNKNOWN_TYPE.match(err.message)
+        if match and match.group(1) in self.full.type_map:
+            return _forbidden_error(match.group(1), err)
+        return err
+
+
+_UNKNOWN_FIELD = re.compile(r"^Cannot query field '([_A-Za-z0-9]+)' on type '([_A-Za-z0-9]+)'")
+_UNKNOWN_TYPE = re.compile(r"^Unknown type '([_A-Za-z0-9]+)'")
+
+
+def _forbidden_error(name: str, err: GraphQLError) -> GraphQLError:
+    return GraphQLError(
+        f"{name} is not granted to your department for this purpose: the access policy "
+        "refuses it (ask the big-data bureau, or see `hub policy show DEPARTMENT`)",
+        nodes=err.nodes, extensions={"code": "FORBIDDEN", "field": name},
+    )
 
 
 class RequestError(Exception):
@@ -91,23 +125,22 @@ class RequestError(Exception):
         self.message, self.code, self.status = message, code, status
 
 
-ContextFactory = Callable[[Identity, str | None], RequestContext]
+#: (identity, stated purpose) -> the caller's documents and request context;
+#: raises Forbidden when the purpose or scope does not fit.
+Admit = Callable[[Identity, str | None], tuple[DocumentCache, RequestContext]]
 Observer = Callable[[str | None, str, float], None]
 
 
 class GraphQLEndpoint:
     def __init__(
         self,
-        schema: GraphQLSchema,
+        admit: Admit,
         secret: Callable[[], str],
-        make_context: ContextFactory,
         observe: Observer | None = None,
     ) -> None:
-        self.schema = schema
+        self.admit = admit
         self.secret = secret
-        self.make_context = make_context
         self.observe = observe or (lambda _op, _outcome, _s: None)
-        self.documents = DocumentCache(schema)
 
     async def __call__(self, request: Request) -> Response:
         if request.method == "GET" and _wants_html(request) and "query" not in request.query_params:
@@ -124,8 +157,12 @@ class GraphQLEndpoint:
                                     self.secret())
             params = await _params(request)
             operation = params.get("operationName")
-            response = await self._execute(request, identity, params, media)
+            response, operation = await self._execute(request, identity, params, media)
             outcome = "ok" if response.status_code == 200 else "bad_request"
+        except Forbidden as exc:
+            outcome = "refused"
+            response = JSONResponse(error_body(exc.message, exc.code, **_rest(exc)), 403,
+                                    media_type=media or JSON)
         except Unauthenticated as exc:
             outcome = "unauthenticated"
             response = JSONResponse(error_body(exc.message, exc.code, **_rest(exc)), 401,
@@ -139,18 +176,21 @@ class GraphQLEndpoint:
         return response
 
     async def _execute(self, request: Request, identity: Identity, params: dict[str, Any],
-                       media: str) -> Response:
-        query = params["query"]
-        doc = self.documents.get(query)
+                       media: str) -> tuple[Response, str | None]:
+        """The answer, and the operation's name (from the document when not given)."""
+        documents, context = self.admit(identity, request.headers.get("x-purpose"))
+        doc = documents.get(params["query"])
         strict = media == GRAPHQL_RESPONSE
         if doc.node is None:
             body = {"errors": [_format_request_error(e) for e in doc.errors]}
-            return JSONResponse(body, 400 if strict else 200, media_type=media)
+            forbidden = any((e.extensions or {}).get("code") == "FORBIDDEN" for e in doc.errors)
+            return JSONResponse(body, 403 if forbidden and strict else 400 if strict else 200,
+                                media_type=media), params.get("operationName")
         op = _operation(doc.node, params.get("operationName"))
+        name = op.name.value if op is not None and op.name is not None else params.get("operationName")
         if request.method == "GET" and op is not None and op.operation != OperationType.QUERY:
             raise RequestError("only queries may be sent with GET; POST mutations", "BAD_REQUEST", 405)
-        context = self.make_context(identity, request.headers.get("x-purpose"))
-        result = execute(self.schema, doc.node, context_value=context,
+        result = execute(documents.schema, doc.node, context_value=context,
                          variable_values=params.get("variables"),
                          operation_name=params.get("operationName"))
         if is_awaitable(result):
@@ -158,11 +198,11 @@ class GraphQLEndpoint:
         assert isinstance(result, ExecutionResult)
         if result.data is None and result.errors and not _executed(result):
             body = {"errors": [_format_request_error(e) for e in result.errors]}
-            return JSONResponse(body, 400 if strict else 200, media_type=media)
+            return JSONResponse(body, 400 if strict else 200, media_type=media), name
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
             body["errors"] = [_format_error(e) for e in result.errors]
-        return JSONResponse(body, 200, media_type=media)
+        return JSONResponse(body, 200, media_type=media), name
 
 
 def _executed(result: ExecutionResult) -> bool:

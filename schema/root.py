@@ -64,16 +64,18 @@ class Query:
     @strawberry.field(description="One person across every source; null when no source knows the number.")
     async def person(self, info: Info, idNumber: str) -> Person | None:
         _id_number(idNumber)
+        if not await info.context.person_in_scope(idNumber):
+            return None
         loader = info.context.loaders.records("healthcode", "HealthCode", "idNumber")
         return Person(idNumber=idNumber) if await loader.load(idNumber) else None
 
     @strawberry.field(description="A person's current health code, by resident ID number.")
-    def healthCode(self, info: Info, idNumber: str) -> HealthCode | None:
-        from hub.loaders import then
-
+    async def healthCode(self, info: Info, idNumber: str) -> HealthCode | None:
         _id_number(idNumber)
+        if not await info.context.person_in_scope(idNumber):
+            return None
         loader = info.context.loaders.records("healthcode", "HealthCode", "idNumber")
-        return then(loader.load(idNumber), _health_code)
+        return _health_code(await loader.load(idNumber))
 
     @strawberry.field
     def school(self, info: Info, id: strawberry.ID) -> School | None:

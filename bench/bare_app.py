@@ -1,0 +1,82 @@
+"""The two apps bench/lookup.py serves with uvicorn, as factories.
+
+``create_app``: a bare Starlette app doing the health-code look-up the hub does,
+through the same connector, without GraphQL:
+
+    GET  /code?idNumber=410105...
+    POST /code   {"idNumber": "410105..."}
+    ->   {"healthCode": {"color": "GREEN", "updatedAt": "2020-...+00:00"}}  (or null)
+
+``create_hub_app``: the hub itself (``hub.app.create_app``) on the same city.
+
+Both read the generated city's directory from ``BENCH_DATA_DIR``::
+
+    BENCH_DATA_DIR=/tmp/hub-bench-20000 uvicorn --factory bench.bare_app:create_app
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from connectors.healthcode import HealthCodeConnector
+
+FIELDS = frozenset({"color", "updatedAt"})
+
+
+def _data_dir(data_dir: Path | str | None) -> Path:
+    value = data_dir or os.environ.get("BENCH_DATA_DIR")
+    if not value:
+        raise RuntimeError("set BENCH_DATA_DIR to a generated city's directory")
+    return Path(value)
+
+
+def create_app(data_dir: Path | str | None = None) -> Starlette:
+    path = (_data_dir(data_dir) / "healthcode.sqlite").resolve()
+    connector = HealthCodeConnector(f"sqlite+aiosqlite:///{path}")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await connector.start()
+        try:
+            yield
+        finally:
+            await connector.close()
+
+    async def code(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                body = await request.json()
+            except ValueError:
+                return JSONResponse({"error": "the body must be JSON"}, 400)
+            id_number = body.get("idNumber") if isinstance(body, dict) else None
+        else:
+            id_number = request.query_params.get("idNumber")
+        if not isinstance(id_number, str) or not id_number:
+            return JSONResponse({"error": "idNumber is required"}, 400)
+        found = await connector.load("HealthCode", "idNumber", [id_number], fields=FIELDS)
+        records = found.get(id_number)
+        if not records:
+            return JSONResponse({"healthCode": None})
+        rec = records[0]
+        updated = rec.get("updatedAt")
+        return JSONResponse({"healthCode": {
+            "color": rec.get("color"),
+            "updatedAt": updated.isoformat() if updated is not None else None,
+        }})
+
+    return Starlette(routes=[Route("/code", code, methods=["GET", "POST"])], lifespan=lifespan)
+
+
+def create_hub_app(data_dir: Path | str | None = None) -> Starlette:
+    from hub.app import create_app as create_hub
+    from hub.config import HubConfig
+
+    return create_hub(HubConfig.for_data_dir(_data_dir(data_dir)))

@@ -1,0 +1,42 @@
+"""Masks a policy may name: each keeps the value's type and shape, so an app
+built for the real value still renders the masked one.
+
+>>> MASKS["id_number"]("410105201003071234")
+'410105********1234'
+>>> MASKS["phone"]("13812345678")
+'138****5678'
+>>> MASKS["name"]("张三丰")
+'张**'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def id_number(value: str) -> str:
+    """Region code and the last four characters: 410105********1234."""
+    return value[:6] + "*" * max(len(value) - 10, 0) + value[-4:] if len(value) > 10 else "*" * len(value)
+
+
+def phone(value: str) -> str:
+    """Carrier prefix and the last four digits: 138****5678."""
+    return value[:3] + "*" * max(len(value) - 7, 0) + value[-4:] if len(value) > 7 else "*" * len(value)
+
+
+def name(value: str) -> str:
+    """The surname only: 张*."""
+    return value[:1] + "*" * (len(value) - 1)
+
+
+def plate(value: str) -> str:
+    """Province and city letters of a licence plate: 豫A*****."""
+    return value[:2] + "*" * (len(value) - 2)
+
+
+MASKS: dict[str, Callable[[str], str]] = {
+    "id_number": id_number,
+    "phone": phone,
+    "name": name,
+    "plate": plate,
+}

@@ -1,0 +1,77 @@
+"""Shared fixtures: one small generated city (real SQLite files) per session,
+the app under a real ASGI client with its lifespan, and tokens."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+warnings.filterwarnings("ignore", message=".*httpx2.*")
+
+from starlette.testclient import TestClient  # noqa: E402
+
+from hub.app import create_app  # noqa: E402
+from hub.config import HubConfig  # noqa: E402
+from hub.generate import generate  # noqa: E402
+from hub.identity import DEFAULT_PURPOSES, issue_token  # noqa: E402
+
+PERSONS = 4_000
+SEED = 7
+
+
+@pytest.fixture(scope="session")
+def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("city")
+    generate(out, persons=PERSONS, seed=SEED)
+    return out
+
+
+@pytest.fixture(scope="session")
+def samples(city: Path) -> dict[str, Any]:
+    return json.loads((city / "city.json").read_text(encoding="utf-8"))["samples"]
+
+
+@pytest.fixture(scope="session")
+def config(city: Path) -> HubConfig:
+    return HubConfig.for_data_dir(city)
+
+
+@pytest.fixture
+def client(config: HubConfig) -> Iterator[TestClient]:
+    with TestClient(create_app(config)) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def token(config: HubConfig) -> Any:
+    def make(department: str = "health", **kw: Any) -> str:
+        return issue_token(config.secret, department, **kw)
+
+    return make
+
+
+@pytest.fixture
+def gql(client: TestClient, token: Any) -> Any:
+    """POST a query as a department; returns the httpx response."""
+
+    def post(query: str, variables: dict[str, Any] | None = None, *, department: str = "health",
+             purpose: str | None = None, headers: dict[str, str] | None = None,
+             **token_args: Any) -> Any:
+        h = {"Authorization": f"Bearer {token(department, **token_args)}",
+             "X-Purpose": purpose or DEFAULT_PURPOSES[department][0]}
+        h.update(headers or {})
+        return client.post("/graphql", json={"query": query, "variables": variables}, headers=h)
+
+    return post
+
+
+def sql(city: Path, source: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
+    """Ask a source's SQLite file directly: the expected answer of a test."""
+    with sqlite3.connect(city / f"{source}.sqlite") as conn:
+        return list(conn.execute(query, args))

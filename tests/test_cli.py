@@ -1,0 +1,132 @@
+"""The ``hub`` command, through its entry point and as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.cli import main
+from hub.config import HubConfig
+from hub.errors import ConfigError
+from hub.identity import verify_token
+
+
+def test_token_prints_a_verifiable_token_on_its_last_line(city: Path, capsys: Any) -> None:
+    code = main(["token", "--department", "school", "--scope", "school=S410105001",
+                 "--purpose", "school-reopening", "--ttl", "120", "--data-dir", str(city)])
+    assert code == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    identity = verify_token(last, HubConfig.for_data_dir(city).secret)
+    assert identity.department == "school"
+    assert identity.scopes == {"school": ("S410105001",)}
+    assert identity.purposes == ("school-reopening",)
+    assert identity.expires_at is not None and identity.expires_at - time.time() <= 120
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scope", "school"], "KIND=ID"),
+        (["--scope", "hospital=H1"], "scope kind"),
+        (["--purpose", "curiosity"], "purpose 'curiosity' is unknown"),
+    ],
+)
+def test_token_rejects_bad_arguments_clearly(city: Path, capsys: Any, args: list[str], message: str) -> None:
+    code = main(["token", "--department", "school", "--data-dir", str(city), *args])
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_token_from_a_config_file(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("HUB_TEST_SECRET", "k" * 40)
+    cfg = tmp_path / "hub.toml"
+    cfg.write_text('[hub]\nsecret = "${HUB_TEST_SECRET}"\ndata_dir = "%s"\n' % tmp_path)
+    assert main(["token", "--department", "province", "--config", str(cfg)]) == 0
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    assert verify_token(token, "k" * 40).department == "province"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[hub]\nsecret = "%s"\ncolour = 1\n' % ("k" * 40), "hub.toml:3: unknown key hub.colour"),
+        ('[hub]\nsecret = "${NOPE_NOT_SET}"\n', "environment variable NOPE_NOT_SET is not set"),
+        ('[hub]\nsecret = "short"\ndata_dir = "."\n', "at least 32 bytes"),
+        ('[hub]\nsecret = "%s"\n[connectors.school]\nurll = "x"\n' % ("k" * 40), "hub.toml:4: unknown key connectors.school.urll"),
+        ('[hub]\nsecret = "%s"\n[connectors.library]\nurl = "x"\n' % ("k" * 40), "unknown connector 'library'"),
+        ("[hub\n", "not valid TOML"),
+    ],
+)
+def test_config_errors_name_file_line_and_key(tmp_path: Path, text: str, message: str) -> None:
+    cfg = tmp_path / "hub.toml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        HubConfig.from_file(cfg)
+    assert message in str(err.value)
+
+
+def test_serve_with_a_broken_config_exits_2(tmp_path: Path, capsys: Any) -> None:
+    cfg = tmp_path / "hub.toml"
+    cfg.write_text("[hub]\nsecret = 1\n")
+    assert main(["serve", "--config", str(cfg)]) == 2
+    assert "hub.secret must be a string" in capsys.readouterr().err
+
+
+def test_generate_command(tmp_path: Path, capsys: Any) -> None:
+    out = tmp_path / "c"
+    assert main(["generate", "--persons", "300", "--seed", "3", "--out", str(out)]) == 0
+    assert "generated 300 persons" in capsys.readouterr().out
+    assert json.loads((out / "city.json").read_text())["persons"] == 300
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_demo_serves_and_its_curl_answers(tmp_path: Path) -> None:
+    """As a new user: `hub demo`, then paste the curl command it printed."""
+    port = _free_port()
+    hub = shutil.which("hub", path=os.path.dirname(sys.executable)) or "hub"
+    proc = subprocess.Popen(
+        [hub, "demo", "--data-dir", str(tmp_path / "demo"), "--persons", "1500", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 120
+        curl = None
+        assert proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("curl "):
+                curl = line.strip()
+            if "Uvicorn running" in line or "Application startup complete" in line:
+                break
+        assert curl, "".join(lines)
+        assert any(line.startswith("education ") for line in lines)
+        out = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=30)
+        body = json.loads(out.stdout)
+        assert "errors" not in body, body
+        edges = body["data"]["school"]["students"]["edges"]
+        assert edges and edges[0]["node"]["healthCode"]["color"] in ("GREEN", "YELLOW", "RED")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()

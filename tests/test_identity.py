@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hub.errors import BadInput, Unauthenticated
+from hub.identity import DEPARTMENTS, bearer_token, issue_token, verify_token
+
+KEY = "x" * 40
+
+
+@given(st.sampled_from(sorted(DEPARTMENTS)), st.dictionaries(
+    st.sampled_from(["school", "community", "enterprise"]),
+    st.lists(st.text("ABCS0123456789", min_size=1, max_size=12), min_size=1, max_size=3)))
+def test_round_trip(department: str, scopes: dict[str, list[str]]) -> None:
+    ident = verify_token(issue_token(KEY, department, scopes=scopes), KEY)
+    assert ident.department == department
+    assert ident.scopes == {k: tuple(v) for k, v in scopes.items()}
+
+
+def test_unknown_department_is_refused() -> None:
+    with pytest.raises(BadInput, match="department 'police' is unknown"):
+        issue_token(KEY, "police")
+
+
+def test_tampered_token_is_refused() -> None:
+    token = issue_token(KEY, "school")
+    head, body, sig = token.split(".")
+    with pytest.raises(Unauthenticated):
+        verify_token(f"{head}.{body}x.{sig}", KEY)
+
+
+def test_expired() -> None:
+    token = issue_token(KEY, "school", ttl=1, now=time.time() - 10)
+    with pytest.raises(Unauthenticated) as err:
+        verify_token(token, KEY)
+    assert err.value.extensions["reason"] == "expired"
+
+
+@pytest.mark.parametrize("header", [None, "", "Bearer", "Token abc"])
+def test_bearer_header_problems(header: str | None) -> None:
+    with pytest.raises(Unauthenticated):
+        bearer_token(header)
