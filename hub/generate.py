@@ -35,6 +35,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,9 +44,10 @@ from types import SimpleNamespace
 from typing import Any
 
 from connectors import clinic, community, enterprise, healthcode, school, transport
-from hub.generate_people import CityBuilder, Clock, calibrate
+from hub.generate_model import Clock, calibrate
+from hub.generate_people import CityBuilder
 from hub.generate_plan import CityPlan, plan_city
-from hub.generate_sqlite import SourceDb
+from hub.generate_sqlite import SourceDb, Writer
 from hub.ids import ZHENGZHOU_DISTRICTS
 from hub.names import NameMaker
 
@@ -133,12 +135,14 @@ def generate(out_dir: Path, persons: int, seed: int = 2020, now: datetime | None
     out_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".city-", dir=out_dir))
     dbs: dict[str, SourceDb] = {}
+    writer = Writer()
     try:
         sinks = SimpleNamespace()
         for source in SOURCES:
             metadata = _METADATA[source]
             staged = any(t.name in _STAGED for t in metadata.sorted_tables)
-            db = SourceDb(work / f"{source}.sqlite", metadata, work / f"{source}.stage.sqlite" if staged else None)
+            db = SourceDb(work / f"{source}.sqlite", metadata,
+                          work / f"{source}.stage.sqlite" if staged else None, writer)
             dbs[source] = db
             for table in metadata.sorted_tables:
                 setattr(sinks, _SINK_NAMES[table.name], db.sink(table.name, LAYOUTS[table.name],
@@ -158,10 +162,16 @@ def generate(out_dir: Path, persons: int, seed: int = 2020, now: datetime | None
         builder.run(progress=say, flush=flush)
         builder.visitors(max(3, round(persons * VISITORS_PER_PERSON)), flush=flush)
         builder.staff_and_classes()
+        for db in dbs.values():
+            db.flush()
+        writer.close()
+        say("sorting and indexing")
+        # One thread per file: SQLite sorts and builds indexes without the GIL.
+        with ThreadPoolExecutor(max_workers=len(SOURCES)) as pool:
+            counts = list(pool.map(lambda source: dbs[source].finish(), SOURCES))
         rows: dict[str, int] = {}
-        for source in SOURCES:
-            say(f"indexing {source}")
-            rows.update(dbs[source].finish())
+        for count in counts:
+            rows.update(count)
         samples = _samples(plan, builder.samples)
         seconds = time.perf_counter() - started
         manifest = {
@@ -179,6 +189,10 @@ def generate(out_dir: Path, persons: int, seed: int = 2020, now: datetime | None
         }
         _publish(work, out_dir, manifest)
     except BaseException:
+        try:
+            writer.close()
+        except BaseException:  # noqa: BLE001 - the first error is the one to report
+            pass
         for db in dbs.values():
             db.abort()
         raise

@@ -15,7 +15,9 @@ time as it would in the source system. The scratch file is deleted.
 
 from __future__ import annotations
 
+import queue
 import sqlite3
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from sqlalchemy import MetaData, Table
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-__all__ = ["SourceDb", "Sink", "CHUNK"]
+__all__ = ["SourceDb", "Sink", "Writer", "CHUNK"]
 
 #: Rows per executemany call.
 CHUNK = 10_000
@@ -36,31 +38,77 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+class Writer:
+    """A thread that runs the ``executemany`` calls of every source, so that
+    SQLite's work (which releases the GIL) overlaps generating the next rows.
+    Chunks are written in the order they are submitted."""
+
+    def __init__(self, depth: int = 8) -> None:
+        self._queue: queue.Queue[tuple[sqlite3.Connection, str, list[tuple[Any, ...]]] | None] = \
+            queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="city-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is None:  # after a failure, drain without writing
+                conn, sql, rows = item
+                try:
+                    conn.executemany(sql, rows)
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the generating thread
+                    self._error = exc
+
+    def submit(self, conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put((conn, sql, rows))
+
+    def close(self) -> None:
+        """Wait until every chunk is written; raises the writer's error, if any."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 class Sink:
     """Rows of one table, buffered and written in chunks.
 
-    ``add`` is the buffer's ``append``: the generator calls it per row and
-    :meth:`maybe_flush` now and then. Rows are tuples in the table's column
-    order, which :class:`SourceDb.sink` checks against the expected layout.
+    ``add`` appends to the buffer: the generator calls it per row and
+    :meth:`maybe_flush` now and then (never while it holds on to ``add``, which
+    changes when a full buffer is handed to the writer). Rows are tuples in the
+    table's column order, which :class:`SourceDb.sink` checks against the
+    expected layout.
     """
 
-    __slots__ = ("table", "rows", "add", "count", "_conn", "_sql")
+    __slots__ = ("table", "rows", "add", "count", "_conn", "_sql", "_writer")
 
-    def __init__(self, conn: sqlite3.Connection, table: Table, target: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, table: Table, target: str, writer: Writer | None) -> None:
         self.table = table
         self.rows: list[tuple[Any, ...]] = []
         self.add = self.rows.append
         self.count = 0
         self._conn = conn
+        self._writer = writer
         cols = ", ".join(_q(c.name) for c in table.columns)
         marks = ", ".join("?" for _ in table.columns)
         self._sql = f"INSERT INTO {target} ({cols}) VALUES ({marks})"
 
     def flush(self) -> None:
         if self.rows:
-            self._conn.executemany(self._sql, self.rows)
             self.count += len(self.rows)
-            self.rows.clear()  # the same list object: ``add`` stays bound to it
+            if self._writer is not None:
+                self._writer.submit(self._conn, self._sql, self.rows)
+                self.rows = []
+                self.add = self.rows.append
+            else:
+                self._conn.executemany(self._sql, self.rows)
+                self.rows.clear()
 
     def maybe_flush(self) -> None:
         if len(self.rows) >= CHUNK:
@@ -70,12 +118,15 @@ class Sink:
 class SourceDb:
     """One source's SQLite file being written."""
 
-    def __init__(self, path: Path, metadata: MetaData, scratch: Path | None = None) -> None:
+    def __init__(self, path: Path, metadata: MetaData, scratch: Path | None = None,
+                 writer: Writer | None = None) -> None:
         self.path = path
         self.metadata = metadata
         self.sinks: dict[str, Sink] = {}
         self._staged: dict[str, str] = {}  # table name -> time column to sort by
-        conn = sqlite3.connect(str(path), isolation_level=None)
+        self._writer = writer
+        # Used by one thread at a time: the generator's, the writer's, then the finisher's.
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.conn = conn
         self._attached = scratch is not None
         if scratch is not None:
@@ -102,7 +153,7 @@ class SourceDb:
             self.conn.execute(f"CREATE TABLE stage.{_q(name)} AS SELECT * FROM main.{_q(name)} WHERE 0")
             self._staged[name] = order_by
             target = f"stage.{_q(name)}"
-        sink = Sink(self.conn, table, target)
+        sink = Sink(self.conn, table, target, self._writer)
         self.sinks[name] = sink
         return sink
 
@@ -111,12 +162,18 @@ class SourceDb:
             if len(sink.rows) >= CHUNK:
                 sink.flush()
 
-    def finish(self) -> dict[str, int]:
-        """Flush, copy staged tables in time order, build indexes, commit and
-        close; returns the row count of every table."""
-        conn = self.conn
+    def flush(self) -> None:
         for sink in self.sinks.values():
             sink.flush()
+
+    def finish(self) -> dict[str, int]:
+        """Copy staged tables in time order, build indexes, commit and close;
+        returns the row count of every table. Call it after :meth:`flush` and
+        after the writer (if any) is closed."""
+        conn = self.conn
+        for sink in self.sinks.values():
+            if sink.rows:
+                raise RuntimeError(f"rows of {sink.table.name} were not flushed")
         for name, order_by in self._staged.items():
             table = self.metadata.tables[name]
             pk = {c.name for c in table.primary_key.columns}

@@ -1,0 +1,158 @@
+"""Generated queries (hypothesis-graphql) against each department's own schema:
+whatever the query, no response carries a value the department may not see
+unmasked: no 18-digit ID number, no 11-digit mobile, unless its file allows it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis_graphql import from_schema, nodes
+
+from hub.identity import Identity
+from hub.policy import POLICY_DIR, PolicySet
+from schema import SCHEMA
+
+KEEP_ARGS = {"id", "idNumber", "creditCode"}
+ID_NUMBER = re.compile(r"(?<![0-9])[0-9]{17}[0-9X](?![0-9])")
+MOBILE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+POLICIES = PolicySet.load(POLICY_DIR, SCHEMA._schema)
+CASES = [(d, p) for d, pol in sorted(POLICIES.policies.items()) for p in pol.purposes]
+
+recent = st.datetimes(min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2030, 1, 1))
+SCALARS = {
+    "DateTime": recent.map(lambda d: nodes.String(d.replace(tzinfo=dt.timezone.utc).isoformat())),
+    "Date": st.dates().map(lambda d: nodes.String(d.isoformat())),
+}
+
+
+@pytest.mark.parametrize(("dept", "purpose"), CASES)
+def test_generated_queries_never_leak(client: Any, token: Any, samples: dict[str, Any],
+                                      dept: str, purpose: str) -> None:
+    policy = POLICIES[dept]
+    key = {"school": "school_id", "community": "community_id", "enterprise": "credit_code"}
+    scopes = {policy.scope: [str(samples[key[policy.scope]])]} if policy.scope else {}
+    hub = client.app.state.hub
+    identity = Identity(dept, "fuzz", {k: tuple(v) for k, v in scopes.items()}, (purpose,))
+    schema = hub.access.admit(identity, purpose).schema
+    headers = {"Authorization": f"Bearer {token(dept, scopes=scopes, purposes=[purpose])}",
+               "X-Purpose": purpose}
+    clear_ids = (rule := policy.decide("Person.idNumber", purpose)) is not None and rule.mask is None
+    clear_phone = (rule := policy.decide("Person.phone", purpose)) is not None and rule.mask is None
+    # Real ids for the root look-ups, so generated queries reach real rows.
+    ids = st.sampled_from([str(v) for v in samples.values()]).map(nodes.String)
+    scalars = {**SCALARS, "ID": ids}
+
+    @settings(max_examples=40, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(from_schema(schema, custom_scalars=scalars))
+    def run(query: str) -> None:
+        query = _defaults(query)
+        r = client.post("/graphql", json={"query": query}, headers=headers)
+        assert r.status_code in (200, 400), (query, r.text)
+        assert "INTERNAL" not in r.text, (query, r.text)
+        if not clear_ids:
+            assert not ID_NUMBER.search(r.text), (query, r.text[:500])
+        if not clear_phone:
+            assert not MOBILE.search(r.text), (query, r.text[:500])
+
+    run()
+
+
+def _defaults(query: str) -> str:
+    """The query with paging and filter arguments dropped (their defaults apply),
+    so generated queries reach data instead of stopping at a bad `first`."""
+    from graphql import ArgumentNode, Visitor, parse, print_ast, visit
+    from graphql.language.visitor import REMOVE
+
+    class Strip(Visitor):
+        def enter_argument(self, node: ArgumentNode, *_: Any) -> Any:
+            return None if node.name.value in KEEP_ARGS else REMOVE
+
+    return print_ast(visit(parse(query), Strip()))
+
+
+ROOT_VALUES = {"idNumber": "id_number", "id": None, "creditCode": "credit_code"}
+ROOT_ID = {"school": "school_id", "community": "community_id", "checkpoint": "checkpoint_id",
+           "clinic": "clinic_id"}
+
+
+def _everything(schema: Any, samples: dict[str, Any], depth: int = 6) -> str:
+    """One query selecting every field the schema has, `depth` levels deep."""
+    from graphql import GraphQLObjectType, get_named_type
+
+    def select(t: GraphQLObjectType, level: int) -> str:
+        parts = []
+        for name, f in t.fields.items():
+            target = get_named_type(f.type)
+            args = "(first: 20)" if "first" in f.args else ""
+            if "days" in f.args:
+                args = "(days: 90)"
+            if isinstance(target, GraphQLObjectType):
+                if level >= depth:
+                    continue
+                inner = select(target, level + 1)
+                if inner:
+                    parts.append(f"{name}{args} {{ {inner} }}")
+            else:
+                parts.append(f"{name}{args}")
+        return " ".join(parts)
+
+    query = schema.query_type
+    roots = []
+    for name, f in query.fields.items():
+        target = get_named_type(f.type)
+        if "idNumber" in f.args:
+            arg = f'(idNumber: "{samples["id_number"]}")'
+        elif "creditCode" in f.args:
+            arg = f'(creditCode: "{samples["credit_code"]}")'
+        elif "id" in f.args:
+            arg = f'(id: "{samples[ROOT_ID[name]]}")'
+        else:
+            arg = "(first: 20)"
+        roots.append(f"{name}{arg} {{ {select(target, 1)} }}")
+    return "{ " + " ".join(roots) + " }"
+
+
+def _widest(schema: Any, samples: dict[str, Any]) -> str:
+    """The deepest such query within the hub's token limit."""
+    from graphql import GraphQLError, parse
+
+    from hub.http import MAX_TOKENS
+
+    for depth in range(6, 1, -1):
+        query = _everything(schema, samples, depth)
+        try:
+            parse(query, max_tokens=MAX_TOKENS)
+        except GraphQLError:
+            continue
+        return query
+    raise AssertionError("no query fits the token limit")
+
+
+@pytest.mark.parametrize(("dept", "purpose"), CASES)
+def test_everything_granted_never_leaks(client: Any, token: Any, samples: dict[str, Any],
+                                        dept: str, purpose: str) -> None:
+    """The widest query a department can write reaches real people, and masks them."""
+    policy = POLICIES[dept]
+    key = {"school": "school_id", "community": "community_id", "enterprise": "credit_code"}
+    scopes = {policy.scope: [str(samples[key[policy.scope]])]} if policy.scope else {}
+    identity = Identity(dept, "fuzz", {k: tuple(v) for k, v in scopes.items()}, (purpose,))
+    schema = client.app.state.hub.access.admit(identity, purpose).schema
+    query = _widest(schema, samples)
+    r = client.post("/graphql", json={"query": query}, headers={
+        "Authorization": f"Bearer {token(dept, scopes=scopes, purposes=[purpose])}", "X-Purpose": purpose})
+    assert r.status_code == 200, r.text[:500]
+    assert "INTERNAL" not in r.text and "FORBIDDEN" not in r.text, r.text[:500]
+    rule = policy.decide("Person.idNumber", purpose)
+    if rule is None or rule.mask:
+        assert not ID_NUMBER.search(r.text)
+        if rule is not None:  # masked: the people are there, masked
+            assert re.search(r'"idNumber":"\d{6}\*{8}[\dX]{4}"', r.text), r.text[:300]
+    rule = policy.decide("Person.phone", purpose)
+    if rule is None or rule.mask:
+        assert not MOBILE.search(r.text)
