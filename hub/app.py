@@ -27,9 +27,11 @@ from schema import SCHEMA
 
 from . import graphiql
 from .access import Access
+from .audit import AuditLog, Entry, document_hash
 from .config import HubConfig
 from .context import RequestContext
-from .http import DocumentCache, GraphQLEndpoint
+from .errors import ConfigError
+from .http import DocumentCache, Exchange, GraphQLEndpoint
 from .identity import Identity
 from .loaders import Loaders
 from .metrics import Metrics
@@ -53,21 +55,44 @@ class Hub:
         policy_dir = config.policy_dir or POLICY_DIR
         self.access = Access(SCHEMA._schema, self.sources,
                              PolicySet.load(policy_dir, SCHEMA._schema))
+        if config.state_url is None:
+            raise ConfigError("the configuration names no state_url for the audit trail")
+        self.audit = AuditLog(config.state_url, config.secret)
         self.endpoint = GraphQLEndpoint(
             self.admit,
             secret=lambda: self.config.secret,
             observe=self.metrics.observe_request,
+            record=self.record,
         )
+
+    async def record(self, ex: Exchange) -> int:
+        """Identity -> ... -> audit: the exchange, durable before the answer leaves."""
+        ctx = ex.context
+        entry = Entry(
+            department=ex.identity.department if ex.identity else "-",
+            subject=ex.identity.subject if ex.identity else "-",
+            purpose=ex.purpose or "-",
+            operation=ex.operation or "-",
+            document_hash=document_hash(ex.query),
+            fields=sorted(ex.fields),
+            persons=sorted(ctx.touched) if ctx else [],
+            source_rows=dict(ctx.loaders.rows) if ctx else {},
+            outcome=ex.outcome,
+            status=ex.status,
+            latency_ms=round(ex.seconds * 1000),
+        )
+        return await self.audit.record(entry)
 
     def admit(self, identity: Identity, purpose: str | None) -> tuple[DocumentCache, RequestContext]:
         """Identity -> policy: the caller's schema, and loaders bound to its grant."""
         admission = self.access.admit(identity, purpose)
         loaders = Loaders(self.sources, admission.fields_for, admission.rows_for)
         context = RequestContext(identity=identity, purpose=purpose, loaders=loaders,
-                                 admission=admission)
+                                 admission=admission, audit=self.audit)
         return admission.grant.documents, context
 
     async def start(self) -> None:
+        await self.audit.start()
         for connector in self.sources.values():
             await connector.start()
         loop = asyncio.get_running_loop()
@@ -85,6 +110,7 @@ class Hub:
                 await watch
         for connector in self.sources.values():
             await connector.close()
+        await self.audit.close()
 
     async def _watch_policies(self) -> None:
         """Reload the policy files when one changes (a broken edit keeps the old ones)."""

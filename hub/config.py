@@ -32,7 +32,7 @@ from .errors import ConfigError
 SECRET_FILE = "hub-secret"
 MIN_SECRET_BYTES = 32
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_HUB_KEYS = {"secret", "data_dir", "policy_dir"}
+_HUB_KEYS = {"secret", "data_dir", "policy_dir", "state_url", "audit_retention_days"}
 _CONNECTOR_KEYS = {"url", "timeout"}
 
 
@@ -49,6 +49,10 @@ class HubConfig:
     data_dir: Path | None = None
     #: Directory of the access-policy files (default: the repository's policies/).
     policy_dir: Path | None = None
+    #: The hub's own database (audit trail): SQLite in the data dir by default.
+    state_url: str | None = None
+    #: Days the audit trail keeps entries; `hub audit prune` removes older ones.
+    audit_retention_days: int = 180
     origin: str = "<defaults>"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -63,6 +67,7 @@ class HubConfig:
                 for name in BUILTIN
             },
             data_dir=data_dir,
+            state_url=f"sqlite+aiosqlite:///{(data_dir / 'hub.sqlite').resolve()}",
             origin=str(data_dir),
         )
 
@@ -121,8 +126,20 @@ class HubConfig:
             connectors.update({n: defaults[n] for n in missing})
         policy_dir = (Path(_expand(hub["policy_dir"], "hub.policy_dir", where))
                       if "policy_dir" in hub else None)
+        if "state_url" in hub:
+            state_url = _expand(hub["state_url"], "hub.state_url", where)
+        elif data_dir is not None:
+            state_url = f"sqlite+aiosqlite:///{(data_dir / 'hub.sqlite').resolve()}"
+        else:
+            raise ConfigError(f"{path}: [hub] needs state_url = \"...\" (the hub's own database, "
+                              "for the audit trail) or data_dir")
+        retention = hub.get("audit_retention_days", 180)
+        if not isinstance(retention, int) or retention < 1:
+            raise ConfigError(f"{where('audit_retention_days')}: hub.audit_retention_days must be "
+                              "a whole number of days, at least 1")
         return cls(secret=secret, connectors=connectors, data_dir=data_dir,
-                   policy_dir=policy_dir, origin=str(path))
+                   policy_dir=policy_dir, state_url=state_url,
+                   audit_retention_days=retention, origin=str(path))
 
 
 class _Locator:

@@ -12,6 +12,7 @@ from .loaders import Loaders
 
 if TYPE_CHECKING:
     from .access import Admission
+    from .audit import AuditLog
 
 
 @dataclass
@@ -20,8 +21,12 @@ class RequestContext:
     purpose: str | None
     loaders: Loaders
     admission: Admission | None = None
+    #: The audit trail, for the fields that read it (auditLog, accessHistory).
+    audit: AuditLog | None = None
     #: One "now" per request, so every "last N days" in it agrees.
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    #: Resident ID numbers of every person in the answer (for the audit trail).
+    touched: set[str] = field(default_factory=set)
 
     async def person_in_scope(self, id_number: str) -> bool:
         """Whether a scoped department may see this person (unscoped: always).

@@ -94,6 +94,9 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
 #: Tables produced out of time order, copied over sorted so their keys grow with time.
 _STAGED = {"pass_record": "pass_ts", "inbound_traveller": "arrive_ts", "T_GATE_LOG": "ENTER_TIME",
            "fever_visit": "visit_time"}
+#: SQLite page cache per file while writing (MB): the health codes' primary key
+#: index takes ID numbers in random order and needs the most.
+_CACHE_MB = {"healthcode": 96, "community": 32}
 #: Attribute of each table's sink on the object handed to the builder.
 _SINK_NAMES = {"jkm_xx": "jkm", "checkpoint": "checkpoint", "pass_record": "passes", "inbound_traveller": "inbound",
                "T_COMMUNITY": "community", "T_RESIDENT": "resident", "T_GATE_LOG": "gate",
@@ -142,7 +145,8 @@ def generate(out_dir: Path, persons: int, seed: int = 2020, now: datetime | None
             metadata = _METADATA[source]
             staged = any(t.name in _STAGED for t in metadata.sorted_tables)
             db = SourceDb(work / f"{source}.sqlite", metadata,
-                          work / f"{source}.stage.sqlite" if staged else None, writer)
+                          work / f"{source}.stage.sqlite" if staged else None, writer,
+                          cache_mb=_CACHE_MB.get(source, 16))
             dbs[source] = db
             for table in metadata.sorted_tables:
                 setattr(sinks, _SINK_NAMES[table.name], db.sink(table.name, LAYOUTS[table.name],

@@ -515,9 +515,10 @@ class CityBuilder:
         if index == avoid:
             return index  # a second job at the same enterprise: one registration
         ent = plan.enterprises[index]
+        if ent.employees == 0:
+            ent.first_employee = p.idn
         if ent.employees == 0 and p.age >= 30:
             post = "总经理"
-            ent.first_employee = p.idn
         else:
             post = ent.posts[int(rng.random() * len(ent.posts))]
         ent.employees += 1

@@ -119,7 +119,7 @@ class SourceDb:
     """One source's SQLite file being written."""
 
     def __init__(self, path: Path, metadata: MetaData, scratch: Path | None = None,
-                 writer: Writer | None = None) -> None:
+                 writer: Writer | None = None, cache_mb: int = 16) -> None:
         self.path = path
         self.metadata = metadata
         self.sinks: dict[str, Sink] = {}
@@ -132,7 +132,7 @@ class SourceDb:
         if scratch is not None:
             conn.execute("ATTACH DATABASE ? AS stage", (str(scratch),))
         for pragma in ("journal_mode=OFF", "synchronous=OFF", "locking_mode=EXCLUSIVE",
-                       "cache_size=-32768", "temp_store=FILE"):
+                       f"cache_size=-{cache_mb * 1024}", "temp_store=FILE"):
             conn.execute(f"PRAGMA {pragma}")
         for table in metadata.sorted_tables:
             conn.execute(str(CreateTable(table).compile(dialect=_DIALECT)).strip())

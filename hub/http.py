@@ -19,12 +19,13 @@ import re
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
     DocumentNode,
+    FieldNode,
     ExecutionResult,
     GraphQLError,
     GraphQLSchema,
@@ -56,6 +57,8 @@ CACHE_SIZE = 1_024
 class Document:
     node: DocumentNode | None
     errors: tuple[GraphQLError, ...]
+    #: Every "Type.field" the document reads (for the audit trail).
+    fields: frozenset[str] = frozenset()
 
 
 class DocumentCache:
@@ -84,7 +87,10 @@ class DocumentCache:
             doc = Document(None, (err,))
         else:
             errors = [self._forbidden(e) for e in validate(self.schema, node)]
-            doc = Document(node if not errors else None, tuple(errors))
+            if errors:
+                doc = Document(None, tuple(errors))
+            else:
+                doc = Document(node, (), fields_read(self.schema, node))
         self._items[query] = doc
         if len(self._items) > self.size:
             self._items.popitem(last=False)
@@ -117,6 +123,27 @@ def _forbidden_error(name: str, err: GraphQLError) -> GraphQLError:
     )
 
 
+def fields_read(schema: GraphQLSchema, node: DocumentNode) -> frozenset[str]:
+    """"Type.field" for every data field a (valid) document selects."""
+    from graphql import TypeInfo, TypeInfoVisitor, Visitor, visit
+
+    from .policy import structural
+
+    info = TypeInfo(schema)
+    found: set[str] = set()
+
+    class Collect(Visitor):
+        def enter_field(self, field: FieldNode, *_: Any) -> None:
+            parent = info.get_parent_type()
+            name = field.name.value
+            if (parent is not None and not name.startswith("__")
+                    and not parent.name.startswith("__") and not structural(parent.name)):
+                found.add(f"{parent.name}.{name}")
+
+    visit(node, TypeInfoVisitor(info, Collect()))
+    return frozenset(found)
+
+
 class RequestError(Exception):
     """The request itself is wrong (before any execution): answered as 400."""
 
@@ -129,6 +156,24 @@ class RequestError(Exception):
 #: raises Forbidden when the purpose or scope does not fit.
 Admit = Callable[[Identity, str | None], tuple[DocumentCache, RequestContext]]
 Observer = Callable[[str | None, str, float], None]
+#: Makes an exchange durable before its answer leaves (the audit trail);
+#: returns the entry's number, raises AuditUnavailable when it cannot.
+Recorder = Callable[["Exchange"], Awaitable[int | None]]
+
+
+@dataclass
+class Exchange:
+    """One request and its answer, as the audit trail records it."""
+
+    identity: Identity | None = None
+    purpose: str | None = None
+    operation: str | None = None
+    query: str | None = None
+    fields: frozenset[str] = frozenset()
+    context: RequestContext | None = None
+    status: int = 200
+    outcome: str = "ok"
+    seconds: float = 0.0
 
 
 class GraphQLEndpoint:
@@ -137,57 +182,74 @@ class GraphQLEndpoint:
         admit: Admit,
         secret: Callable[[], str],
         observe: Observer | None = None,
+        record: Recorder | None = None,
     ) -> None:
         self.admit = admit
         self.secret = secret
         self.observe = observe or (lambda _op, _outcome, _s: None)
+        self.record = record
 
     async def __call__(self, request: Request) -> Response:
         if request.method == "GET" and _wants_html(request) and "query" not in request.query_params:
             return graphiql_response()
         started = time.perf_counter()
-        operation: str | None = None
+        ex = Exchange(purpose=request.headers.get("x-purpose"))
         media = _media_type(request)
         try:
             if media is None:
                 raise RequestError(
                     f"cannot answer in any media type the Accept header lists; accept "
                     f"{GRAPHQL_RESPONSE} or {JSON}", "NOT_ACCEPTABLE", 406)
-            identity = verify_token(bearer_token(request.headers.get("authorization")),
-                                    self.secret())
+            ex.identity = verify_token(bearer_token(request.headers.get("authorization")),
+                                       self.secret())
             params = await _params(request)
-            operation = params.get("operationName")
-            response, operation = await self._execute(request, identity, params, media)
-            outcome = "ok" if response.status_code == 200 else "bad_request"
+            ex.operation, ex.query = params.get("operationName"), params["query"]
+            response = await self._execute(request, ex, params, media)
         except Forbidden as exc:
-            outcome = "refused"
+            ex.outcome = "refused"
             response = JSONResponse(error_body(exc.message, exc.code, **_rest(exc)), 403,
                                     media_type=media or JSON)
         except Unauthenticated as exc:
-            outcome = "unauthenticated"
+            ex.outcome = "refused"
             response = JSONResponse(error_body(exc.message, exc.code, **_rest(exc)), 401,
                                     headers={"WWW-Authenticate": 'Bearer realm="city-brain-hub"'},
                                     media_type=media or JSON)
         except RequestError as exc:
-            outcome = "bad_request"
+            ex.outcome = "error"
             response = JSONResponse(error_body(exc.message, exc.code), exc.status,
                                     media_type=media or JSON)
-        self.observe(operation, outcome, time.perf_counter() - started)
+        ex.status = response.status_code
+        ex.seconds = time.perf_counter() - started
+        if self.record is not None:
+            try:
+                seq = await self.record(ex)
+            except HubError as exc:  # the audit could not be written: no answer
+                ex.outcome = "error"
+                response = JSONResponse(error_body(exc.message, exc.code), 503,
+                                        headers={"Retry-After": "5"}, media_type=media or JSON)
+            else:
+                if seq is not None:
+                    response.headers["X-Audit-Entry"] = str(seq)
+        self.observe(ex.operation, ex.outcome, ex.seconds)
         return response
 
-    async def _execute(self, request: Request, identity: Identity, params: dict[str, Any],
-                       media: str) -> tuple[Response, str | None]:
-        """The answer, and the operation's name (from the document when not given)."""
-        documents, context = self.admit(identity, request.headers.get("x-purpose"))
+    async def _execute(self, request: Request, ex: Exchange, params: dict[str, Any],
+                       media: str) -> Response:
+        assert ex.identity is not None
+        documents, context = self.admit(ex.identity, ex.purpose)
+        ex.context = context
         doc = documents.get(params["query"])
         strict = media == GRAPHQL_RESPONSE
         if doc.node is None:
             body = {"errors": [_format_request_error(e) for e in doc.errors]}
             forbidden = any((e.extensions or {}).get("code") == "FORBIDDEN" for e in doc.errors)
+            ex.outcome = "refused" if forbidden else "error"
             return JSONResponse(body, 403 if forbidden and strict else 400 if strict else 200,
-                                media_type=media), params.get("operationName")
+                                media_type=media)
         op = _operation(doc.node, params.get("operationName"))
-        name = op.name.value if op is not None and op.name is not None else params.get("operationName")
+        if op is not None and op.name is not None:
+            ex.operation = op.name.value
+        ex.fields = doc.fields
         if request.method == "GET" and op is not None and op.operation != OperationType.QUERY:
             raise RequestError("only queries may be sent with GET; POST mutations", "BAD_REQUEST", 405)
         result = execute(documents.schema, doc.node, context_value=context,
@@ -197,12 +259,14 @@ class GraphQLEndpoint:
             result = await result  # type: ignore[misc]
         assert isinstance(result, ExecutionResult)
         if result.data is None and result.errors and not _executed(result):
+            ex.outcome = "error"
             body = {"errors": [_format_request_error(e) for e in result.errors]}
-            return JSONResponse(body, 400 if strict else 200, media_type=media), name
+            return JSONResponse(body, 400 if strict else 200, media_type=media)
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
             body["errors"] = [_format_error(e) for e in result.errors]
-        return JSONResponse(body, 200, media_type=media), name
+            ex.outcome = "error"
+        return JSONResponse(body, 200, media_type=media)
 
 
 def _executed(result: ExecutionResult) -> bool:

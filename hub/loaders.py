@@ -11,6 +11,7 @@ column the caller may not read.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -70,6 +71,8 @@ class Loaders:
         self.fields_for = fields_for
         self.rows_for = rows_for or (lambda _c, _v: ())
         self._loaders: dict[tuple[Any, ...], DataLoader[Any, Any]] = {}
+        #: Rows read from each connector in this request (for the audit trail).
+        self.rows: Counter[str] = Counter()
 
     def records(self, connector: str, view: str, key: str, where: Where = ()) -> DataLoader[Any, list[Record]]:
         """Loader: key value -> every record of ``view`` with that key (maybe none)."""
@@ -85,6 +88,7 @@ class Loaders:
                     found = await source.load(view, key, keys, fields=fields, where=full_where)
                 except (SourceError, CursorError) as exc:
                     raise translate(exc) from exc
+                self.rows[connector] += sum(len(v) for v in found.values())
                 return [found.get(k, []) for k in keys]
 
             loader = self._loaders[ident] = DataLoader(batch)
@@ -125,6 +129,7 @@ class Loaders:
                     )
                 except (SourceError, CursorError) as exc:
                     raise translate(exc) from exc
+                self.rows[connector] += sum(len(p.records) for p in found.values())
                 return [found[k] for k in keys]
 
             loader = self._loaders[ident] = DataLoader(batch)

@@ -13,6 +13,7 @@ from connectors.sql import Condition
 from hub.errors import BadInput
 from hub.ids import ZHENGZHOU_DISTRICTS, credit_code_problem, id_number_problem
 
+from .audit import AuditQuery
 from .paging import DEFAULT_PAGE, Connection, check_first, connection, wants_total
 from .types import (
     Checkpoint,
@@ -29,6 +30,7 @@ from .types import (
     _place,
     build,
     first,
+    person_of,
 )
 
 
@@ -60,14 +62,14 @@ def _list(info: Info, connector: str, view: str, cls: type, first_: int, after: 
 
 
 @strawberry.type
-class Query:
+class Query(AuditQuery):
     @strawberry.field(description="One person across every source; null when no source knows the number.")
     async def person(self, info: Info, idNumber: str) -> Person | None:
         _id_number(idNumber)
         if not await info.context.person_in_scope(idNumber):
             return None
         loader = info.context.loaders.records("healthcode", "HealthCode", "idNumber")
-        return Person(idNumber=idNumber) if await loader.load(idNumber) else None
+        return person_of(info, idNumber) if await loader.load(idNumber) else None
 
     @strawberry.field(description="A person's current health code, by resident ID number.")
     async def healthCode(self, info: Info, idNumber: str) -> HealthCode | None:
@@ -75,7 +77,10 @@ class Query:
         if not await info.context.person_in_scope(idNumber):
             return None
         loader = info.context.loaders.records("healthcode", "HealthCode", "idNumber")
-        return _health_code(await loader.load(idNumber))
+        code = _health_code(await loader.load(idNumber))
+        if code is not None:
+            info.context.touched.add(idNumber)
+        return code
 
     @strawberry.field
     def school(self, info: Info, id: strawberry.ID) -> School | None:

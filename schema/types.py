@@ -288,8 +288,8 @@ class CheckpointPass:
         return _place(info, "transport", "Checkpoint", "id", self.checkpointId, Checkpoint)
 
     @strawberry.field
-    def person(self) -> Person:
-        return Person(idNumber=self.idNumber)
+    def person(self, info: Info) -> Person:
+        return person_of(info, self.idNumber)
 
 
 @strawberry.type(description="One entry through a community's gate, with the temperature taken.")
@@ -305,8 +305,8 @@ class CommunityEntry:
         return _place(info, "community", "Community", "id", self.communityId, Community)
 
     @strawberry.field
-    def person(self) -> Person:
-        return Person(idNumber=self.idNumber)
+    def person(self, info: Info) -> Person:
+        return person_of(info, self.idNumber)
 
 
 @strawberry.type(description="A fever-clinic visit and its nucleic-acid result.")
@@ -325,8 +325,8 @@ class ClinicVisit:
         return _place(info, "clinic", "Clinic", "id", self.clinicId, Clinic)
 
     @strawberry.field
-    def person(self) -> Person:
-        return Person(idNumber=self.idNumber)
+    def person(self, info: Info) -> Person:
+        return person_of(info, self.idNumber)
 
 
 @strawberry.type(description="An arrival from abroad or another province, and its medical observation.")
@@ -341,8 +341,8 @@ class Arrival:
     observationSite: str | None
 
     @strawberry.field
-    def person(self) -> Person:
-        return Person(idNumber=self.idNumber)
+    def person(self, info: Info) -> Person:
+        return person_of(info, self.idNumber)
 
 
 # --------------------------------------------------------------------------- person links
@@ -462,6 +462,12 @@ class Person:
 
 
 # --------------------------------------------------------------------------- helpers
+def person_of(info: Info, id_number: str) -> Person:
+    """A Person for the answer: the audit trail records every one it touches."""
+    info.context.touched.add(id_number)
+    return Person(idNumber=id_number)
+
+
 def _visit(rec: Record) -> ClinicVisit:
     visit = build(ClinicVisit, rec)
     if visit.nucleicAcidResult is None and "nucleicAcidResult" in rec:
@@ -499,6 +505,8 @@ def _people_page(
             by_person = loaders.records(connector, view, "idNumber")
             for rec in page.records:
                 by_person.prime(rec["idNumber"], [rec])
+        touched = info.context.touched
+        touched.update(r["idNumber"] for r in page.records)
         return connection(page, [Person(idNumber=r["idNumber"]) for r in page.records], after)
 
     return then(loader.load(key), to_connection)

@@ -31,6 +31,7 @@ ID_NUMBER = re.compile(r"(?<![0-9])[0-9]{17}[0-9X](?![0-9])")
 MOBILE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
 
 ROOT_ARGS = {"person": ("idNumber", "id_number"), "healthCode": ("idNumber", "id_number"),
+             "accessHistory": ("idNumber", "id_number"),
              "school": ("id", "school_id"), "community": ("id", "community_id"),
              "enterprise": ("creditCode", "credit_code"), "checkpoint": ("id", "checkpoint_id"),
              "clinic": ("id", "clinic_id")}
