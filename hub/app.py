@@ -55,6 +55,9 @@ class Hub:
         policy_dir = config.policy_dir or POLICY_DIR
         self.access = Access(SCHEMA._schema, self.sources,
                              PolicySet.load(policy_dir, SCHEMA._schema))
+        served = {(c, v): view.served | view.always
+                  for c, connector in self.sources.items() for v, view in connector.views.items()}
+        self._served = lambda c, v: served[(c, v)]
         if config.state_url is None:
             raise ConfigError("the configuration names no state_url for the audit trail")
         self.audit = AuditLog(config.state_url, config.secret)
@@ -87,8 +90,10 @@ class Hub:
         """Identity -> policy: the caller's schema, and loaders bound to its grant."""
         admission = self.access.admit(identity, purpose)
         loaders = Loaders(self.sources, admission.fields_for, admission.rows_for)
+        internal = Loaders(self.sources, self._served, admission.rows_for, rows=loaders.rows)
         context = RequestContext(identity=identity, purpose=purpose, loaders=loaders,
-                                 admission=admission, audit=self.audit)
+                                 admission=admission, audit=self.audit, internal=internal,
+                                 rules=self.config.rules)
         return admission.grant.documents, context
 
     async def start(self) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 from connectors.registry import BUILTIN
 
 from .errors import ConfigError
+from .rules import RuleSettings
 
 SECRET_FILE = "hub-secret"
 MIN_SECRET_BYTES = 32
@@ -53,6 +54,8 @@ class HubConfig:
     state_url: str | None = None
     #: Days the audit trail keeps entries; `hub audit prune` removes older ones.
     audit_retention_days: int = 180
+    #: Thresholds of the return rules (hub/rules.py).
+    rules: RuleSettings = field(default_factory=RuleSettings)
     origin: str = "<defaults>"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -83,7 +86,7 @@ class HubConfig:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
         where = _Locator(path, text)
-        unknown = set(raw) - {"hub", "connectors"}
+        unknown = set(raw) - {"hub", "connectors", "rules"}
         if unknown:
             key = sorted(unknown)[0]
             raise ConfigError(f"{where(key)}: unknown table [{key}]; expected [hub] and [connectors.NAME]")
@@ -139,7 +142,34 @@ class HubConfig:
                               "a whole number of days, at least 1")
         return cls(secret=secret, connectors=connectors, data_dir=data_dir,
                    policy_dir=policy_dir, state_url=state_url,
-                   audit_retention_days=retention, origin=str(path))
+                   audit_retention_days=retention, rules=_rules(raw.get("rules", {}), where),
+                   origin=str(path))
+
+
+def _rules(table: dict[str, Any], where: _Locator) -> RuleSettings:
+    """``[rules]``: each key a RuleSettings field, of the same type as its default."""
+    import dataclasses
+
+    defaults = RuleSettings()
+    known = {f.name: getattr(defaults, f.name) for f in dataclasses.fields(RuleSettings)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in known:
+            raise ConfigError(f"{where(key)}: unknown key rules.{key}; expected one of {sorted(known)}")
+        default = known[key]
+        if isinstance(default, tuple):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where(key)}: rules.{key} must be a list of strings")
+            value = tuple(value)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where(key)}: rules.{key} must be true or false")
+        elif isinstance(default, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ConfigError(f"{where(key)}: rules.{key} must be a number, at least 0")
+            value = type(default)(value)
+        values[key] = value
+    return RuleSettings(**values)
 
 
 class _Locator:

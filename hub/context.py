@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from .identity import Identity
 from .loaders import Loaders
+from .rules import RuleSettings
 
 if TYPE_CHECKING:
     from .access import Admission
@@ -23,6 +24,10 @@ class RequestContext:
     admission: Admission | None = None
     #: The audit trail, for the fields that read it (auditLog, accessHistory).
     audit: AuditLog | None = None
+    #: Loaders for the hub's own decisions (the reopening and return-to-work
+    #: rules): every served field, the same row scope, never shown as such.
+    internal: Loaders | None = None
+    rules: RuleSettings = field(default_factory=RuleSettings)
     #: One "now" per request, so every "last N days" in it agrees.
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
     #: Resident ID numbers of every person in the answer (for the audit trail).

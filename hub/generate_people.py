@@ -33,7 +33,7 @@ ISSUERS = ("河南省大数据管理局", "郑州市新冠肺炎疫情防控指�
 FOREVER = 1 << 62
 
 # Household events (probabilities per household, or per person where noted).
-P_CLOSE_CONTACT = 0.003  # a case in the family circle: everyone red
+P_CLOSE_CONTACT = 0.0025  # a case in the family circle: everyone red
 P_HIGH_RISK_RETURN = 0.07  # back from a medium/high-risk city: home observation
 P_TRIP = 0.07  # an ordinary trip out of town
 P_ABROAD = 0.003  # per adult 18-49: back from abroad, hotel observation
@@ -244,7 +244,7 @@ class CityBuilder:
         gate = comm.gates[int(rng.random() * len(comm.gates))]
 
         r = rng.random()
-        p_cc = P_CLOSE_CONTACT * (8 if comm.lockdown else 1)
+        p_cc = P_CLOSE_CONTACT * (4 if comm.lockdown else 1)
         if r < p_cc or (n >= 4 and counts["red"] == 0):
             self._close_contacts(rng, people)
         elif r < p_cc + P_HIGH_RISK_RETURN or (n >= 3 and counts["other_province"] == 0):
@@ -572,12 +572,15 @@ class CityBuilder:
 
     # ----------------------------------------------------------------- staff and classes
     def staff_and_classes(self) -> None:
-        """Staff rows (roles decided now that every school's staff is known) and
-        classes with their head teachers."""
+        """Staff rows (roles decided now that every school's staff is known: the
+        eldest is the principal) and classes with their head teachers."""
         rng = Random(f"{self.seed}/staff")
         staff_no = 0
         for school in self.plan.schools:
             staff = school.staff
+            if staff:
+                eldest = min(range(len(staff)), key=lambda j: staff[j][0][6:14])  # birth date in the ID
+                staff.insert(0, staff.pop(eldest))
             class_ids = [(g, i + 1, cid) for g in sorted(school.classes) for i, cid in enumerate(school.classes[g])]
             heads = len(class_ids)
             for j, (idn, name, phone) in enumerate(staff):

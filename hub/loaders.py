@@ -66,13 +66,14 @@ class Loaders:
         sources: Mapping[str, SqlConnector],
         fields_for: FieldsFor,
         rows_for: RowsFor | None = None,
+        rows: Counter[str] | None = None,
     ) -> None:
         self.sources = sources
         self.fields_for = fields_for
         self.rows_for = rows_for or (lambda _c, _v: ())
         self._loaders: dict[tuple[Any, ...], DataLoader[Any, Any]] = {}
         #: Rows read from each connector in this request (for the audit trail).
-        self.rows: Counter[str] = Counter()
+        self.rows: Counter[str] = rows if rows is not None else Counter()
 
     def records(self, connector: str, view: str, key: str, where: Where = ()) -> DataLoader[Any, list[Record]]:
         """Loader: key value -> every record of ``view`` with that key (maybe none)."""
@@ -91,7 +92,7 @@ class Loaders:
                 self.rows[connector] += sum(len(v) for v in found.values())
                 return [found.get(k, []) for k in keys]
 
-            loader = self._loaders[ident] = DataLoader(batch)
+            loader = self._loaders[ident] = DataLoader(batch, max_batch_size=MAX_BATCH)
         return loader
 
     def one(self, connector: str, view: str, key: str, where: Where = ()) -> DataLoader[Any, list[Record]]:
@@ -135,6 +136,10 @@ class Loaders:
             loader = self._loaders[ident] = DataLoader(batch)
         return loader
 
+
+#: Keys per statement: IN lists stay well inside every database's limit on
+#: bound parameters (SQLite's is 32,766); bigger batches become several statements.
+MAX_BATCH = 5_000
 
 #: The key that pages a whole view (DataLoader keys may not be None).
 WHOLE_VIEW = "*"

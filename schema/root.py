@@ -3,7 +3,8 @@ of place, so a newcomer can find ids to start from."""
 
 from __future__ import annotations
 
-from typing import Any
+import datetime
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.schema.config import StrawberryConfig
@@ -14,8 +15,11 @@ from hub.errors import BadInput
 from hub.ids import ZHENGZHOU_DISTRICTS, credit_code_problem, id_number_problem
 
 from .audit import AuditQuery
+from .reopening import ReopeningOverview, overview
 from .paging import DEFAULT_PAGE, Connection, check_first, connection, wants_total
 from .types import (
+    Arrival,
+    ArrivalKind,
     Checkpoint,
     CheckpointKind,
     Clinic,
@@ -143,6 +147,26 @@ class Query(AuditQuery):
         if kind is not None:
             where += (Condition("kind", "=", kind.value),)
         return _list(info, "clinic", "Clinic", Clinic, first, after, where)
+
+
+    @strawberry.field(description="School reopening across a district's schools (or the city's).")
+    async def reopeningOverview(self, info: Info, date: datetime.date,
+                                district: str | None = None) -> ReopeningOverview:
+        return await overview(info, _district(district), district, date)
+
+    @strawberry.field(description="Arrivals from abroad or another province, with their observation.")
+    def arrivals(self, info: Info,
+                 from_: Annotated[ArrivalKind | None, strawberry.argument(name="from")] = None,
+                 since: datetime.datetime | None = None, underObservation: bool | None = None,
+                 first: int = DEFAULT_PAGE, after: str | None = None) -> Connection[Arrival]:
+        where: tuple[Condition, ...] = ()
+        if from_ is not None:
+            where += (Condition("kind", "=", from_.value),)
+        if since is not None:
+            where += (Condition("arrivedAt", ">=", since),)
+        if underObservation is not None:
+            where += (Condition("observationEnd", ">" if underObservation else "<=", info.context.now),)
+        return _list(info, "transport", "Arrival", Arrival, first, after, where)
 
 
 SCHEMA = strawberry.Schema(query=Query, config=StrawberryConfig(auto_camel_case=False))

@@ -23,6 +23,7 @@ from hub.ids import ZHENGZHOU_DISTRICTS, birth_date_of
 from hub.loaders import first, then
 
 from .paging import DEFAULT_PAGE, Connection, check_first, connection, wants_total
+from .reopening import ReopeningPlan
 
 MAX_DAYS = 90
 
@@ -177,6 +178,12 @@ class School:
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[Person]:
         return _people_page(info, "school", "Staff", "schoolId", self.id, first, after, ())
+
+    @strawberry.field(description="Who may return on `date`, grade by grade, and why not the others.")
+    async def reopening(self, info: Info, date: dt.date) -> ReopeningPlan:
+        from .reopening import school_plan
+
+        return await school_plan(info, str(self.id), date)
 
 
 @strawberry.type(description="A residential community (社区) and its gate.")

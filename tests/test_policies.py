@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from graphql import GraphQLObjectType, GraphQLSchema, get_named_type, is_non_null_type
+from graphql import GraphQLObjectType, GraphQLSchema, Undefined, get_named_type, is_non_null_type
 from sqlalchemy.dialects import sqlite
 
 from hub.config import HubConfig
@@ -27,8 +27,8 @@ from schema import SCHEMA
 
 FULL: GraphQLSchema = SCHEMA._schema
 POLICIES = PolicySet.load(POLICY_DIR, FULL)
-ID_NUMBER = re.compile(r"(?<![0-9])[0-9]{17}[0-9X](?![0-9])")
-MOBILE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9X](?![0-9A-Za-z])")
+MOBILE = re.compile(r"(?<![0-9A-Za-z])1[3-9][0-9]{9}(?![0-9A-Za-z])")
 
 ROOT_ARGS = {"person": ("idNumber", "id_number"), "healthCode": ("idNumber", "id_number"),
              "accessHistory": ("idNumber", "id_number"),
@@ -82,8 +82,11 @@ def _query(path: list[tuple[str, str]], leaf: tuple[str, str], samples: dict[str
         if type_name == "Query" and fname in ROOT_ARGS:
             arg, sample = ROOT_ARGS[fname]
             args = f'({arg}: "{samples[sample]}")'
-        elif any(is_non_null_type(a.type) and a.default_value is None for a in f.args.values()):
-            args = ""  # no such field in this schema
+        else:
+            required = [(n, a) for n, a in f.args.items()
+                        if is_non_null_type(a.type) and a.default_value is Undefined]
+            values = [f'{n}: "{_value_for(get_named_type(a.type).name)}"' for n, a in required]
+            args = f"({', '.join(values)})" if values else ""
         target = get_named_type(f.type)
         if target.name.endswith("Connection"):
             inner = f"edges {{ node {{ {text} }} }}" if text else "totalCount"
@@ -95,19 +98,30 @@ def _query(path: list[tuple[str, str]], leaf: tuple[str, str], samples: dict[str
     return "{ " + text + " }"
 
 
+def _value_for(type_name: str) -> str:
+    import datetime as dt
+
+    if type_name == "Date":
+        return dt.date.today().isoformat()
+    if type_name == "DateTime":
+        return dt.datetime.now(dt.timezone.utc).isoformat()
+    raise AssertionError(f"no test value for a required {type_name} argument")
+
+
 def _cases() -> list[tuple[str, str, str, str]]:
     cases = []
     for dept, policy in sorted(POLICIES.policies.items()):
         for purpose in policy.purposes:
             for type_name, fname in iter_data_fields(FULL):
-                if type_name != "Query" or fname in ROOT_ARGS or not _has_required_args(fname):
+                if type_name != "Query" or fname in ROOT_ARGS or not _has_required_id_args(fname):
                     cases.append((dept, purpose, type_name, fname))
     return cases
 
 
-def _has_required_args(fname: str) -> bool:
+def _has_required_id_args(fname: str) -> bool:
     f = FULL.query_type.fields[fname]  # type: ignore[union-attr]
-    return any(is_non_null_type(a.type) and a.default_value is None for a in f.args.values())
+    return any(is_non_null_type(a.type) and a.default_value is Undefined
+               and get_named_type(a.type).name not in ("Date", "DateTime") for a in f.args.values())
 
 
 def _expected(policy: Policy, purpose: str, type_name: str, fname: str) -> tuple[str, list[tuple[str, str]]]:

@@ -18,8 +18,8 @@ from hub.policy import POLICY_DIR, PolicySet
 from schema import SCHEMA
 
 KEEP_ARGS = {"id", "idNumber", "creditCode"}
-ID_NUMBER = re.compile(r"(?<![0-9])[0-9]{17}[0-9X](?![0-9])")
-MOBILE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9X](?![0-9A-Za-z])")
+MOBILE = re.compile(r"(?<![0-9A-Za-z])1[3-9][0-9]{9}(?![0-9A-Za-z])")
 POLICIES = PolicySet.load(POLICY_DIR, SCHEMA._schema)
 CASES = [(d, p) for d, pol in sorted(POLICIES.policies.items()) for p in pol.purposes]
 
@@ -90,9 +90,7 @@ def _everything(schema: Any, samples: dict[str, Any], depth: int = 6) -> str:
         parts = []
         for name, f in t.fields.items():
             target = get_named_type(f.type)
-            args = "(first: 20)" if "first" in f.args else ""
-            if "days" in f.args:
-                args = "(days: 90)"
+            args = _args(name, f, samples)
             if isinstance(target, GraphQLObjectType):
                 if level >= depth:
                     continue
@@ -107,16 +105,27 @@ def _everything(schema: Any, samples: dict[str, Any], depth: int = 6) -> str:
     roots = []
     for name, f in query.fields.items():
         target = get_named_type(f.type)
-        if "idNumber" in f.args:
-            arg = f'(idNumber: "{samples["id_number"]}")'
-        elif "creditCode" in f.args:
-            arg = f'(creditCode: "{samples["credit_code"]}")'
-        elif "id" in f.args:
-            arg = f'(id: "{samples[ROOT_ID[name]]}")'
-        else:
-            arg = "(first: 20)"
-        roots.append(f"{name}{arg} {{ {select(target, 1)} }}")
+        roots.append(f"{name}{_args(name, f, samples)} {{ {select(target, 1)} }}")
     return "{ " + " ".join(roots) + " }"
+
+
+def _args(name: str, f: Any, samples: dict[str, Any]) -> str:
+    """Arguments that reach real rows: sample ids, today, wide windows, pages of 20."""
+    values = []
+    for arg in f.args:
+        if arg == "idNumber":
+            values.append(f'idNumber: "{samples["id_number"]}"')
+        elif arg == "creditCode":
+            values.append(f'creditCode: "{samples["credit_code"]}"')
+        elif arg == "id":
+            values.append(f'id: "{samples[ROOT_ID[name]]}"')
+        elif arg == "date":
+            values.append(f'date: "{dt.date.today().isoformat()}"')
+        elif arg == "first":
+            values.append("first: 20")
+        elif arg == "days":
+            values.append("days: 90")
+    return f"({', '.join(values)})" if values else ""
 
 
 def _widest(schema: Any, samples: dict[str, Any]) -> str:

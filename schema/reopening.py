@@ -1,0 +1,207 @@
+"""School reopening: which pupils and staff may return on a date, grade by
+grade (the graduating grades first), and for each one who may not, why.
+The rules themselves live in hub/rules.py."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+
+from connectors.school import GRADE_NAMES
+from connectors.sql import Page
+from hub import facts
+from hub.errors import BadInput
+from hub.rules import Reason, evaluate, may_return_from
+
+from .paging import DEFAULT_PAGE, Connection, check_first, connection
+
+if TYPE_CHECKING:
+    from .types import Person
+
+#: Graduating grades return first (they sit the entrance examinations).
+FIRST_TO_RETURN = ("senior-3", "junior-3")
+MAX_SCHOOLS = 500
+
+
+@strawberry.type(name="ReturnReason", description="Why a person may not return, and until when.")
+class ReturnReason:
+    rule: str = strawberry.field(description="The rule's name in hub/rules.py.")
+    detail: str
+    until: dt.date | None = strawberry.field(description="First date the person may return, if known.")
+
+
+def reasons_out(reasons: Sequence[Reason]) -> list[ReturnReason]:
+    return [ReturnReason(rule=r.rule, detail=r.detail, until=r.until) for r in reasons]
+
+
+@strawberry.type(description="A pupil or staff member who may not return, with every reason.")
+class Exclusion:
+    idNumber: strawberry.Private[str]
+    role: str = strawberry.field(description="STUDENT or STAFF")
+    grade: str | None
+    reasons: list[ReturnReason]
+    mayReturnFrom: dt.date | None = strawberry.field(
+        description="When every reason has a known end: the first date all are over.")
+
+    @strawberry.field
+    def person(self, info: Info) -> Annotated[Person, strawberry.lazy("schema.types")]:
+        from .types import person_of
+
+        return person_of(info, self.idNumber)
+
+
+@strawberry.type
+class GradeReturn:
+    grade: str
+    total: int
+    mayReturn: int
+    mayNotReturn: int
+    returnsFirst: bool = strawberry.field(description="A graduating grade (senior-3, junior-3).")
+
+
+@dataclass
+class _Evaluated:
+    id_number: str
+    role: str
+    grade: str | None
+    reasons: list[Reason]
+
+
+@strawberry.type(description="Who may return to one school on one date.")
+class ReopeningPlan:
+    date: dt.date
+    total: int
+    mayReturn: int
+    mayNotReturn: int
+    byGrade: list[GradeReturn] = strawberry.field(
+        description="Pupils by grade; the graduating grades first.")
+    staff: GradeReturn
+    people: strawberry.Private[list[_Evaluated]]
+
+    @strawberry.field(description="Everyone who may not return, in register order, with reasons.")
+    def excluded(self, first: int = DEFAULT_PAGE, after: str | None = None) -> Connection[Exclusion]:
+        check_first(first)
+        out = [p for p in self.people if p.reasons]
+        start = _index(after) + 1 if after else 0
+        chunk = out[start:start + first]
+        page = Page(records=[], has_next=start + first < len(out), total=len(out),
+                    cursors=[_cursor(start + i) for i in range(len(chunk))])
+        nodes = [Exclusion(idNumber=p.id_number, role=p.role, grade=p.grade,
+                           reasons=reasons_out(p.reasons), mayReturnFrom=may_return_from(p.reasons))
+                 for p in chunk]
+        return connection(page, nodes, after)
+
+
+def _cursor(i: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps(["Exclusion", i]).encode()).decode().rstrip("=")
+
+
+def _index(cursor: str) -> int:
+    try:
+        name, i = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if name != "Exclusion" or not isinstance(i, int) or i < 0:
+            raise ValueError
+    except (ValueError, TypeError):
+        raise BadInput("after: this is not a cursor of this list; pass an endCursor") from None
+    return i
+
+
+def _summary(label: str, people: list[_Evaluated]) -> GradeReturn:
+    bad = sum(1 for p in people if p.reasons)
+    return GradeReturn(grade=label, total=len(people), mayReturn=len(people) - bad, mayNotReturn=bad,
+                       returnsFirst=label in FIRST_TO_RETURN)
+
+
+async def evaluate_schools(info: Info, school_ids: Sequence[str], on: dt.date) -> dict[str, list[_Evaluated]]:
+    """Every pupil and staff member of the schools, with the reasons each may not return."""
+    loaders = info.context.internal
+    pupils, staff = await asyncio.gather(
+        loaders.records("school", "Student", "schoolId").load_many(list(school_ids)),
+        loaders.records("school", "Staff", "schoolId").load_many(list(school_ids)),
+    )
+    ids = [r["idNumber"] for rows in (*pupils, *staff) for r in rows]
+    known = await facts.gather(loaders, ids, on, info.context.rules)
+    out: dict[str, list[_Evaluated]] = {}
+    for sid, ps, ss in zip(school_ids, pupils, staff):
+        people = [_Evaluated(r["idNumber"], "STUDENT", r.get("grade"),
+                             evaluate(known[r["idNumber"]], on, info.context.rules)) for r in ps]
+        people += [_Evaluated(r["idNumber"], "STAFF", None,
+                              evaluate(known[r["idNumber"]], on, info.context.rules)) for r in ss]
+        out[sid] = people
+    return out
+
+
+def plan(on: dt.date, people: list[_Evaluated]) -> ReopeningPlan:
+    pupils = [p for p in people if p.role == "STUDENT"]
+    grades = sorted({p.grade for p in pupils if p.grade},
+                    key=lambda g: (g not in FIRST_TO_RETURN, GRADE_NAMES.index(g)))
+    by_grade = [_summary(g, [p for p in pupils if p.grade == g]) for g in grades]
+    bad = sum(1 for p in people if p.reasons)
+    return ReopeningPlan(date=on, total=len(people), mayReturn=len(people) - bad, mayNotReturn=bad,
+                         byGrade=by_grade, staff=_summary("staff", [p for p in people if p.role == "STAFF"]),
+                         people=people)
+
+
+async def school_plan(info: Info, school_id: str, on: dt.date) -> ReopeningPlan:
+    evaluated = await evaluate_schools(info, [school_id], on)
+    return plan(on, evaluated[school_id])
+
+
+@strawberry.type
+class SchoolReadiness:
+    schoolId: strawberry.Private[str]
+    total: int
+    mayReturn: int
+    mayNotReturn: int
+    ready: bool = strawberry.field(description="At most rules.school_ready_share of its people excluded.")
+
+    @strawberry.field
+    def school(self, info: Info) -> Annotated["School", strawberry.lazy("schema.types")] | None:  # noqa: UP037
+        from .types import School, _place
+
+        return _place(info, "school", "School", "id", self.schoolId, School)
+
+
+@strawberry.type(description="Reopening across the schools of a district (or the city).")
+class ReopeningOverview:
+    date: dt.date
+    district: str | None
+    schools: int
+    schoolsReady: int
+    people: int
+    peopleExcluded: int
+    bySchool: list[SchoolReadiness]
+
+
+async def overview(info: Info, district_where: Any, district: str | None, on: dt.date) -> ReopeningOverview:
+    loaders = info.context.internal
+    page = await loaders.pages("school", "School", None, first=MAX_SCHOOLS, after=None,
+                               where=district_where).load("*")
+    if page.has_next:
+        raise BadInput(f"more than {MAX_SCHOOLS} schools: ask district by district")
+    ids = [r["id"] for r in page.records]
+    evaluated = await evaluate_schools(info, ids, on)
+    share = info.context.rules.school_ready_share
+    rows = []
+    for sid in ids:
+        people = evaluated[sid]
+        bad = sum(1 for p in people if p.reasons)
+        rows.append(SchoolReadiness(schoolId=sid, total=len(people), mayReturn=len(people) - bad,
+                                    mayNotReturn=bad, ready=bool(people) and bad <= share * len(people)))
+    return ReopeningOverview(
+        date=on, district=district, schools=len(rows), schoolsReady=sum(r.ready for r in rows),
+        people=sum(r.total for r in rows), peopleExcluded=sum(r.mayNotReturn for r in rows),
+        bySchool=rows,
+    )
+
+
+if TYPE_CHECKING:
+    from .types import School
