@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from connectors.peer import PeerConnector
 from connectors.registry import BUILTIN
 from connectors.sql import SourceError, SqlConnector
 from schema import SCHEMA
@@ -35,6 +36,8 @@ from .http import DocumentCache, Exchange, GraphQLEndpoint
 from .identity import Identity
 from .loaders import Loaders
 from .metrics import Metrics
+from .persisted import PersistedQueries
+from .ratelimit import make_rate_limiter
 from .policy import POLICY_DIR, PolicySet
 
 log = logging.getLogger("hub")
@@ -61,11 +64,15 @@ class Hub:
         if config.state_url is None:
             raise ConfigError("the configuration names no state_url for the audit trail")
         self.audit = AuditLog(config.state_url, config.secret)
+        self.peer = PeerConnector(config.peers) if config.peers else None
+        limiter = make_rate_limiter(*config.rate_limit) if config.rate_limit else None
         self.endpoint = GraphQLEndpoint(
             self.admit,
             secret=lambda: self.config.secret,
             observe=self.metrics.observe_request,
             record=self.record,
+            persisted=PersistedQueries.from_directory(PERSISTED_DIR, config.allow_persisted_register),
+            limiter=limiter,
         )
 
     async def record(self, ex: Exchange) -> int:
@@ -89,17 +96,20 @@ class Hub:
     def admit(self, identity: Identity, purpose: str | None) -> tuple[DocumentCache, RequestContext]:
         """Identity -> policy: the caller's schema, and loaders bound to its grant."""
         admission = self.access.admit(identity, purpose)
-        loaders = Loaders(self.sources, admission.fields_for, admission.rows_for)
-        internal = Loaders(self.sources, self._served, admission.rows_for, rows=loaders.rows)
+        loaders = Loaders(self.sources, admission.fields_for, admission.rows_for, peer=self.peer)
+        internal = Loaders(self.sources, self._served, admission.rows_for, rows=loaders.rows,
+                           peer=self.peer)
         context = RequestContext(identity=identity, purpose=purpose, loaders=loaders,
                                  admission=admission, audit=self.audit, internal=internal,
-                                 rules=self.config.rules)
+                                 rules=self.config.rules, province=self.config.province)
         return admission.grant.documents, context
 
     async def start(self) -> None:
         await self.audit.start()
         for connector in self.sources.values():
             await connector.start()
+        if self.peer is not None:
+            await self.peer.start()
         loop = asyncio.get_running_loop()
         try:
             loop.add_signal_handler(signal.SIGHUP, self.access.reload)
@@ -115,6 +125,10 @@ class Hub:
                 await watch
         for connector in self.sources.values():
             await connector.close()
+        if self.peer is not None:
+            await self.peer.close()
+        if self.endpoint.limiter is not None:
+            await self.endpoint.limiter.close()
         await self.audit.close()
 
     async def _watch_policies(self) -> None:
@@ -128,18 +142,23 @@ class Hub:
                 self.access.reload()
 
     async def readiness(self) -> dict[str, str]:
-        async def check(connector: SqlConnector) -> str:
+        async def check(connector: Any) -> str:
             try:
                 await connector.ping()
             except SourceError as exc:
                 return exc.cause
             return "ok"
 
-        results = await asyncio.gather(*(check(c) for c in self.sources.values()))
-        return dict(zip(self.sources, results))
+        checks: dict[str, Any] = dict(self.sources)
+        if self.peer is not None:
+            checks["peer"] = self.peer
+        results = await asyncio.gather(*(check(c) for c in checks.values()))
+        return dict(zip(checks, results))
 
 
 POLICY_POLL_SECONDS = 1.0
+#: Documents peers may send by hash (persisted queries).
+PERSISTED_DIR = Path(__file__).resolve().parent.parent / "schema" / "persisted"
 
 
 def _snapshot(directory: Path) -> tuple[tuple[str, int, int], ...]:

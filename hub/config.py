@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from connectors.peer import Peer
 from connectors.registry import BUILTIN
 
 from .errors import ConfigError
@@ -33,7 +34,10 @@ from .rules import RuleSettings
 SECRET_FILE = "hub-secret"
 MIN_SECRET_BYTES = 32
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_HUB_KEYS = {"secret", "data_dir", "policy_dir", "state_url", "audit_retention_days"}
+_HUB_KEYS = {"secret", "data_dir", "policy_dir", "state_url", "audit_retention_days", "province",
+             "allow_persisted_register"}
+_RATE_KEYS = {"requests", "period_seconds", "redis_url"}
+_PEER_KEYS = {"prefix", "url", "token", "timeout", "retries"}
 _CONNECTOR_KEYS = {"url", "timeout"}
 
 
@@ -56,6 +60,15 @@ class HubConfig:
     audit_retention_days: int = 180
     #: Thresholds of the return rules (hub/rules.py).
     rules: RuleSettings = field(default_factory=RuleSettings)
+    #: ID-number prefix of this hub's own residents (Henan: 41); other
+    #: prefixes go to the configured peer provinces' hubs.
+    province: str = "41"
+    #: (requests, period in seconds, Redis URL or None) per token holder; None: no limit.
+    rate_limit: tuple[int, float, str | None] | None = None
+    peers: tuple[Peer, ...] = ()
+    #: Whether clients may register new persisted queries (APQ); off: only
+    #: the operator's documents under schema/persisted/.
+    allow_persisted_register: bool = False
     origin: str = "<defaults>"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -86,7 +99,7 @@ class HubConfig:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
         where = _Locator(path, text)
-        unknown = set(raw) - {"hub", "connectors", "rules"}
+        unknown = set(raw) - {"hub", "connectors", "rules", "rate_limit", "peers"}
         if unknown:
             key = sorted(unknown)[0]
             raise ConfigError(f"{where(key)}: unknown table [{key}]; expected [hub] and [connectors.NAME]")
@@ -140,10 +153,49 @@ class HubConfig:
         if not isinstance(retention, int) or retention < 1:
             raise ConfigError(f"{where('audit_retention_days')}: hub.audit_retention_days must be "
                               "a whole number of days, at least 1")
+        province = str(hub.get("province", "41"))
+        if not re.fullmatch(r"[0-9]{2}", province):
+            raise ConfigError(f"{where('province')}: hub.province is the 2-digit province code "
+                              "that begins its residents' ID numbers, e.g. \"41\"")
         return cls(secret=secret, connectors=connectors, data_dir=data_dir,
                    policy_dir=policy_dir, state_url=state_url,
                    audit_retention_days=retention, rules=_rules(raw.get("rules", {}), where),
+                   province=province, rate_limit=_rate_limit(raw.get("rate_limit"), where),
+                   peers=_peers(raw.get("peers", []), where),
+                   allow_persisted_register=bool(hub.get("allow_persisted_register", False)),
                    origin=str(path))
+
+
+def _rate_limit(table: Any, where: _Locator) -> tuple[int, float, str | None] | None:
+    if table is None:
+        return None
+    for key in table:
+        if key not in _RATE_KEYS:
+            raise ConfigError(f"{where(key)}: unknown key rate_limit.{key}; expected one of {sorted(_RATE_KEYS)}")
+    requests, period = table.get("requests"), table.get("period_seconds", 1.0)
+    if not isinstance(requests, int) or isinstance(requests, bool) or requests < 1:
+        raise ConfigError(f"{where('requests')}: rate_limit.requests must be a whole number, at least 1")
+    if not isinstance(period, (int, float)) or period <= 0:
+        raise ConfigError(f"{where('period_seconds')}: rate_limit.period_seconds must be a positive number")
+    url = table.get("redis_url")
+    return requests, float(period), _expand(url, "rate_limit.redis_url", where) if url else None
+
+
+def _peers(items: Any, where: _Locator) -> tuple[Peer, ...]:
+    if not isinstance(items, list):
+        raise ConfigError(f"{where('peers')}: peers are written as [[peers]] tables")
+    out = []
+    for item in items:
+        for key in item:
+            if key not in _PEER_KEYS:
+                raise ConfigError(f"{where(key)}: unknown key peers.{key}; expected one of {sorted(_PEER_KEYS)}")
+        for key in ("prefix", "url", "token"):
+            if key not in item:
+                raise ConfigError(f"{where('peers')}: each [[peers]] needs {key}")
+        out.append(Peer(prefix=str(item["prefix"]), url=_expand(item["url"], "peers.url", where),
+                        token=_expand(item["token"], "peers.token", where),
+                        timeout=float(item.get("timeout", 2.0)), retries=int(item.get("retries", 2))))
+    return tuple(out)
 
 
 def _rules(table: dict[str, Any], where: _Locator) -> RuleSettings:

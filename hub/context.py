@@ -28,6 +28,8 @@ class RequestContext:
     #: rules): every served field, the same row scope, never shown as such.
     internal: Loaders | None = None
     rules: RuleSettings = field(default_factory=RuleSettings)
+    #: This hub's province code: other ID numbers are visitors, asked of peers.
+    province: str = "41"
     #: One "now" per request, so every "last N days" in it agrees.
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
     #: Resident ID numbers of every person in the answer (for the audit trail).

@@ -43,6 +43,8 @@ from .context import RequestContext
 from .errors import Forbidden, HubError, Unauthenticated, error_body
 from .graphiql import graphiql_response
 from .identity import Identity, bearer_token, verify_token
+from .persisted import PersistedQueries, PersistedQueryNotFound
+from .ratelimit import RateLimited, RateLimiter, retry_after_header
 
 log = logging.getLogger("hub.http")
 
@@ -183,11 +185,15 @@ class GraphQLEndpoint:
         secret: Callable[[], str],
         observe: Observer | None = None,
         record: Recorder | None = None,
+        persisted: PersistedQueries | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.admit = admit
         self.secret = secret
         self.observe = observe or (lambda _op, _outcome, _s: None)
         self.record = record
+        self.persisted = persisted or PersistedQueries()
+        self.limiter = limiter
 
     async def __call__(self, request: Request) -> Response:
         if request.method == "GET" and _wants_html(request) and "query" not in request.query_params:
@@ -202,12 +208,22 @@ class GraphQLEndpoint:
                     f"{GRAPHQL_RESPONSE} or {JSON}", "NOT_ACCEPTABLE", 406)
             ex.identity = verify_token(bearer_token(request.headers.get("authorization")),
                                        self.secret())
-            params = await _params(request)
+            if self.limiter is not None:
+                # Per token holder (not per token string): a re-issued token shares the budget.
+                decision = await self.limiter.hit(f"{ex.identity.department}:{ex.identity.subject}")
+                if not decision.allowed:
+                    raise RateLimited(decision.retry_after)
+            params = await _params(request, self.persisted)
             ex.operation, ex.query = params.get("operationName"), params["query"]
             response = await self._execute(request, ex, params, media)
         except Forbidden as exc:
             ex.outcome = "refused"
             response = JSONResponse(error_body(exc.message, exc.code, **_rest(exc)), 403,
+                                    media_type=media or JSON)
+        except RateLimited as exc:
+            ex.outcome = "refused"
+            response = JSONResponse(error_body(exc.message, exc.code, **_rest(exc)), 429,
+                                    headers={"Retry-After": str(retry_after_header(exc.retry_after))},
                                     media_type=media or JSON)
         except Unauthenticated as exc:
             ex.outcome = "refused"
@@ -329,7 +345,7 @@ def _media_type(request: Request) -> str | None:
     return None
 
 
-async def _params(request: Request) -> dict[str, Any]:
+async def _params(request: Request, persisted: PersistedQueries) -> dict[str, Any]:
     if request.method == "GET":
         raw: dict[str, Any] = dict(request.query_params)
         if "variables" in raw:
@@ -355,9 +371,16 @@ async def _params(request: Request) -> dict[str, Any]:
             ) from None
         if not isinstance(raw, dict):
             raise RequestError('the request body must be a JSON object: {"query": "..."}')
+    if raw.get("extensions") is not None:
+        try:
+            raw["query"] = persisted.resolve(raw)
+        except HubError as exc:  # APQ clients read the code; NOT_FOUND makes them resend
+            raise RequestError(exc.message, exc.code,
+                               200 if isinstance(exc, PersistedQueryNotFound) else 400) from None
     query = raw.get("query")
     if not isinstance(query, str) or not query.strip():
-        raise RequestError('the request needs a "query" string holding a GraphQL document')
+        raise RequestError('the request needs a "query" string holding a GraphQL document '
+                           '(or a persisted query\'s hash in extensions.persistedQuery)')
     variables = raw.get("variables")
     if variables is not None and not isinstance(variables, dict):
         raise RequestError('"variables" must be a JSON object mapping names to values')

@@ -67,8 +67,11 @@ class Loaders:
         fields_for: FieldsFor,
         rows_for: RowsFor | None = None,
         rows: Counter[str] | None = None,
+        peer: Any = None,
     ) -> None:
         self.sources = sources
+        #: The peer provinces' hubs (connectors.peer.PeerConnector), if configured.
+        self.peer = peer
         self.fields_for = fields_for
         self.rows_for = rows_for or (lambda _c, _v: ())
         self._loaders: dict[tuple[Any, ...], DataLoader[Any, Any]] = {}
@@ -91,6 +94,24 @@ class Loaders:
                     raise translate(exc) from exc
                 self.rows[connector] += sum(len(v) for v in found.values())
                 return [found.get(k, []) for k in keys]
+
+            loader = self._loaders[ident] = DataLoader(batch, max_batch_size=MAX_BATCH)
+        return loader
+
+    def peer_codes(self) -> DataLoader[str, list[Record]]:
+        """Loader: a visitor's ID number -> their code from their province's hub."""
+        ident = ("peer",)
+        loader = self._loaders.get(ident)
+        if loader is None:
+            peer = self.peer
+
+            async def batch(keys: Sequence[str]) -> list[list[Record]]:
+                try:
+                    found = await peer.health_codes(list(keys))
+                except SourceError as exc:
+                    raise translate(exc) from exc
+                self.rows["peer"] += sum(1 for v in found.values() if v)
+                return [_peer_record(found.get(k)) for k in keys]
 
             loader = self._loaders[ident] = DataLoader(batch, max_batch_size=MAX_BATCH)
         return loader
@@ -135,6 +156,20 @@ class Loaders:
 
             loader = self._loaders[ident] = DataLoader(batch)
         return loader
+
+
+def _peer_record(code: dict[str, Any] | None) -> list[Record]:
+    if code is None:
+        return []
+    import datetime as dt
+
+    rec = dict(code)
+    if isinstance(rec.get("updatedAt"), str):
+        try:
+            rec["updatedAt"] = dt.datetime.fromisoformat(rec["updatedAt"])
+        except ValueError:
+            rec["updatedAt"] = None
+    return [rec]
 
 
 #: Keys per statement: IN lists stay well inside every database's limit on

@@ -407,8 +407,11 @@ class Person:
     def birthDate(self) -> dt.date | None:
         return birth_date_of(self.idNumber)
 
-    @strawberry.field
+    @strawberry.field(description="The current code; a visitor's comes from their province's hub.")
     def healthCode(self, info: Info) -> HealthCode | None:
+        loaders = info.context.loaders
+        if loaders.peer is not None and not self.idNumber.startswith(info.context.province):
+            return then(loaders.peer_codes().load(self.idNumber), _health_code)
         return then(_code_loader(info).load(self.idNumber), _health_code)
 
     @strawberry.field
