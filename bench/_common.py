@@ -70,6 +70,17 @@ def city_persons(data_dir: Path) -> str:
     return "?"
 
 
+def city_generated_at(data_dir: Path) -> str:
+    """'generated at <its now>' from city.json: "last 14 days" are relative to it."""
+    import json
+
+    try:
+        meta = json.loads((Path(data_dir) / "city.json").read_text(encoding="utf-8"))
+        return f"city generated at {meta['generated_at']} (its \"now\")"
+    except (OSError, ValueError, KeyError):
+        return "generation time unknown"
+
+
 # --------------------------------------------------------------------------- machine
 def cpu_model() -> str:
     try:
@@ -108,9 +119,37 @@ def machine_block(extra: list[str] | None = None) -> str:
         f"- CPU: {cpu_model()}, {os.cpu_count()} cores; memory {memory_gib()}",
         f"- Python {platform.python_version()} ({platform.python_implementation()}), "
         f"{platform.system()} {platform.release()}",
+        f"- code: {code_version()}",
         f"- packages: {versions()}",
+        f"- load average when written (1/5/15 min): {load_average()} (other work on the "
+        f"machine skews absolute times; the interleaving keeps the ratios fair)",
     ]
     return "\n".join(lines + (extra or []))
+
+
+def code_version() -> str:
+    """The commit measured, and whether the hub's code differed from it."""
+    import subprocess
+
+    repo = BENCH_DIR.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, text=True,
+                              capture_output=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "hub", "connectors",
+                                "schema", "policies"], cwd=repo, text=True,
+                               capture_output=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (no git)"
+    if not head:
+        return "unknown (no git)"
+    return f"commit {head}" + (" with uncommitted changes to the hub's code" if dirty else "")
+
+
+def load_average() -> str:
+    try:
+        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 def command_line() -> str:

@@ -7,6 +7,9 @@ through the same connector, without GraphQL:
     POST /code   {"idNumber": "410105..."}
     ->   {"healthCode": {"color": "GREEN", "updatedAt": "2020-...+00:00"}}  (or null)
 
+``create_sqlite3_app``: the same endpoint reading the file with the stdlib ``sqlite3``
+(no connector, no SQLAlchemy): a reference for what the HTTP stack alone allows.
+
 ``create_hub_app``: the hub itself (``hub.app.create_app``) on the same city.
 
 Both read the generated city's directory from ``BENCH_DATA_DIR``::
@@ -73,6 +76,38 @@ def create_app(data_dir: Path | str | None = None) -> Starlette:
         }})
 
     return Starlette(routes=[Route("/code", code, methods=["GET", "POST"])], lifespan=lifespan)
+
+
+def create_sqlite3_app(data_dir: Path | str | None = None) -> Starlette:
+    import sqlite3
+
+    from connectors._convert import compact_to_datetime
+
+    path = (_data_dir(data_dir) / "healthcode.sqlite").resolve()
+    colors = {"绿": "GREEN", "黄": "YELLOW", "红": "RED"}
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+
+    async def code(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                body = await request.json()
+            except ValueError:
+                return JSONResponse({"error": "the body must be JSON"}, 400)
+            id_number = body.get("idNumber") if isinstance(body, dict) else None
+        else:
+            id_number = request.query_params.get("idNumber")
+        if not isinstance(id_number, str) or not id_number:
+            return JSONResponse({"error": "idNumber is required"}, 400)
+        # A point look-up on the primary key: microseconds, so done on the loop.
+        row = con.execute("SELECT mys, gxsj FROM jkm_xx WHERE sfzh = ?", (id_number,)).fetchone()
+        if row is None:
+            return JSONResponse({"healthCode": None})
+        return JSONResponse({"healthCode": {
+            "color": colors.get(row[0], row[0]),
+            "updatedAt": compact_to_datetime(row[1]).isoformat() if row[1] else None,
+        }})
+
+    return Starlette(routes=[Route("/code", code, methods=["GET", "POST"])])
 
 
 def create_hub_app(data_dir: Path | str | None = None) -> Starlette:

@@ -10,8 +10,10 @@ does the same look-up through the same connector
 JSON. The load comes from ``wrk -t1 -cN`` (one thread: the machine has 2 cores and
 the server needs the other) with a Lua script POSTing the GraphQL request (bearer
 header) or ``{"idNumber": ...}`` for the bare app, rotating over the same ID numbers
-for both; without wrk, from this process with httpx. Rounds are interleaved
-(hub, bare, then bare, hub), each preceded by a short warm-up; all traffic is on
+for both; without wrk, from this process with httpx. A third app, the same endpoint on the stdlib
+``sqlite3`` without the connector, is measured as a reference (not in the ratio).
+Rounds are interleaved
+(hub, bare, reference, then the reverse), each preceded by a short warm-up; all traffic is on
 loopback and every run is bounded in time. Rewrites its section of bench/RESULTS.md.
 """
 
@@ -39,6 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 TARGET = 0.6  # hub / bare
 GRAPHQL = "query($id: String!){ healthCode(idNumber: $id) { color updatedAt } }"
 UVICORN_FLAGS = ["--workers", "1", "--log-level", "warning", "--no-access-log"]
+UVICORN_CMD = "uvicorn --factory APP --host 127.0.0.1 --port N " + " ".join(UVICORN_FLAGS)
 
 
 def free_port() -> int:
@@ -70,9 +73,6 @@ class Server:
                                                delete=False)
         self.proc = subprocess.Popen(self.cmd, cwd=REPO, env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
-
-    def command(self) -> str:
-        return "uvicorn --factory " + self.factory + " --host 127.0.0.1 --port N " + " ".join(UVICORN_FLAGS)
 
     def wait_ready(self, path: str, timeout: float = 60.0) -> None:
         import httpx
@@ -108,7 +108,8 @@ class Server:
 # --------------------------------------------------------------------------- load: wrk
 def lua_script(headers: dict[str, str], bodies: list[str]) -> str:
     def lua_str(s: str) -> str:
-        return "[==[" + s + "]==]"
+        return '"' + "".join(c if c.isalnum() or c in " -_.:/,{}[]()$!@=+;*<>?|~^&%#'" else
+                             f"\\{ord(c):03d}" for c in s) + '"'
 
     lines = ['wrk.method = "POST"']
     for k, v in headers.items():
@@ -128,7 +129,10 @@ def lua_script(headers: dict[str, str], bodies: list[str]) -> str:
 def run_wrk(url: str, script: Path, seconds: float, connections: int) -> dict[str, Any]:
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency",
            "--timeout", "5s", "-s", str(script), url]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30)
+    out = done.stdout
+    if done.returncode != 0 or done.stderr.strip():
+        raise SystemExit(f"wrk failed ({done.returncode}): {done.stderr.strip()[:2000]}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
@@ -214,18 +218,24 @@ def run(args: argparse.Namespace) -> None:
 
     hub = Server("hub", "bench.bare_app:create_hub_app", data_dir)
     bare = Server("bare", "bench.bare_app:create_app", data_dir)
+    ref = Server("sqlite3", "bench.bare_app:create_sqlite3_app", data_dir) if args.reference else None
+    servers = [s for s in (hub, bare, ref) if s is not None]
     tmp = Path(tempfile.mkdtemp(prefix="bench-lookup-"))
-    results: dict[str, list[dict[str, Any]]] = {"hub": [], "bare": []}
+    results: dict[str, list[dict[str, Any]]] = {s.name: [] for s in servers}
     statements_per_request = None
     try:
         hub.wait_ready("/healthz")
         bare.wait_ready(f"/code?idNumber={ids[0]}")
+        if ref is not None:
+            ref.wait_ready(f"/code?idNumber={ids[0]}")
         # Same answers from both, for every ID number used.
         mismatches = 0
         for i, hb, bb in zip(ids, hub_bodies, bare_bodies):
             h = httpx.post(hub.url + "/graphql", content=hb, headers=hub_headers, timeout=10).json()
             b = httpx.post(bare.url + "/code", content=bb, headers=bare_headers, timeout=10).json()
-            if h.get("errors") or h["data"]["healthCode"] != b["healthCode"]:
+            r = (httpx.post(ref.url + "/code", content=bb, headers=bare_headers, timeout=10).json()
+                 if ref is not None else b)
+            if h.get("errors") or not (h["data"]["healthCode"] == b["healthCode"] == r["healthCode"]):
                 mismatches += 1
                 if mismatches <= 3:
                     print(f"  answers differ for {i}: hub {h} vs bare {b}")
@@ -234,6 +244,8 @@ def run(args: argparse.Namespace) -> None:
 
         targets = {"hub": (hub.url + "/graphql", hub_headers, hub_bodies),
                    "bare": (bare.url + "/code", bare_headers, bare_bodies)}
+        if ref is not None:
+            targets["sqlite3"] = (ref.url + "/code", bare_headers, bare_bodies)
         scripts = {}
         for name, (_url, headers, bodies) in targets.items():
             scripts[name] = tmp / f"{name}.lua"
@@ -247,7 +259,7 @@ def run(args: argparse.Namespace) -> None:
 
         q0 = metric(hub.url, "hub_source_queries_total", "healthcode")
         for r in range(args.rounds):
-            order = ["hub", "bare"] if r % 2 == 0 else ["bare", "hub"]
+            order = list(targets) if r % 2 == 0 else list(reversed(targets))
             for name in order:
                 load(name, args.warmup)
                 before = metric(hub.url, "hub_source_queries_total", "healthcode") if name == "hub" else 0
@@ -256,7 +268,7 @@ def run(args: argparse.Namespace) -> None:
                     after = metric(hub.url, "hub_source_queries_total", "healthcode")
                     res["statements"] = after - before
                 results[name].append(res)
-                print(f"  round {r + 1} {name:<4}: {res['rps']:8.1f} req/s  "
+                print(f"  round {r + 1} {name:<7}: {res['rps']:8.1f} req/s  "
                       f"p50 {res['latency_ms'].get('50', float('nan')):.2f} ms  "
                       f"p99 {res['latency_ms'].get('99', float('nan')):.2f} ms  "
                       f"non-2xx {res['non2xx']} {res['socket_errors']}", flush=True)
@@ -265,8 +277,8 @@ def run(args: argparse.Namespace) -> None:
         statements_per_request = hub_stmts / hub_reqs if hub_reqs else float("nan")
         _ = q0
     finally:
-        hub.stop()
-        bare.stop()
+        for server in servers:
+            server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
     def mean(name: str) -> float:
@@ -283,13 +295,14 @@ def run(args: argparse.Namespace) -> None:
             f"- city: {city_persons(data_dir)} persons (`--persons {args.persons} --seed "
             f"{args.seed}`), data in `{data_dir}`"
             + (f" (generated in {gen_seconds:.0f}s by this run)" if gen_seconds else ""),
-            f"- servers: `{hub.command()}` (hub) and `{bare.command()}` (bare), each in its own "
-            f"subprocess on 127.0.0.1; uvicorn's loop and HTTP parser: "
-            f"{_uvicorn_impl()}",
+            f"- servers, each `{UVICORN_CMD}` in its own subprocess on 127.0.0.1 "
+            f"(1 worker each, log level warning, no access log; uvicorn's loop and HTTP "
+            f"parser: {_uvicorn_impl()}): " + ", ".join(f"`{s.factory}` ({s.name})" for s in servers),
             f"- load: {tool}, {args.duration:g}s per run after a {args.warmup:g}s warm-up, "
-            f"{args.rounds} rounds interleaved (hub, bare / bare, hub), {len(ids)} ID numbers "
-            f"rotated, the same for both; 2 cores: the load generator takes one, the server "
-            f"(and its aiosqlite thread) the other; script took {total:.0f}s",
+            f"{args.rounds} rounds interleaved (hub, bare, reference, then the reverse), {len(ids)} ID numbers "
+            f"rotated, the same for all; all servers stay up throughout, only one is loaded at "
+            f"a time; 2 cores: the load generator takes one, the server (and its aiosqlite "
+            f"thread) the other; script took {total:.0f}s",
             f"- hub request: POST /graphql `{GRAPHQL}` with a bearer token (department "
             f"`province`); bare request: POST /code `{{\"idNumber\": ...}}`, no auth, "
             f"same connector, fields {{color, updatedAt}}",
@@ -299,8 +312,10 @@ def run(args: argparse.Namespace) -> None:
         + " | mean req/s | p50 | p99 | non-2xx |",
         "| --- | " + " | ".join("---:" for _ in range(args.rounds)) + " | ---: | ---: | ---: | ---: |",
     ]
-    for name, label in (("hub", "hub (GraphQL)"), ("bare", "bare Starlette")):
-        rs = results[name]
+    labels = {"hub": "hub (GraphQL)", "bare": "bare Starlette, same connector",
+              "sqlite3": "reference: bare Starlette, stdlib sqlite3, no connector"}
+    for name, rs in results.items():
+        label = labels[name]
         p50 = sum(r["latency_ms"].get("50", 0) for r in rs) / len(rs)
         p99 = sum(r["latency_ms"].get("99", 0) for r in rs) / len(rs)
         lines.append(f"| {label} | " + " | ".join(f"{r['rps']:,.0f}" for r in rs)
@@ -308,12 +323,27 @@ def run(args: argparse.Namespace) -> None:
                        f"{sum(r['non2xx'] for r in rs)} |")
     lines += [
         "",
-        f"**hub / bare = {ratio:.2f}x** (target >= {TARGET:g}x: {verdict}). "
+        f"**hub / bare = {ratio:.2f}x** (target >= {TARGET:g}x: {verdict}). What the hub "
+        f"adds to the look-up (token check, policy admission, parse cache, execution, the "
+        f"audit entry written before the answer, the GraphQL JSON envelope) costs "
+        f"{1000 / hub_rps - 1000 / bare_rps:.2f} ms per request on top of the bare app's "
+        f"{1000 / bare_rps:.2f} ms (cost per request = 1 / throughput of the one worker). "
         f"Statements to the health-code source per hub request during the runs: "
         f"{statements_per_request:.2f} (from /metrics). "
         f"Both answered the same colour and time for every ID number used"
         + ("." if not mismatches else f", except {mismatches} (see the script's output)."),
     ]
+    if "sqlite3" in results:
+        ref_rps = mean("sqlite3")
+        lines += [
+            "",
+            f"The reference row (same endpoint, stdlib sqlite3 on the loop, no connector) is "
+            f"not part of the ratio; it shows what uvicorn + Starlette allow here: "
+            f"{ref_rps:,.0f} req/s, so the shared connector (SQLAlchemy async + aiosqlite, "
+            f"pool_pre_ping) costs the bare app {1 / bare_rps * 1000 - 1 / ref_rps * 1000:.2f} ms "
+            f"of its {1 / bare_rps * 1000:.2f} ms per request, and the hub / reference ratio "
+            f"is {hub_rps / ref_rps:.2f}x.",
+        ]
     update_section("lookup", "\n".join(lines))
     print(f"hub {hub_rps:,.0f} req/s, bare {bare_rps:,.0f} req/s, ratio {ratio:.2f}x "
           f"(target >= {TARGET:g}x); {total:.0f}s")
@@ -346,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--ids", type=int, default=64, help="distinct ID numbers to rotate over")
     p.add_argument("--python-load", action="store_true", help="use httpx even if wrk is installed")
+    p.add_argument("--no-reference", dest="reference", action="store_false",
+                   help="skip the reference app (bare Starlette with stdlib sqlite3, no connector)")
     args = p.parse_args(argv)
     if args.duration > 60 or args.rounds > 5:
         p.error("keep it bounded: --duration <= 60 and --rounds <= 5")

@@ -29,6 +29,7 @@ from schema import SCHEMA
 from . import graphiql
 from .access import Access
 from .audit import AuditLog, Entry, document_hash
+from .commitments import Commitments
 from .config import HubConfig
 from .context import RequestContext
 from .errors import ConfigError
@@ -65,6 +66,7 @@ class Hub:
             raise ConfigError("the configuration names no state_url for the audit trail")
         self.audit = AuditLog(config.state_url, config.secret)
         self.peer = PeerConnector(config.peers) if config.peers else None
+        self.commitments: Commitments | None = None
         limiter = make_rate_limiter(*config.rate_limit) if config.rate_limit else None
         self.endpoint = GraphQLEndpoint(
             self.admit,
@@ -101,11 +103,13 @@ class Hub:
                            peer=self.peer)
         context = RequestContext(identity=identity, purpose=purpose, loaders=loaders,
                                  admission=admission, audit=self.audit, internal=internal,
-                                 rules=self.config.rules, province=self.config.province)
+                                 rules=self.config.rules, province=self.config.province,
+                                 commitments=self.commitments)
         return admission.grant.documents, context
 
     async def start(self) -> None:
         await self.audit.start()
+        self.commitments = Commitments(self.audit.engine)
         for connector in self.sources.values():
             await connector.start()
         if self.peer is not None:

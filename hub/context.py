@@ -14,6 +14,7 @@ from .rules import RuleSettings
 if TYPE_CHECKING:
     from .access import Admission
     from .audit import AuditLog
+    from .commitments import Commitments
 
 
 @dataclass
@@ -28,6 +29,8 @@ class RequestContext:
     #: rules): every served field, the same row scope, never shown as such.
     internal: Loaders | None = None
     rules: RuleSettings = field(default_factory=RuleSettings)
+    #: Return-to-work commitments (the hub's own database).
+    commitments: Commitments | None = None
     #: This hub's province code: other ID numbers are visitors, asked of peers.
     province: str = "41"
     #: One "now" per request, so every "last N days" in it agrees.

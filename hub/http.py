@@ -107,6 +107,9 @@ class DocumentCache:
             full_type = self.full.type_map.get(tname)
             if full_type is not None and fname in getattr(full_type, "fields", {}):
                 return _forbidden_error(f"{tname}.{fname}", err)
+        if err.message.startswith(("Schema is not configured to execute mutation",
+                                   "The mutation operation is not supported")):
+            return _forbidden_error("Mutation", err)
         match = _UNKNOWN_TYPE.match(err.message)
         if match and match.group(1) in self.full.type_map:
             return _forbidden_error(match.group(1), err)

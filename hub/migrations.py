@@ -81,6 +81,24 @@ audit_checkpoint = Table(
     Column("signature", String(64), nullable=False),
 )
 
+#: Enterprises' return-to-work commitments: every version kept, one current.
+rtw_commitment = Table(
+    "rtw_commitment", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("credit_code", String(18), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("current", Integer, nullable=False),  # 1 for the one in force
+    Column("input_hash", String(64), nullable=False),
+    Column("input", Text, nullable=False),  # JSON of the submitted commitment
+    Column("decision", String(16), nullable=False),  # APPROVED / REJECTED
+    Column("reasons", Text, nullable=False),  # JSON list of strings
+    Column("stay_home", Text, nullable=False),  # JSON list of {idNumber, reasons}
+    Column("employees", Integer, nullable=False),
+    Column("submitted_at", String(32), nullable=False),
+    Column("submitted_by", String(160), nullable=False),
+    Index("ux_rtw_version", "credit_code", "version", unique=True),
+)
+
 GENESIS = "0" * 64
 
 
@@ -90,8 +108,13 @@ def _v1(conn: Connection) -> None:
     conn.execute(insert(audit_head).values(id=1, seq=0, hash=GENESIS))
 
 
+def _v2(conn: Connection) -> None:
+    rtw_commitment.create(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "audit trail: log, person index, head, checkpoints", _v1),
+    (2, "return-to-work commitments", _v2),
 ]
 
 

@@ -49,6 +49,7 @@ def restrict(full: GraphQLSchema, policy: Policy, purpose: str | None) -> GraphQ
                     fields.discard(fname)
                     changed = True
     query = full.query_type
+    mutation = full.mutation_type
     if query is None or not kept.get(query.name):
         return None
     built: dict[str, GraphQLObjectType] = {}
@@ -89,7 +90,9 @@ def restrict(full: GraphQLSchema, policy: Policy, purpose: str | None) -> GraphQ
             )
         return built[name]
 
-    return GraphQLSchema(query=build(query.name), description=full.description)
+    granted_mutation = build(mutation.name) if mutation is not None and kept.get(mutation.name) else None
+    return GraphQLSchema(query=build(query.name), mutation=granted_mutation,
+                         description=full.description)
 
 
 def _masked(resolve: Callable[..., Any] | None, rule: Rule) -> Callable[..., Any]:

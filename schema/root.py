@@ -16,6 +16,7 @@ from hub.ids import ZHENGZHOU_DISTRICTS, credit_code_problem, id_number_problem
 
 from .audit import AuditQuery
 from .reopening import ReopeningOverview, overview
+from .returntowork import Mutation
 from .paging import DEFAULT_PAGE, Connection, check_first, connection, wants_total
 from .types import (
     Arrival,
@@ -169,4 +170,4 @@ class Query(AuditQuery):
         return _list(info, "transport", "Arrival", Arrival, first, after, where)
 
 
-SCHEMA = strawberry.Schema(query=Query, config=StrawberryConfig(auto_camel_case=False))
+SCHEMA = strawberry.Schema(query=Query, mutation=Mutation, config=StrawberryConfig(auto_camel_case=False))

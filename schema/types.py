@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import strawberry
 from strawberry.types import Info
@@ -24,6 +24,9 @@ from hub.loaders import first, then
 
 from .paging import DEFAULT_PAGE, Connection, check_first, connection, wants_total
 from .reopening import ReopeningPlan
+
+if TYPE_CHECKING:
+    from .returntowork import ReturnToWork
 
 MAX_DAYS = 90
 
@@ -232,6 +235,27 @@ class Enterprise:
     ) -> Connection[Person]:
         return _people_page(info, "enterprise", "Employment", "creditCode", self.creditCode,
                             first, after, ())
+
+    @strawberry.field(description="The return-to-work decision in force, if a commitment was submitted.")
+    async def returnToWork(self, info: Info) -> Annotated[
+            ReturnToWork, strawberry.lazy("schema.returntowork")] | None:
+        from .returntowork import to_type
+
+        record = await info.context.commitments.current(self.creditCode)
+        if record is None:
+            return None
+        info.context.touched.update(item["idNumber"] for item in record.stay_home)
+        return to_type(record)
+
+    @strawberry.field(description="Every commitment submitted, newest first.")
+    async def returnToWorkHistory(self, info: Info) -> list[Annotated[
+            ReturnToWork, strawberry.lazy("schema.returntowork")]]:
+        from .returntowork import to_type
+
+        records = await info.context.commitments.history(self.creditCode)
+        for record in records:
+            info.context.touched.update(item["idNumber"] for item in record.stay_home)
+        return [to_type(r) for r in records]
 
 
 @strawberry.type(description="A transport checkpoint: toll station, railway station, airport, road.")
