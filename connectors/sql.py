@@ -201,7 +201,9 @@ class SqlConnector:
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
         if self._engine is None:
-            self._engine = create_async_engine(self.url, pool_pre_ping=True)
+            # A file database has no connection to lose; a network one may, so ping it.
+            self._engine = create_async_engine(self.url,
+                                               pool_pre_ping=not self.url.startswith("sqlite"))
 
     async def close(self) -> None:
         if self._engine is not None:

@@ -33,6 +33,8 @@ from .migrations import GENESIS, audit_checkpoint, audit_head, audit_log, audit_
 log = logging.getLogger("hub.audit")
 
 #: The fields of an entry that its hash covers, in this order.
+#: Most entries written in one transaction.
+GROUP_MAX = 256
 CONTENT = ("seq", "at", "department", "subject", "purpose", "operation", "document_hash",
            "fields", "persons", "source_rows", "outcome", "status", "latency_ms")
 
@@ -81,6 +83,8 @@ class AuditLog:
         self.secret = secret
         self._engine: AsyncEngine | None = None
         self._lock = asyncio.Lock()
+        self._queue: list[tuple[Entry, asyncio.Future[int]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
@@ -89,7 +93,8 @@ class AuditLog:
         connect_args: dict[str, Any] = {}
         if self.url.startswith("sqlite"):
             connect_args = {"timeout": 30}
-        self._engine = create_async_engine(self.url, connect_args=connect_args, pool_pre_ping=True)
+        self._engine = create_async_engine(self.url, connect_args=connect_args,
+                                           pool_pre_ping=not self.url.startswith("sqlite"))
         if self.url.startswith("sqlite"):
             from sqlalchemy import event
 
@@ -114,6 +119,8 @@ class AuditLog:
                 await asyncio.sleep(0.2 * (attempt + 1))  # another process is migrating
 
     async def close(self) -> None:
+        if self._writer is not None and not self._writer.done():
+            await self._writer  # entries already promised are written first
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
@@ -128,34 +135,57 @@ class AuditLog:
     async def record(self, entry: Entry) -> int:
         """Append ``entry`` and commit; returns its sequence number.
 
-        Raises AuditUnavailable when the entry could not be made durable: the
-        caller must then not send the answer.
+        Entries that arrive while a commit is in flight are written together
+        in the next transaction (group commit): each request still waits for
+        its own entry to be durable. Raises AuditUnavailable when it could not
+        be: the caller must then not send the answer.
         """
         entry.at = entry.at or dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
-        try:
-            async with self._lock:
-                async with self.engine.begin() as conn:
-                    # Taking the head row first locks it: one writer at a time, across processes.
-                    await conn.execute(update(audit_head).where(audit_head.c.id == 1)
-                                       .values(seq=audit_head.c.seq + 1))
-                    head = (await conn.execute(select(audit_head.c.seq, audit_head.c.hash)
-                                               .where(audit_head.c.id == 1))).one()
-                    row = _row(entry, head.seq)
-                    row["prev_hash"] = head.hash
-                    row["hash"] = entry_hash(head.hash, row)
-                    await conn.execute(insert(audit_log).values(**row))
-                    persons = sorted(set(entry.persons))
-                    if persons:
-                        await conn.execute(insert(audit_person),
-                                           [{"id_number": p, "seq": head.seq} for p in persons])
-                    await conn.execute(update(audit_head).where(audit_head.c.id == 1)
-                                       .values(hash=row["hash"]))
-            return int(head.seq)
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("audit entry could not be written: %s", exc)
-            raise AuditUnavailable(
-                "the audit trail could not be written, so no answer is served; retry later "
-                "(the hub's operators are told by the log)") from None
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._queue.append((entry, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:GROUP_MAX], self._queue[GROUP_MAX:]
+            try:
+                seqs = await self._write([e for e, _ in batch])
+            except (SQLAlchemyError, OSError) as exc:
+                log.error("audit entries could not be written: %s", exc)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(AuditUnavailable(
+                            "the audit trail could not be written, so no answer is served; retry "
+                            "later (the hub's operators are told by the log)"))
+            else:
+                for (_, future), seq in zip(batch, seqs):
+                    if not future.done():
+                        future.set_result(seq)
+
+    async def _write(self, entries: list[Entry]) -> list[int]:
+        async with self.engine.begin() as conn:
+            # Advancing the head first locks it: one writer at a time, across processes.
+            await conn.execute(update(audit_head).where(audit_head.c.id == 1)
+                               .values(seq=audit_head.c.seq + len(entries)))
+            head = (await conn.execute(select(audit_head.c.seq, audit_head.c.hash)
+                                       .where(audit_head.c.id == 1))).one()
+            seq, prev = int(head.seq) - len(entries) + 1, head.hash
+            rows, persons, seqs = [], [], []
+            for entry in entries:
+                row = _row(entry, seq)
+                row["prev_hash"] = prev
+                row["hash"] = prev = entry_hash(prev, row)
+                rows.append(row)
+                persons += [{"id_number": p, "seq": seq} for p in sorted(set(entry.persons))]
+                seqs.append(seq)
+                seq += 1
+            await conn.execute(insert(audit_log), rows)
+            if persons:
+                await conn.execute(insert(audit_person), persons)
+            await conn.execute(update(audit_head).where(audit_head.c.id == 1).values(hash=prev))
+        return seqs
 
     # -- verifying ---------------------------------------------------------
     async def verify(self) -> Problem | None:
