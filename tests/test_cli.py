@@ -65,6 +65,11 @@ def test_token_from_a_config_file(tmp_path: Path, capsys: Any, monkeypatch: Any)
         ('[hub]\nsecret = "%s"\n[connectors.school]\nurll = "x"\n' % ("k" * 40), "hub.toml:4: unknown key connectors.school.urll"),
         ('[hub]\nsecret = "%s"\n[connectors.library]\nurl = "x"\n' % ("k" * 40), "unknown connector 'library'"),
         ("[hub\n", "not valid TOML"),
+        ('[hub]\nsecret = "%s"\ndata_dir = "."\n[rate_limit]\nrequests = 0\n' % ("k" * 40), "rate_limit.requests must be"),
+        ('[hub]\nsecret = "%s"\ndata_dir = "."\n[rules]\nclinic_days = 3\n' % ("k" * 40), "hub.toml:5: unknown key rules.clinic_days"),
+        ('[hub]\nsecret = "%s"\ndata_dir = "."\n[rules]\nmax_excluded_share = "half"\n' % ("k" * 40), "must be a number"),
+        ('[hub]\nsecret = "%s"\ndata_dir = "."\n[[peers]]\nprefix = "4x"\nurl = "u"\ntoken = "t"\n' % ("k" * 40), "prefix must be 2 to 6 digits"),
+        ('[hub]\nsecret = "%s"\ndata_dir = "."\nprovince = "Henan"\n' % ("k" * 40), "2-digit province code"),
     ],
 )
 def test_config_errors_name_file_line_and_key(tmp_path: Path, text: str, message: str) -> None:
