@@ -339,10 +339,10 @@ def demo_banner(config: HubConfig, samples: dict[str, Any], base: str) -> str:
         f"City-brain hub demo: {base}/graphql  (open it in a browser for GraphiQL)",
         f"health {base}/healthz   ready {base}/readyz   metrics {base}/metrics",
         "",
-        f"{'department':<11} {'purposes':<40} {'scope':<28} token",
+        f"{'department':<11} {'purposes':<40} {'scope':<30} token",
     ]
     for dept, scope, token in rows:
-        lines.append(f"{dept:<11} {','.join(DEFAULT_PURPOSES[dept]):<40} {scope:<28} {token}")
+        lines.append(f"{dept:<11} {','.join(DEFAULT_PURPOSES[dept]):<40} {scope:<30} {token}")
     education = next(t for d, _, t in rows if d == "education")
     body = json.dumps({"query": demo_query(samples)}, ensure_ascii=False)
     curl = " ".join([
