@@ -24,26 +24,38 @@ field and level, with the path of the level's first item).
 Fast paths: a strawberry field without a resolver is read with ``getattr``
 (its ``GraphQLField.resolve`` is strawberry's ``_get_basic_result`` wrapper
 around ``StrawberryField.get_result``, which reads
-``default_resolver(source, python_name)``; the wrapper is recognised by its
-closure holding that very field, so a wrapped resolver, e.g. the policy's
-masks, is always called); fields without ``resolve`` get graphql-core's default
-resolver semantics inline; leaf values of the built-in scalars are passed
-through when already of the output type, enum names are memoised per run.
+``default_resolver(source, python_name)``); a strawberry resolver without
+field extensions (permissions are extensions) or exception handlers is called
+as strawberry's ``_resolver`` wrapper calls it, with one ``Info`` and one
+argument conversion per field and level (``_StrawberryCall``). Both wrappers
+are recognised by their closures holding that very field, so any other
+resolver (e.g. the access policy's masks, which wrap strawberry's) is called
+as it is. Fields without ``resolve`` get graphql-core's default resolver
+semantics inline; leaf values of the built-in scalars pass through when
+already of the output type; enum names are memoised per run. The awaitables of
+a level are loader futures, mostly: they are awaited one after the other (see
+``_settle``), which costs a few wake-ups instead of a callback per future.
 
 Introspection (``__schema``/``__type`` at the root), mutations and
 subscriptions are delegated to ``graphql.execute``.
 
 Errors are reported as graphql-core reports them (message, path, locations,
-original error); an error inside a subtree already nulled by a non-null
-violation is dropped, as graphql-core's ``CollectedErrors`` does. Errors are
-ordered by their position in the answer (depth first, document order), which
-is the order graphql-core gives when resolvers are synchronous.
+original error). A non-null violation nulls the nearest nullable parent; the
+errors of a level are applied in graphql-core's order (depth first, those of
+awaited values last), so an error after the violation inside the nulled
+parent is dropped, as graphql-core's ``CollectedErrors`` drops it. One
+difference remains, only inside a nulled subtree: graphql-core (with
+synchronous resolvers) also reports errors it met deeper in that subtree before
+the violation, which a breadth-first run has not reached. The data is the
+same. Errors are listed by their place in the answer (depth first, document
+order), the order graphql-core gives when resolvers are synchronous.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from enum import Enum
 from types import CoroutineType, GeneratorType
 from typing import Any
 
@@ -96,7 +108,7 @@ STRAWBERRY_DEFINITION = "strawberry-definition"
 _PARENT, _KEY, _CONTAINER, _NULLABLE, _TYPENAME, _DEAD = range(6)
 
 # How a field's raw values are read.
-_TYPENAME_FIELD, _ATTR, _CALL_DEFAULT, _DEFAULT, _RESOLVE = range(5)
+_TYPENAME_FIELD, _ATTR, _CALL_DEFAULT, _DEFAULT, _RESOLVE, _STRAWBERRY = range(6)
 
 _NOT_AWAITABLE: dict[type, bool] = dict.fromkeys(
     (str, int, float, bool, type(None), list, tuple, dict, set, frozenset, bytes), False)
@@ -191,6 +203,12 @@ def _strawberry_attribute(field_def: Any) -> tuple[int, Any, str] | None:
         return None
     if getattr(definition, "base_resolver", True) is not None or getattr(definition, "extensions", True):
         return None
+    try:
+        from strawberry.types.field import StrawberryField
+    except ImportError:  # pragma: no cover - strawberry made the field
+        return None
+    if type(definition).get_result is not StrawberryField.get_result:
+        return None
     name = getattr(definition, "python_name", None)
     reader = getattr(definition, "default_resolver", None)
     if not isinstance(name, str) or reader is None:
@@ -205,11 +223,95 @@ def _cell(cell: Any) -> Any:
         return None
 
 
+def _cells(fn: Any) -> dict[str, Any]:
+    code = getattr(fn, "__code__", None)
+    closure = getattr(fn, "__closure__", None) or ()
+    if code is None or len(code.co_freevars) != len(closure):
+        return {}
+    return {name: _cell(c) for name, c in zip(code.co_freevars, closure)}
+
+
+_RESOLVER_CELLS = frozenset(("_call_with_exception_handling", "_get_result_with_extensions",
+                             "_strawberry_info_from_graphql", "field_exception_handlers"))
+
+
+class _StrawberryCall:
+    """A strawberry resolver, called as strawberry's wrapper calls it, minus the wrapper.
+
+    For a field with a resolver, strawberry 0.341 (``from_resolver``) makes
+    ``_resolver``/``_async_resolver``: build ``Info(_raw_info=info,
+    _field=field)``, convert the arguments (``get_arguments`` ->
+    ``convert_arguments``), add ``self``/``parent``/``root``/``info`` as the
+    resolver's signature asks, run the field extensions' chain, and call
+    ``field.get_result`` -> ``base_resolver(*args, **kwargs)``. With no field
+    extension and no exception handler that chain is empty, so the same call
+    can be made with one Info and one argument conversion per field and level.
+    Recognised only when every piece is the one expected (closure cells,
+    classes, methods); anything else is called through ``resolve``.
+    """
+
+    __slots__ = ("definition", "config", "scalars", "info_class", "call", "self_param",
+                 "extra", "info_name")
+
+    @classmethod
+    def detect(cls, field_def: Any) -> _StrawberryCall | None:
+        try:
+            from strawberry.types.field import StrawberryField
+            from strawberry.types.fields.resolver import StrawberryResolver
+        except ImportError:  # pragma: no cover - strawberry is a dependency
+            return None
+        resolve = field_def.resolve
+        definition = (field_def.extensions or {}).get(STRAWBERRY_DEFINITION)
+        name = getattr(resolve, "__name__", None)
+        if definition is None or name not in ("_resolver", "_async_resolver") \
+                or not getattr(resolve, "__qualname__", "").endswith(f"from_resolver.<locals>.{name}"):
+            return None
+        cells = _cells(resolve)
+        if set(cells) != _RESOLVER_CELLS or cells["field_exception_handlers"] != ():
+            return None
+        info_cells = _cells(cells["_strawberry_info_from_graphql"])
+        ext_cells = _cells(cells["_get_result_with_extensions"])
+        converter = info_cells.get("self")
+        if info_cells.get("field") is not definition or ext_cells.get("field") is not definition \
+                or ext_cells.get("self") is not converter or ext_cells.get("extension_functions") != []:
+            return None
+        if type(definition).get_result is not StrawberryField.get_result or definition.extensions:
+            return None
+        resolver = definition.base_resolver
+        if resolver is None or type(resolver).__call__ is not StrawberryResolver.__call__:
+            return None
+        config = getattr(converter, "config", None)
+        scalars = getattr(converter, "scalar_registry", None)
+        info_class = getattr(config, "info_class", None)
+        if config is None or scalars is None or info_class is None:
+            return None
+        out = cls()
+        out.definition, out.config, out.scalars, out.info_class = definition, config, scalars, info_class
+        func = resolver.wrapped_func  # what StrawberryResolver.__call__ calls
+        out.call = func if callable(func) else resolver
+        out.self_param = resolver.self_parameter is not None
+        out.extra = tuple(p.name for p in (resolver.parent_parameter, resolver.root_parameter)
+                          if p is not None)
+        out.info_name = resolver.info_parameter.name if resolver.info_parameter is not None else None
+        return out
+
+    def kwargs(self, raw: dict[str, Any], info: Any) -> dict[str, Any]:
+        from strawberry.types.arguments import convert_arguments
+
+        return convert_arguments(raw, self.definition.arguments, scalar_registry=self.scalars,
+                                 config=self.config, info=info)
+
+
+def _immutable(value: Any) -> bool:
+    return value is None or type(value) in (str, int, float, bool) or isinstance(value, Enum)
+
+
 class _Field:
     """One response key of a selection set over one object type: what to call."""
 
     __slots__ = ("key", "fdl", "name", "nodes", "field_def", "rtype", "mode", "resolve",
-                 "attr", "args", "args_error", "parent_type", "unwrapped", "nonnull", "fast")
+                 "attr", "args", "args_error", "parent_type", "unwrapped", "nonnull", "fast",
+                 "strawberry")
 
     def __init__(self, key: str, fdl: Any, parent_type: GraphQLObjectType, run: _Run) -> None:
         self.key = key
@@ -222,6 +324,7 @@ class _Field:
         self.args_error: Exception | None = None
         self.resolve: Any = None
         self.attr: Any = None
+        self.strawberry: _StrawberryCall | None = None
         self.fast = 0
         if name == "__typename":
             self.mode = _TYPENAME_FIELD
@@ -249,8 +352,12 @@ class _Field:
                 self.fast = 3
             elif coerce is serialize_int:
                 self.fast = 4
+            elif isinstance(unwrapped, GraphQLEnumType):
+                self.fast = 6  # names remembered per value
             else:
                 self.fast = 5
+        elif isinstance(unwrapped, GraphQLList):
+            self.fast = 7  # empty lists pass through
         try:
             if field_def.args or first.node.arguments:
                 self.args = get_argument_values(field_def, first.node, run.variable_values,
@@ -263,6 +370,9 @@ class _Field:
             self.mode, self.resolve, self.attr = strawberry
         elif field_def.resolve is None:
             self.mode = _DEFAULT
+        elif (call := _StrawberryCall.detect(field_def)) is not None:
+            self.mode = _STRAWBERRY
+            self.strawberry = call
         else:
             self.mode = _RESOLVE
             self.resolve = field_def.resolve
@@ -271,10 +381,13 @@ class _Field:
 class _Work:
     """One field over one batch of a level: its raw values and its info."""
 
-    __slots__ = ("field", "batch", "raws", "info")
+    __slots__ = ("field", "batch", "raws", "info", "late")
 
     def __init__(self, field: _Field, batch: _Batch, raws: list[Any], info: Any) -> None:
         self.field, self.batch, self.raws, self.info = field, batch, raws, info
+        #: Whether some of its values were awaited (their errors come after the
+        #: synchronous ones in graphql-core).
+        self.late = False
 
 
 class _Batch:
@@ -312,6 +425,8 @@ class _Run:
         self._enum_names: dict[Any, dict[Any, Any]] = {}
         self._children: dict[tuple[GraphQLObjectType, int], _Batch] = {}
         self._deferred: list[tuple[Any, Callable[..., None], tuple[Any, ...]]] = []
+        self._events: list[tuple[Exception, bool, Any, Any, list[Any], _Work, bool]] = []
+        self._in_deferred = False
 
     # ----------------------------------------------------------------- levels
     async def run(self, root_type: GraphQLObjectType, grouped: Any) -> dict[str, Any] | None:
@@ -338,21 +453,20 @@ class _Run:
             for field in batch.fields:
                 work.append(self._resolve(field, batch, pending, slots))
         if pending:
-            done = await asyncio.gather(*pending, return_exceptions=True)
-            for (raws, i), value in zip(slots, done):
-                if isinstance(value, BaseException) and not isinstance(value, Exception):
-                    raise value
+            for (raws, i), value in zip(slots, await _settle(pending)):
                 raws[i] = value
         self._children = {}
         for w in work:
             self._complete_field(w)
         while self._deferred:
+            self._in_deferred = True
             deferred, self._deferred = self._deferred, []
-            done = await asyncio.gather(*(d[0] for d in deferred), return_exceptions=True)
+            done = await _settle([d[0] for d in deferred])
             for (_aw, then, args), value in zip(deferred, done):
-                if isinstance(value, BaseException) and not isinstance(value, Exception):
-                    raise value
                 then(value, *args)
+        self._in_deferred = False
+        if self._events:
+            self._settle_errors()
         return list(self._children.values())
 
     def _alive(self, batch: _Batch) -> _Batch:
@@ -388,6 +502,11 @@ class _Run:
             self.context, is_awaitable, None, self.helpers,
         )
 
+    def _work_info(self, w: _Work) -> GraphQLResolveInfo:
+        if w.info is None:
+            w.info = self._info(w.field, w.batch)
+        return w.info
+
     def _resolve(self, field: _Field, batch: _Batch, pending: list[Any],
                  slots: list[tuple[list[Any], int]]) -> _Work:
         mode = field.mode
@@ -422,7 +541,9 @@ class _Run:
             args = field.args
             raws = []
             append = raws.append
-            if mode == _DEFAULT:
+            if mode == _STRAWBERRY:
+                self._strawberry(field, info, sources, append)
+            elif mode == _DEFAULT:
                 name = field.name
                 for s in sources:
                     try:
@@ -447,6 +568,7 @@ class _Run:
                         except Exception as err:  # noqa: BLE001
                             append(err)
         known = self._awaitable_types
+        count = len(pending)
         for i, value in enumerate(raws):
             aw = known.get(type(value))
             if aw is None:
@@ -454,7 +576,57 @@ class _Run:
             if aw:
                 pending.append(value)
                 slots.append((raws, i))
-        return _Work(field, batch, raws, info)
+        work = _Work(field, batch, raws, info)
+        work.late = len(pending) > count
+        return work
+
+    def _strawberry(self, field: _Field, info: Any, sources: list[Any],
+                    append: Callable[[Any], None]) -> None:
+        """Call a strawberry resolver for every source (see ``_StrawberryCall``)."""
+        sb = field.strawberry
+        assert sb is not None
+        sinfo = sb.info_class(_raw_info=info, _field=sb.definition)
+        call = sb.call
+        raw = field.args
+        try:
+            kwargs = sb.kwargs(raw, sinfo)
+        except Exception as err:  # noqa: BLE001 - the same error for every item
+            for _ in sources:
+                append(err)
+            return
+        shared = all(_immutable(v) for v in kwargs.values())
+        if sb.info_name is not None:
+            kwargs[sb.info_name] = sinfo
+        if shared and not sb.extra:
+            if sb.self_param:
+                for s in sources:
+                    try:
+                        append(call(s, **kwargs))
+                    except Exception as err:  # noqa: BLE001
+                        append(err)
+            else:
+                for _s in sources:
+                    try:
+                        append(call(**kwargs))
+                    except Exception as err:  # noqa: BLE001
+                        append(err)
+            return
+        first: dict[str, Any] | None = kwargs
+        for s in sources:
+            try:
+                if shared:
+                    kw = dict(kwargs)
+                elif first is not None:  # the conversion made above, for the first item
+                    kw, first = first, None
+                else:
+                    kw = sb.kwargs(raw, sinfo)
+                if sb.info_name is not None:
+                    kw[sb.info_name] = sinfo
+                for name in sb.extra:
+                    kw[name] = s
+                append(call(s, **kw) if sb.self_param else call(**kw))
+            except Exception as err:  # noqa: BLE001
+                append(err)
 
     def _classify(self, value: Any) -> bool:
         cls = type(value)
@@ -489,7 +661,12 @@ class _Run:
         complete = self._complete
         rtype = field.rtype
         if fast == 1:  # an object type
-            child = self._child_batch(field.unwrapped, field.fdl)
+            try:
+                child = self._child_batch(field.unwrapped, field.fdl)
+            except Exception:  # noqa: BLE001 - e.g. too deep: a field error for each item
+                for i, value in enumerate(raws):
+                    complete(value, rtype, results[i], key, nodes[i], w)
+                return
             srcs, res, nds = child.sources, child.results, child.nodes
             nullable = not field.nonnull
             tname = field.unwrapped.name
@@ -519,6 +696,21 @@ class _Run:
             for i, value in enumerate(raws):
                 if type(value) is int and GRAPHQL_MIN_INT <= value <= GRAPHQL_MAX_INT:
                     results[i][key] = value
+                else:
+                    complete(value, rtype, results[i], key, nodes[i], w)
+        elif fast == 6:
+            names = self._enum_names.get(field.unwrapped)
+            if names is None:
+                names = self._enum_names[field.unwrapped] = {}
+            for i, value in enumerate(raws):
+                try:
+                    results[i][key] = names[type(value), value]
+                except (KeyError, TypeError):
+                    complete(value, rtype, results[i], key, nodes[i], w)
+        elif fast == 7:
+            for i, value in enumerate(raws):
+                if type(value) is list and not value:
+                    results[i][key] = []
                 else:
                     complete(value, rtype, results[i], key, nodes[i], w)
         else:
@@ -573,8 +765,13 @@ class _Run:
         nonnull = isinstance(item_type, GraphQLNonNull)
         inner = item_type.of_type if nonnull else item_type
         known = self._awaitable_types
+        child = None
         if isinstance(inner, GraphQLObjectType) and inner.is_type_of is None:
-            child = self._child_batch(inner, field.fdl)
+            try:
+                child = self._child_batch(inner, field.fdl)
+            except Exception:  # noqa: BLE001 - completed (and failed) one by one below
+                child = None
+        if child is not None:
             srcs, res, nds = child.sources, child.results, child.nodes
             tname = inner.name
             for j, item in enumerate(items):
@@ -641,7 +838,7 @@ class _Run:
     def _complete_object(self, value: Any, type_: GraphQLObjectType, container: Any, key: Any,
                          parent: list[Any], w: _Work, nullable: bool) -> None:
         if type_.is_type_of is not None:
-            ok = type_.is_type_of(value, w.info or self._info(w.field, w.batch))
+            ok = type_.is_type_of(value, self._work_info(w))
             if self._is_awaitable(ok):
                 container[key] = None
                 self._deferred.append((ok, self._then_is_type_of,
@@ -679,7 +876,7 @@ class _Run:
                            parent: list[Any], w: _Work, nullable: bool) -> None:
         from graphql.execution import default_type_resolver
 
-        info = w.info or self._info(w.field, w.batch)
+        info = self._work_info(w)
         runtime = (type_.resolve_type or default_type_resolver)(value, info, type_)
         if self._is_awaitable(runtime):
             container[key] = None
@@ -730,24 +927,38 @@ class _Run:
     # ----------------------------------------------------------------- errors
     def _error(self, err: Exception, nonnull: bool, container: Any, key: Any,
                parent: list[Any], w: _Work) -> None:
-        """A field error at ``container[key]``: null it, or the nearest nullable parent."""
-        path = _path_list(parent)
-        path.append(key)
-        error = located_error(err, w.field.nodes, path)
-        if nonnull and self.propagate:
-            node = parent
-            while not node[_NULLABLE]:
-                node = node[_PARENT]
-            if self._is_dead(node):
-                return
-            node[_CONTAINER][node[_KEY]] = None
-            node[_DEAD] = True
-            self.any_dead = True
-        else:
-            if self._is_dead(parent):
-                return
-            container[key] = None
-        self.errors.append(error)
+        """A field error at ``container[key]``: null it now; the nulling of the
+        nearest nullable parent (non-null fields) waits for the end of the level."""
+        container[key] = None
+        self._events.append((err, nonnull, container, key, parent, w,
+                             w.late or self._in_deferred))
+
+    def _settle_errors(self) -> None:
+        """Record the level's errors and null their positions, in the order
+        graphql-core meets them: depth first, the errors of awaited values after
+        the others. An error that nulls a parent hides the errors after it in
+        that parent (graphql-core would not have run those fields, or cancels
+        them), not the ones before it.
+        """
+        events, self._events = self._events, []
+        if len(events) > 1:
+            events.sort(key=lambda e: (e[6], _position_rank(e[4], e[2], e[3])))
+        for err, nonnull, container, key, parent, w, _late in events:
+            path = _path_list(parent)
+            path.append(key)
+            error = located_error(err, w.field.nodes, path)
+            if nonnull and self.propagate:
+                node = parent
+                while not node[_NULLABLE]:
+                    node = node[_PARENT]
+                if self._is_dead(node):
+                    continue
+                node[_CONTAINER][node[_KEY]] = None
+                node[_DEAD] = True
+                self.any_dead = True
+            elif self._is_dead(parent):
+                continue
+            self.errors.append(error)
 
     def _is_dead(self, node: list[Any] | None) -> bool:
         if not self.any_dead:
@@ -770,8 +981,66 @@ class _Run:
             future.add_done_callback(self._background.discard)
 
 
+async def _settle(awaitables: list[Any]) -> list[Any]:
+    """The value, or the exception, of each awaitable: all awaited together.
+
+    Futures (a loader's) are awaited one after the other, not gathered: by the
+    time the first pending one is done, the others, settled by the same loader
+    batches, mostly are too; that costs a wake-up or a few instead of a
+    callback per future. Other awaitables (coroutines) are made tasks first,
+    so that they run concurrently, as under ``asyncio.gather``. A cancelled
+    future cancels the execution, as it does graphql-core's.
+    """
+    futures = []
+    tasks = []
+    for aw in awaitables:
+        if isinstance(aw, asyncio.Future):
+            futures.append(aw)
+        else:
+            task = asyncio.ensure_future(aw)
+            futures.append(task)
+            tasks.append(task)
+    out: list[Any] = []
+    append = out.append
+    try:
+        for future in futures:
+            if not future.done():
+                try:
+                    await future
+                except Exception:  # noqa: BLE001, S110 - read below
+                    pass
+            try:
+                append(future.result())
+            except Exception as err:  # noqa: BLE001 - a field error
+                append(err)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
+    return out
+
+
 async def _collect(iterable: Any) -> list[Any]:
     return [item async for item in iterable]
+
+
+def _position_rank(node: list[Any] | None, container: Any, key: Any) -> list[int]:
+    """Where ``container[key]`` (inside ``node``) comes in a depth-first walk."""
+    rank: list[int] = []
+    while True:
+        rank.append(key if isinstance(key, int) else _index(container, key))
+        if node is None or node[_PARENT] is None:
+            break
+        container, key, node = node[_CONTAINER], node[_KEY], node[_PARENT]
+    rank.reverse()
+    return rank
+
+
+def _index(container: Any, key: Any) -> int:
+    for i, k in enumerate(container):
+        if k == key:
+            return i
+    return -1
 
 
 def _path_list(node: list[Any] | None) -> list[Any]:

@@ -176,7 +176,8 @@ def test_export_and_prune_keep_the_chain_verifiable(fresh: HubConfig, tmp_path: 
     assert capsys.readouterr().out.splitlines()[0].startswith("seq,at,department")
     # A forged checkpoint (signed with another key) is caught.
     with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE audit_checkpoint SET hash = '1' || substr(hash, 2)")
+        conn.execute("UPDATE audit_checkpoint SET hash = CASE WHEN substr(hash, 1, 1) = '1' "
+                     "THEN '2' ELSE '1' END || substr(hash, 2)")
     code, out = _verify(fresh, tmp_path, capsys)
     assert code == 1 and "checkpoint" in out
     assert main(["audit", "prune", "--days", "30", "--config", str(cfg)]) == 0
