@@ -163,6 +163,17 @@ class Page:
     cursors: list[str]
 
 
+def _terms(view: View, parent: str | None, parents: Sequence[Any], where: Where) -> list[Any]:
+    """WHERE terms of a page or count: the parents' keys and the row filter."""
+    terms: list[Any] = []
+    if parent is not None:
+        terms.append(view.key_in(parent, parents))
+    extra = view.clause(where)
+    if extra is not None:
+        terms.append(extra)
+    return terms
+
+
 def encode_cursor(view: View, value: Any) -> str:
     raw = json.dumps([view.name, value], ensure_ascii=False, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
@@ -258,12 +269,7 @@ class SqlConnector:
         view = self.views[view_name]
         names = self._names(view, fields, parent)
         order_col = view.column(view.order)
-        terms = []
-        if parent is not None:
-            terms.append(view.key_in(parent, parents))
-        extra = view.clause(where)
-        if extra is not None:
-            terms.append(extra)
+        terms = _terms(view, parent, parents, where)
         after_value = decode_cursor(view, after) if after is not None else None
         partition = [view.column(parent)] if parent is not None else None
         cols = [view.column(n).label(f"c{i}") for i, n in enumerate(names)]
@@ -323,12 +329,7 @@ class SqlConnector:
     async def _count(
         self, view: View, parent: str | None, parents: Sequence[Any], where: Where
     ) -> dict[Any, int]:
-        terms = []
-        if parent is not None:
-            terms.append(view.key_in(parent, parents))
-        extra = view.clause(where)
-        if extra is not None:
-            terms.append(extra)
+        terms = _terms(view, parent, parents, where)
         if parent is None:
             stmt = select(literal(None), func.count())
         else:

@@ -3,9 +3,7 @@ the only one granting these fields), and every read of it is audited too."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 from enum import Enum
 from typing import Any
 
@@ -16,7 +14,14 @@ from connectors.sql import Page
 from hub.errors import BadInput
 from hub.ids import id_number_problem
 
-from .paging import DEFAULT_PAGE, Connection, check_first, connection
+from .paging import (
+    DEFAULT_PAGE,
+    Connection,
+    check_first,
+    connection,
+    position_cursor,
+    read_position_cursor,
+)
 
 
 @strawberry.enum
@@ -71,19 +76,11 @@ def _entry(row: dict[str, Any]) -> AuditEntry:
 
 
 def _cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps(["AuditEntry", seq]).encode()).decode().rstrip("=")
+    return position_cursor("AuditEntry", seq)
 
 
 def _after(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    try:
-        name, seq = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if name != "AuditEntry" or not isinstance(seq, int):
-            raise ValueError
-    except (ValueError, TypeError):
-        raise BadInput("after: this is not a cursor of the audit log; pass an endCursor") from None
-    return seq
+    return read_position_cursor("AuditEntry", cursor) if cursor is not None else None
 
 
 async def audit_page(info: Info, first: int, after: str | None, **filters: Any) -> Connection[AuditEntry]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -37,6 +39,23 @@ class Connection(Generic[T]):
     totalCount: int = strawberry.field(
         description="Rows in the whole list (not only this page), with the filters applied."
     )
+
+
+def position_cursor(kind: str, value: int) -> str:
+    """A cursor for a list the hub holds itself (not a source's): kind and position."""
+    raw = json.dumps([kind, value]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def read_position_cursor(kind: str, cursor: str) -> int:
+    """The position in a ``position_cursor``, or BadInput when it is not one of ``kind``."""
+    try:
+        name, value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if name != kind or not isinstance(value, int) or value < 0:
+            raise ValueError
+    except (ValueError, TypeError):
+        raise BadInput("after: this is not a cursor of this list; pass an endCursor") from None
+    return value
 
 
 def check_first(first: int) -> int:

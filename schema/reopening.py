@@ -5,9 +5,7 @@ The rules themselves live in hub/rules.py."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
@@ -21,7 +19,14 @@ from hub import facts
 from hub.errors import BadInput
 from hub.rules import Reason, evaluate, may_return_from
 
-from .paging import DEFAULT_PAGE, Connection, check_first, connection
+from .paging import (
+    DEFAULT_PAGE,
+    Connection,
+    check_first,
+    connection,
+    position_cursor,
+    read_position_cursor,
+)
 
 if TYPE_CHECKING:
     from .types import Person
@@ -101,17 +106,11 @@ class ReopeningPlan:
 
 
 def _cursor(i: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps(["Exclusion", i]).encode()).decode().rstrip("=")
+    return position_cursor("Exclusion", i)
 
 
 def _index(cursor: str) -> int:
-    try:
-        name, i = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if name != "Exclusion" or not isinstance(i, int) or i < 0:
-            raise ValueError
-    except (ValueError, TypeError):
-        raise BadInput("after: this is not a cursor of this list; pass an endCursor") from None
-    return i
+    return read_position_cursor("Exclusion", cursor)
 
 
 def _summary(label: str, people: list[_Evaluated]) -> GradeReturn:

@@ -34,7 +34,6 @@ from .types import (
     _health_code,
     _place,
     build,
-    first,
     person_of,
 )
 
