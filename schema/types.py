@@ -127,9 +127,14 @@ def check_days(days: int) -> int:
 
 
 def since_cutoff(info: Info, days: int) -> tuple[Condition, ...]:
-    cutoff = info.context.now - dt.timedelta(days=check_days(days))
-    # Whole seconds: the cutoff is part of the loader's identity and its SQL.
-    return (Condition("time", ">=", cutoff.replace(microsecond=0)),)
+    """The row filter of "the last `days` days", made once per request and `days`."""
+    cache = info.context.cutoffs
+    where = cache.get(days)
+    if where is None:
+        cutoff = info.context.now - dt.timedelta(days=check_days(days))
+        # Whole seconds: the cutoff is part of the loader's identity and its SQL.
+        where = cache[days] = (Condition("time", ">=", cutoff.replace(microsecond=0)),)
+    return where
 
 
 def _district_name(code: str | None) -> str | None:
