@@ -71,7 +71,6 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--config", type=Path, required=True)
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--workers", type=int, default=1)
     s.set_defaults(func=cmd_serve)
 
     t = sub.add_parser("token", help="issue a bearer token; printed on the last line")
