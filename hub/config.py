@@ -78,10 +78,7 @@ class HubConfig:
         data_dir = Path(data_dir)
         return cls(
             secret=demo_secret(data_dir),
-            connectors={
-                name: ConnectorConfig(f"sqlite+aiosqlite:///{(data_dir / f'{name}.sqlite').resolve()}")
-                for name in BUILTIN
-            },
+            connectors=_generated(data_dir),
             data_dir=data_dir,
             state_url=f"sqlite+aiosqlite:///{(data_dir / 'hub.sqlite').resolve()}",
             origin=str(data_dir),
@@ -138,7 +135,7 @@ class HubConfig:
             if data_dir is None:
                 raise ConfigError(f"{path}: no [connectors.{missing[0]}] table; every source needs a url "
                                   f"(or set hub.data_dir to use the generated SQLite files)")
-            defaults = cls.for_data_dir(data_dir).connectors
+            defaults = _generated(data_dir)  # not for_data_dir: no key file for a lookup
             connectors.update({n: defaults[n] for n in missing})
         policy_dir = (Path(_expand(hub["policy_dir"], "hub.policy_dir", where))
                       if "policy_dir" in hub else None)
@@ -222,6 +219,12 @@ def _rules(table: dict[str, Any], where: _Locator) -> RuleSettings:
             value = type(default)(value)
         values[key] = value
     return RuleSettings(**values)
+
+
+def _generated(data_dir: Path) -> dict[str, ConnectorConfig]:
+    """Every connector on the generated city's SQLite files in ``data_dir``."""
+    return {name: ConnectorConfig(f"sqlite+aiosqlite:///{(Path(data_dir) / f'{name}.sqlite').resolve()}")
+            for name in BUILTIN}
 
 
 class _Locator:

@@ -72,12 +72,15 @@ def test_token_from_a_config_file(tmp_path: Path, capsys: Any, monkeypatch: Any)
         ('[hub]\nsecret = "%s"\ndata_dir = "."\nprovince = "Henan"\n' % ("k" * 40), "2-digit province code"),
     ],
 )
-def test_config_errors_name_file_line_and_key(tmp_path: Path, text: str, message: str) -> None:
+def test_config_errors_name_file_line_and_key(tmp_path: Path, text: str, message: str,
+                                              monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)  # data_dir = "." is the test's folder, never the repository
     cfg = tmp_path / "hub.toml"
     cfg.write_text(text)
     with pytest.raises(ConfigError) as err:
         HubConfig.from_file(cfg)
     assert message in str(err.value)
+    assert not (tmp_path / "hub-secret").exists(), "loading a configuration that names its key wrote one"
 
 
 def test_serve_with_a_broken_config_exits_2(tmp_path: Path, capsys: Any) -> None:
