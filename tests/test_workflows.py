@@ -3,6 +3,7 @@ that department's token, each answer checked against the source files."""
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from hub.masks import id_number as mask_id
 from tests.conftest import sql
 
-TODAY = dt.date.today()
+TODAY = dt.datetime.now(dt.timezone.utc).date()
 
 
 def _data(r: Any) -> Any:
@@ -59,7 +60,7 @@ def test_school_reopening_planner(gql: Any, city: Path, samples: dict[str, Any])
     # Nobody whose code is not green, or whose observation is not over, may return.
     ids = [p[0] for p in pupils] + [s[0] for s in staff]
     colours = dict(sql(city, "healthcode", "SELECT sfzh, mys FROM jkm_xx"))
-    now_epoch = int(time.mktime(TODAY.timetuple()))
+    now_epoch = calendar.timegm(TODAY.timetuple())  # midnight UTC, as the hub counts days
     observed = {r[0] for r in sql(city, "transport", "SELECT id_card FROM inbound_traveller WHERE obs_end_ts >= ?",
                                   now_epoch + 86400 - 1)}
     must_stay = {mask_id(i) for i in ids if colours.get(i) != "绿" or i in observed}
