@@ -120,7 +120,8 @@ class Hub:
             loop.add_signal_handler(signal.SIGHUP, self.access.reload)
         except (ValueError, RuntimeError, NotImplementedError):
             pass  # not the main thread (a test client): the file watch still reloads
-        self._watch = asyncio.create_task(self._watch_policies())
+        self._watch = (asyncio.create_task(self._watch_policies())
+                       if self.config.policy_poll_seconds > 0 else None)
 
     async def close(self) -> None:
         watch = getattr(self, "_watch", None)
@@ -140,7 +141,7 @@ class Hub:
         """Reload the policy files when one changes (a broken edit keeps the old ones)."""
         last = _snapshot(self.access.policies.directory)
         while True:
-            await asyncio.sleep(POLICY_POLL_SECONDS)
+            await asyncio.sleep(self.config.policy_poll_seconds)
             now = _snapshot(self.access.policies.directory)
             if now != last:
                 last = now
@@ -161,7 +162,6 @@ class Hub:
         return dict(zip(checks, results))
 
 
-POLICY_POLL_SECONDS = 1.0
 #: Documents peers may send by hash (persisted queries).
 PERSISTED_DIR = Path(__file__).resolve().parent.parent / "schema" / "persisted"
 

@@ -35,7 +35,7 @@ SECRET_FILE = "hub-secret"
 MIN_SECRET_BYTES = 32
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _HUB_KEYS = {"secret", "data_dir", "policy_dir", "state_url", "audit_retention_days", "province",
-             "allow_persisted_register"}
+             "allow_persisted_register", "policy_poll_seconds"}
 _RATE_KEYS = {"requests", "period_seconds", "redis_url"}
 _PEER_KEYS = {"prefix", "url", "token", "timeout", "retries"}
 _CONNECTOR_KEYS = {"url", "timeout"}
@@ -54,6 +54,8 @@ class HubConfig:
     data_dir: Path | None = None
     #: Directory of the access-policy files (default: the repository's policies/).
     policy_dir: Path | None = None
+    #: How often to look for edited policy files; 0: only on SIGHUP.
+    policy_poll_seconds: float = 1.0
     #: The hub's own database (audit trail): SQLite in the data dir by default.
     state_url: str | None = None
     #: Days the audit trail keeps entries; `hub audit prune` removes older ones.
@@ -154,8 +156,12 @@ class HubConfig:
         if not re.fullmatch(r"[0-9]{2}", province):
             raise ConfigError(f"{where('province')}: hub.province is the 2-digit province code "
                               "that begins its residents' ID numbers, e.g. \"41\"")
+        poll = hub.get("policy_poll_seconds", 1.0)
+        if isinstance(poll, bool) or not isinstance(poll, (int, float)) or poll < 0:
+            raise ConfigError(f"{where('policy_poll_seconds')}: hub.policy_poll_seconds must be a "
+                              "number of seconds (0: reload only on SIGHUP)")
         return cls(secret=secret, connectors=connectors, data_dir=data_dir,
-                   policy_dir=policy_dir, state_url=state_url,
+                   policy_dir=policy_dir, policy_poll_seconds=float(poll), state_url=state_url,
                    audit_retention_days=retention, rules=_rules(raw.get("rules", {}), where),
                    province=province, rate_limit=_rate_limit(raw.get("rate_limit"), where),
                    peers=_peers(raw.get("peers", []), where),

@@ -443,3 +443,54 @@ def test_policies_reload_atomically(tmp_path: Path, config: HubConfig, token: An
         time.sleep(2.5)
         assert client.post("/graphql", json=q, headers=headers).status_code == 200
         assert "previous policies stay in force" in caplog.text
+
+
+def test_sighup_reloads_a_running_server(city: Path, tmp_path: Path, samples: dict[str, Any]) -> None:
+    """With the file watch off, an edit takes effect on `kill -HUP` and not before."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    from hub.identity import issue_token
+
+    shutil.copytree(POLICY_DIR, tmp_path / "p")
+    cfg = tmp_path / "hub.toml"
+    cfg.write_text(f'[hub]\ndata_dir = "{city}"\nstate_url = "sqlite+aiosqlite:///{tmp_path}/hub.sqlite"\n'
+                   f'policy_dir = "{tmp_path / "p"}"\npolicy_poll_seconds = 0\n')
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve", "--config", str(cfg), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {issue_token(HubConfig.from_file(cfg).secret, 'province')}",
+               "X-Purpose": "mutual-recognition"}
+    body = {"query": 'query($id: String!) { healthCode(idNumber: $id) { reason } }',
+            "variables": {"id": samples["id_number"]}}
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+        assert httpx.post(f"{base}/graphql", json=body, headers=headers).status_code == 403
+        province = tmp_path / "p" / "province.toml"
+        province.write_text(province.read_text().replace('allow = ["color", "updatedAt"]',
+                                                         'allow = ["color", "updatedAt", "reason"]'))
+        time.sleep(1.5)
+        assert httpx.post(f"{base}/graphql", json=body, headers=headers).status_code == 403
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while httpx.post(f"{base}/graphql", json=body, headers=headers).status_code != 200:
+            assert time.monotonic() < deadline, "SIGHUP did not reload the policies"
+            time.sleep(0.2)
+        assert proc.poll() is None, "SIGHUP must reload, not stop, the server"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=15)
