@@ -236,6 +236,13 @@ class GraphQLEndpoint:
             ex.outcome = "error"
             response = JSONResponse(error_body(exc.message, exc.code), exc.status,
                                     media_type=media or JSON)
+        except Exception:  # a bug: answered (and audited) without its text or a trace
+            incident = uuid.uuid4().hex[:12]
+            log.exception("incident %s answering /graphql", incident)
+            ex.outcome = "error"
+            response = JSONResponse(error_body(
+                f"internal error (incident {incident}); the hub's log has the details",
+                "INTERNAL", incident=incident), 500, media_type=media or JSON)
         ex.status = response.status_code
         ex.seconds = time.perf_counter() - started
         if self.record is not None:
