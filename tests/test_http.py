@@ -238,3 +238,20 @@ def test_readyz_names_a_source_that_is_down(tmp_path: Any, config: Any) -> None:
     assert r.status_code == 503
     assert r.json()["sources"]["clinic"] != "ok"
     assert r.json()["sources"]["school"] == "ok"
+
+
+def test_a_bug_is_answered_cleanly_and_audited(client: Any, token: Any, monkeypatch: Any) -> None:
+    hub = client.app.state.hub
+
+    def broken(*_a: Any) -> Any:
+        raise RuntimeError("SELECT secret FROM somewhere")
+
+    monkeypatch.setattr(hub.endpoint, "admit", broken)
+    r = client.post("/graphql", json={"query": "{ __typename }"},
+                    headers={"Authorization": f"Bearer {token()}", "X-Purpose": "epidemiological-investigation"})
+    assert r.status_code == 500
+    err = r.json()["errors"][0]
+    assert err["extensions"]["code"] == "INTERNAL" and err["extensions"]["incident"] in err["message"]
+    _assert_clean(r.text)
+    assert "secret" not in r.text
+    assert int(r.headers["X-Audit-Entry"]) > 0
