@@ -30,17 +30,23 @@ SCALARS = {
 }
 
 
+def _department(client: Any, token: Any, samples: dict[str, Any], dept: str,
+                purpose: str) -> tuple[Any, dict[str, str]]:
+    """The department's own schema for the purpose, and headers of a token scoped to the samples."""
+    policy = POLICIES[dept]
+    key = {"school": "school_id", "community": "community_id", "enterprise": "credit_code"}
+    scopes = {policy.scope: [str(samples[key[policy.scope]])]} if policy.scope else {}
+    identity = Identity(dept, "fuzz", {k: tuple(v) for k, v in scopes.items()}, (purpose,))
+    schema = client.app.state.hub.access.admit(identity, purpose).schema
+    return schema, {"Authorization": f"Bearer {token(dept, scopes=scopes, purposes=[purpose])}",
+                    "X-Purpose": purpose}
+
+
 @pytest.mark.parametrize(("dept", "purpose"), CASES)
 def test_generated_queries_never_leak(client: Any, token: Any, samples: dict[str, Any],
                                       dept: str, purpose: str) -> None:
     policy = POLICIES[dept]
-    key = {"school": "school_id", "community": "community_id", "enterprise": "credit_code"}
-    scopes = {policy.scope: [str(samples[key[policy.scope]])]} if policy.scope else {}
-    hub = client.app.state.hub
-    identity = Identity(dept, "fuzz", {k: tuple(v) for k, v in scopes.items()}, (purpose,))
-    schema = hub.access.admit(identity, purpose).schema
-    headers = {"Authorization": f"Bearer {token(dept, scopes=scopes, purposes=[purpose])}",
-               "X-Purpose": purpose}
+    schema, headers = _department(client, token, samples, dept, purpose)
     clear_ids = any((rule := policy.decide(f, purpose)) is not None and rule.mask is None
                     for f in ("Person.idNumber", "AuditEntry.persons"))
     clear_phone = (rule := policy.decide("Person.phone", purpose)) is not None and rule.mask is None
@@ -149,13 +155,8 @@ def test_everything_granted_never_leaks(client: Any, token: Any, samples: dict[s
                                         dept: str, purpose: str) -> None:
     """The widest query a department can write reaches real people, and masks them."""
     policy = POLICIES[dept]
-    key = {"school": "school_id", "community": "community_id", "enterprise": "credit_code"}
-    scopes = {policy.scope: [str(samples[key[policy.scope]])]} if policy.scope else {}
-    identity = Identity(dept, "fuzz", {k: tuple(v) for k, v in scopes.items()}, (purpose,))
-    schema = client.app.state.hub.access.admit(identity, purpose).schema
-    query = _widest(schema, samples)
-    r = client.post("/graphql", json={"query": query}, headers={
-        "Authorization": f"Bearer {token(dept, scopes=scopes, purposes=[purpose])}", "X-Purpose": purpose})
+    schema, headers = _department(client, token, samples, dept, purpose)
+    r = client.post("/graphql", json={"query": _widest(schema, samples)}, headers=headers)
     assert r.status_code == 200, r.text[:500]
     assert "INTERNAL" not in r.text and "FORBIDDEN" not in r.text, r.text[:500]
     rule = policy.decide("Person.idNumber", purpose)
