@@ -41,6 +41,21 @@ def _data_dir(data_dir: Path | str | None) -> Path:
     return Path(value)
 
 
+async def _id_number(request: Request) -> str | Response:
+    """The ID number a request asks about (JSON body or query string), or a 400."""
+    if request.method == "POST":
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"error": "the body must be JSON"}, 400)
+        id_number = body.get("idNumber") if isinstance(body, dict) else None
+    else:
+        id_number = request.query_params.get("idNumber")
+    if not isinstance(id_number, str) or not id_number:
+        return JSONResponse({"error": "idNumber is required"}, 400)
+    return id_number
+
+
 def create_app(data_dir: Path | str | None = None) -> Starlette:
     path = (_data_dir(data_dir) / "healthcode.sqlite").resolve()
     connector = HealthCodeConnector(f"sqlite+aiosqlite:///{path}")
@@ -54,16 +69,9 @@ def create_app(data_dir: Path | str | None = None) -> Starlette:
             await connector.close()
 
     async def code(request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                body = await request.json()
-            except ValueError:
-                return JSONResponse({"error": "the body must be JSON"}, 400)
-            id_number = body.get("idNumber") if isinstance(body, dict) else None
-        else:
-            id_number = request.query_params.get("idNumber")
-        if not isinstance(id_number, str) or not id_number:
-            return JSONResponse({"error": "idNumber is required"}, 400)
+        id_number = await _id_number(request)
+        if isinstance(id_number, Response):
+            return id_number
         found = await connector.load("HealthCode", "idNumber", [id_number], fields=FIELDS)
         records = found.get(id_number)
         if not records:
@@ -88,16 +96,9 @@ def create_sqlite3_app(data_dir: Path | str | None = None) -> Starlette:
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
 
     async def code(request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                body = await request.json()
-            except ValueError:
-                return JSONResponse({"error": "the body must be JSON"}, 400)
-            id_number = body.get("idNumber") if isinstance(body, dict) else None
-        else:
-            id_number = request.query_params.get("idNumber")
-        if not isinstance(id_number, str) or not id_number:
-            return JSONResponse({"error": "idNumber is required"}, 400)
+        id_number = await _id_number(request)
+        if isinstance(id_number, Response):
+            return id_number
         # A point look-up on the primary key: microseconds, so done on the loop.
         row = con.execute("SELECT mys, gxsj FROM jkm_xx WHERE sfzh = ?", (id_number,)).fetchone()
         if row is None:
