@@ -38,10 +38,10 @@ def ensure_city(data_dir: Path, persons: int, seed: int, log=print) -> float:
     """Generate the city into ``data_dir`` unless it is there; seconds spent generating."""
     data_dir = Path(data_dir)
     try:
-        from hub.generate import generate, is_generated
+        from hub.city.generate import generate, is_generated
     except ImportError:
         if all((data_dir / f"{s}.sqlite").exists() for s in SOURCES):
-            log(f"using the city in {data_dir} (hub.generate is not importable)")
+            log(f"using the city in {data_dir} (hub.city.generate is not importable)")
             return 0.0
         raise
     if is_generated(data_dir):

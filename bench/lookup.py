@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> None:
     import httpx
 
     from hub.config import HubConfig
-    from hub.identity import issue_token
+    from hub.access.tokens import issue_token
 
     started = time.perf_counter()
     data_dir: Path = args.data_dir or Path(f"/tmp/hub-bench-{args.persons}")

@@ -94,7 +94,7 @@ class HubClient:
     def __init__(self, data_dir: Path) -> None:
         from hub.app import create_app
         from hub.config import HubConfig
-        from hub.identity import issue_token
+        from hub.access.tokens import issue_token
 
         config = HubConfig.for_data_dir(data_dir)
         self.app = create_app(config)
@@ -398,10 +398,10 @@ async def profile_hub(hub: HubClient, school: str, repeats: int) -> tuple[str, l
 async def phases(hub: HubClient, school: str, repeats: int) -> dict[str, float]:
     """Wall-clock split of one whole-school answer, no profiler: seconds per answer.
 
-    Wraps (for these runs only) ``hub.http.execute`` and each connector's
+    Wraps (for these runs only) ``hub.http.endpoint.execute`` and each connector's
     ``_execute``; statements that overlap in time are counted once.
     """
-    import hub.http as hub_http
+    import hub.http.endpoint as hub_http
     from graphql.pyutils import is_awaitable
 
     spent = {"execute": 0.0}
@@ -801,7 +801,7 @@ def write_profile(args: argparse.Namespace, case: dict[str, Any], split: dict[st
     tool, buckets, funcs = profile
     per = sum(v for _, v in buckets)
     runs = max(3, args.profile_runs)
-    if split["execute"] <= 0:  # hub.http no longer calls a module-level execute()
+    if split["execute"] <= 0:  # hub.http.endpoint no longer calls a module-level execute()
         split["execute"] = float("nan")
     lines = [
         "## What limits us: profile of the school query",

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from .clinic import ClinicConnector
-from .community import CommunityConnector
-from .enterprise import EnterpriseConnector
-from .healthcode import HealthCodeConnector
-from .school import SchoolConnector
-from .sql import SqlConnector
-from .transport import TransportConnector
+from connectors.clinic import ClinicConnector
+from connectors.community import CommunityConnector
+from connectors.enterprise import EnterpriseConnector
+from connectors.healthcode import HealthCodeConnector
+from connectors.school import SchoolConnector
+from connectors.sql import SqlConnector
+from connectors.transport import TransportConnector
 
 BUILTIN: dict[str, type[SqlConnector]] = {
     c.name: c

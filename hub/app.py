@@ -27,20 +27,20 @@ from connectors.registry import BUILTIN
 from connectors.sql import SourceError, SqlConnector
 from schema import SCHEMA
 
-from . import graphiql
-from .access import Access
-from .audit import AuditLog, Entry, document_hash
-from .commitments import Commitments
-from .config import HubConfig
-from .context import RequestContext
-from .errors import ConfigError
-from .http import DocumentCache, Exchange, GraphQLEndpoint
-from .identity import Identity
-from .loaders import Loaders
-from .metrics import Metrics
-from .persisted import PersistedQueries
-from .ratelimit import make_rate_limiter
-from .policy import POLICY_DIR, PolicySet
+from hub.http import graphiql
+from hub.access.admission import Access
+from hub.audit.trail import AuditLog, Entry, document_hash
+from hub.workflows.commitments import Commitments
+from hub.config import HubConfig
+from hub.execution.context import RequestContext
+from hub.errors import ConfigError
+from hub.http.endpoint import DocumentCache, Exchange, GraphQLEndpoint
+from hub.access.tokens import Identity
+from hub.execution.loaders import Loaders
+from hub.http.metrics import Metrics
+from hub.http.persisted import PersistedQueries
+from hub.http.ratelimit import make_rate_limiter
+from hub.access.policy import POLICY_DIR, PolicySet
 
 log = logging.getLogger("hub")
 

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import HubConfig
-from .errors import HubError
-from .identity import DEFAULT_PURPOSES, DEPARTMENTS, issue_token, parse_scope
+from hub.config import HubConfig
+from hub.errors import HubError
+from hub.access.tokens import DEFAULT_PURPOSES, DEPARTMENTS, issue_token, parse_scope
 
 DEFAULT_DATA_DIR = Path("demo-data")
 DEFAULT_PERSONS = 20_000
@@ -142,7 +142,7 @@ def _positive(text: str) -> int:
 
 # --------------------------------------------------------------------------- commands
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .generate import generate
+    from hub.city.generate import generate
 
     report = generate(args.out, persons=args.persons, seed=args.seed,
                       progress=lambda msg: print(msg, file=sys.stderr))
@@ -175,7 +175,7 @@ def cmd_schema(_args: argparse.Namespace) -> int:
 def cmd_policy_check(args: argparse.Namespace) -> int:
     from schema import SCHEMA
 
-    from .policy import POLICY_DIR, PolicySet
+    from hub.access.policy import POLICY_DIR, PolicySet
 
     directory = args.directory or POLICY_DIR
     policies = PolicySet.load(directory, SCHEMA._schema)
@@ -189,7 +189,7 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
 def cmd_policy_show(args: argparse.Namespace) -> int:
     from schema import SCHEMA
 
-    from .policy import POLICY_DIR, PolicySet, access_table
+    from hub.access.policy import POLICY_DIR, PolicySet, access_table
 
     policy = PolicySet.load(args.dir or POLICY_DIR, SCHEMA._schema)[args.department]
     print(f"department {policy.department}: {policy.description}")
@@ -205,7 +205,7 @@ def cmd_policy_show(args: argparse.Namespace) -> int:
 
 
 def _audit_log(args: argparse.Namespace) -> Any:
-    from .audit import AuditLog
+    from hub.audit.trail import AuditLog
 
     config = _config(args.config, args.data_dir)
     if config.state_url is None:
@@ -278,7 +278,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .generate import generate, is_generated
+    from hub.city.generate import generate, is_generated
 
     data_dir: Path = args.data_dir
     if not is_generated(data_dir):
@@ -358,7 +358,7 @@ def demo_banner(config: HubConfig, samples: dict[str, Any], base: str) -> str:
 def _serve(config: HubConfig, host: str, port: int) -> None:
     import uvicorn
 
-    from .app import create_app
+    from hub.app import create_app
 
     uvicorn.run(create_app(config), host=host, port=port, log_level="info", access_log=False)
 

@@ -28,8 +28,8 @@ from typing import Any
 from connectors.peer import Peer
 from connectors.registry import BUILTIN
 
-from .errors import ConfigError
-from .rules import RuleSettings
+from hub.errors import ConfigError
+from hub.workflows.rules import RuleSettings
 
 SECRET_FILE = "hub-secret"
 MIN_SECRET_BYTES = 32

@@ -4,6 +4,6 @@
 it and the code differ (``hub schema > schema/schema.graphql`` refreshes it).
 """
 
-from .root import SCHEMA, Query
+from schema.root import SCHEMA, Query
 
 __all__ = ["SCHEMA", "Query"]

@@ -14,7 +14,7 @@ from connectors.sql import Page
 from hub.errors import BadInput
 from hub.ids import id_number_problem
 
-from .paging import (
+from schema.paging import (
     DEFAULT_PAGE,
     Connection,
     check_first,

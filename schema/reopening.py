@@ -15,11 +15,11 @@ from strawberry.types import Info
 
 from connectors.school import GRADE_NAMES
 from connectors.sql import Page
-from hub import facts
+from hub.workflows import facts
 from hub.errors import BadInput
-from hub.rules import Reason, evaluate, may_return_from
+from hub.workflows.rules import Reason, evaluate, may_return_from
 
-from .paging import (
+from schema.paging import (
     DEFAULT_PAGE,
     Connection,
     check_first,
@@ -29,7 +29,7 @@ from .paging import (
 )
 
 if TYPE_CHECKING:
-    from .types import Person
+    from schema.types import Person
 
 #: Graduating grades return first (they sit the entrance examinations).
 FIRST_TO_RETURN = ("senior-3", "junior-3")
@@ -58,7 +58,7 @@ class Exclusion:
 
     @strawberry.field
     def person(self, info: Info) -> Annotated[Person, strawberry.lazy("schema.types")]:
-        from .types import person_of
+        from schema.types import person_of
 
         return person_of(info, self.idNumber)
 
@@ -164,7 +164,7 @@ class SchoolReadiness:
 
     @strawberry.field
     def school(self, info: Info) -> Annotated["School", strawberry.lazy("schema.types")] | None:  # noqa: UP037
-        from .types import School, _place
+        from schema.types import School, _place
 
         return _place(info, "school", "School", "id", self.schoolId, School)
 
@@ -203,4 +203,4 @@ async def overview(info: Info, district_where: Any, district: str | None, on: dt
 
 
 if TYPE_CHECKING:
-    from .types import School
+    from schema.types import School

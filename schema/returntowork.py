@@ -13,14 +13,14 @@ import strawberry
 from strawberry.types import Info
 
 from connectors.sql import Page
-from hub import facts
-from hub.commitments import Commitment
+from hub.workflows import facts
+from hub.workflows.commitments import Commitment
 from hub.errors import BadInput, Forbidden
 from hub.ids import credit_code_problem
-from hub.rules import Reason, evaluate, may_return_from
+from hub.workflows.rules import Reason, evaluate, may_return_from
 
-from .paging import DEFAULT_PAGE, Connection, check_first, connection
-from .reopening import Exclusion, ReturnReason, _cursor, _index
+from schema.paging import DEFAULT_PAGE, Connection, check_first, connection
+from schema.reopening import Exclusion, ReturnReason, _cursor, _index
 
 MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 MAX_MEASURES = 50

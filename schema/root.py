@@ -14,11 +14,11 @@ from connectors.sql import Condition
 from hub.errors import BadInput
 from hub.ids import ZHENGZHOU_DISTRICTS, credit_code_problem, id_number_problem
 
-from .audit import AuditQuery
-from .reopening import ReopeningOverview, overview
-from .returntowork import Mutation
-from .paging import DEFAULT_PAGE, Connection, check_first, connection, wants_total
-from .types import (
+from schema.audit import AuditQuery
+from schema.reopening import ReopeningOverview, overview
+from schema.returntowork import Mutation
+from schema.paging import DEFAULT_PAGE, Connection, check_first, connection, wants_total
+from schema.types import (
     Arrival,
     ArrivalKind,
     Checkpoint,
@@ -57,7 +57,7 @@ def _district(value: str | None) -> tuple[Condition, ...]:
 
 def _list(info: Info, connector: str, view: str, cls: type, first_: int, after: str | None,
           where: tuple[Condition, ...]) -> Any:
-    from hub.loaders import WHOLE_VIEW, then
+    from hub.execution.loaders import WHOLE_VIEW, then
 
     loader = info.context.loaders.pages(connector, view, None, first=check_first(first_),
                                         after=after, where=where, with_total=wants_total(info))

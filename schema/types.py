@@ -20,13 +20,13 @@ from strawberry.types import Info
 from connectors.sql import Condition, Record
 from hub.errors import BadInput
 from hub.ids import ZHENGZHOU_DISTRICTS, birth_date_of
-from hub.loaders import first, then
+from hub.execution.loaders import first, then
 
-from .paging import DEFAULT_PAGE, Connection, check_first, connection, wants_total
-from .reopening import ReopeningPlan
+from schema.paging import DEFAULT_PAGE, Connection, check_first, connection, wants_total
+from schema.reopening import ReopeningPlan
 
 if TYPE_CHECKING:
-    from .returntowork import ReturnToWork
+    from schema.returntowork import ReturnToWork
 
 MAX_DAYS = 90
 
@@ -189,7 +189,7 @@ class School:
 
     @strawberry.field(description="Who may return on `date`, grade by grade, and why not the others.")
     async def reopening(self, info: Info, date: dt.date) -> ReopeningPlan:
-        from .reopening import school_plan
+        from schema.reopening import school_plan
 
         return await school_plan(info, str(self.id), date)
 
@@ -244,7 +244,7 @@ class Enterprise:
     @strawberry.field(description="The return-to-work decision in force, if a commitment was submitted.")
     async def returnToWork(self, info: Info) -> Annotated[
             ReturnToWork, strawberry.lazy("schema.returntowork")] | None:
-        from .returntowork import to_type
+        from schema.returntowork import to_type
 
         record = await info.context.commitments.current(self.creditCode)
         if record is None:
@@ -255,7 +255,7 @@ class Enterprise:
     @strawberry.field(description="Every commitment submitted, newest first.")
     async def returnToWorkHistory(self, info: Info) -> list[Annotated[
             ReturnToWork, strawberry.lazy("schema.returntowork")]]:
-        from .returntowork import to_type
+        from schema.returntowork import to_type
 
         records = await info.context.commitments.history(self.creditCode)
         for record in records:

@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 from connectors.registry import BUILTIN
 from hub.app import create_app
 from hub.config import ConnectorConfig, HubConfig
-from hub.identity import issue_token
+from hub.access.tokens import issue_token
 
 SERVERS = {
     "postgresql": ("postgresql+asyncpg://root@127.0.0.1:5432/test",

@@ -1,6 +1,6 @@
-"""hub.executor: graphql-core's answers (data and errors), computed level by level.
+"""hub.execution.executor: graphql-core's answers (data and errors), computed level by level.
 
-Differential tests: every query runs through ``hub.executor.execute`` and
+Differential tests: every query runs through ``hub.execution.executor.execute`` and
 through ``graphql.execute`` (the reference) and the results must agree, on a
 schema built here (nested lists, lists of lists, non-null fields that fail at
 several depths, resolvers returning futures, coroutines and lists of futures,
@@ -42,7 +42,7 @@ from hypothesis_graphql import from_schema
 from strawberry.permission import BasePermission
 from strawberry.schema.config import StrawberryConfig
 
-from hub.executor import _ATTR, _CALL_DEFAULT, _strawberry_attribute, _StrawberryCall, execute
+from hub.execution.executor import _ATTR, _CALL_DEFAULT, _strawberry_attribute, _StrawberryCall, execute
 
 # graphql-core (the reference) cancels the pending siblings of a failed non-null
 # field; the coroutines it made for them and never started are then reported.
@@ -782,7 +782,7 @@ APP_QUERIES: list[tuple[str, str, Any]] = [
 @pytest.mark.parametrize(("department", "query", "variables"), APP_QUERIES)
 def test_the_hubs_schema_agrees(client: Any, config: Any, token: Any, samples: dict[str, Any],
                                 department: str, query: str, variables: Any) -> None:
-    from hub.identity import DEFAULT_PURPOSES, verify_token
+    from hub.access.tokens import DEFAULT_PURPOSES, verify_token
 
     hub = client.app.state.hub
     identity = verify_token(token(department), config.secret)

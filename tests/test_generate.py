@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, select
 
 from connectors import clinic, community, enterprise, healthcode, school, transport
-from hub.generate import SOURCES, database_path, generate, is_generated
-from hub.generate_model import Clock
+from hub.city.generate import SOURCES, database_path, generate, is_generated
+from hub.city.model import Clock
 from hub.ids import (OTHER_PROVINCE_REGIONS, ZHENGZHOU_DISTRICTS, birth_date_of, is_valid_credit_code,
                      is_valid_id_number)
 

@@ -9,7 +9,7 @@ from typing import Any
 import jwt
 import pytest
 
-from hub.identity import issue_token
+from hub.access.tokens import issue_token
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hub.errors import BadInput, Unauthenticated
-from hub.identity import DEPARTMENTS, bearer_token, issue_token, verify_token
+from hub.access.tokens import DEPARTMENTS, bearer_token, issue_token, verify_token
 
 KEY = "x" * 40
 

@@ -22,7 +22,7 @@ from starlette.testclient import TestClient
 from connectors.peer import HEALTH_CODE_HASH
 from hub.app import create_app
 from hub.config import HubConfig, demo_secret
-from hub.identity import issue_token
+from hub.access.tokens import issue_token
 
 COLOURS = {"绿": "GREEN", "黄": "YELLOW", "红": "RED"}
 

@@ -23,7 +23,7 @@ from starlette.routing import Route
 from connectors.peer import HEALTH_CODE_HASH, HEALTH_CODE_QUERY, Peer, PeerConnector
 from connectors.sql import SourceError
 from hub.errors import ConfigError, HubError, error_body
-from hub.persisted import PersistedQueries
+from hub.http.persisted import PersistedQueries
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKENS = {  # the token each imitated peer issued us

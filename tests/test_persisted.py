@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hub.errors import BadInput, ConfigError, HubError
-from hub.persisted import (
+from hub.http.persisted import (
     PersistedQueries,
     PersistedQueryHashMismatch,
     PersistedQueryNotFound,

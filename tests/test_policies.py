@@ -21,8 +21,8 @@ from sqlalchemy.dialects import sqlite
 
 from hub.config import HubConfig
 from hub.errors import ConfigError
-from hub.identity import DEFAULT_PURPOSES
-from hub.policy import POLICY_DIR, Policy, PolicySet, iter_data_fields, structural
+from hub.access.tokens import DEFAULT_PURPOSES
+from hub.access.policy import POLICY_DIR, Policy, PolicySet, iter_data_fields, structural
 from schema import SCHEMA
 
 FULL: GraphQLSchema = SCHEMA._schema
@@ -274,8 +274,8 @@ def test_person_out_of_scope_is_null(gql: Any, samples: dict[str, Any], city: Pa
     other, pupil_elsewhere = _other_school(city, mine)
     pupil_here = sql(city, "school", "SELECT id_number FROM student WHERE school_id = ? LIMIT 1", mine)[0][0]
     ctx_results = {}
-    from hub.access import Access
-    from hub.identity import Identity
+    from hub.access.admission import Access
+    from hub.access.tokens import Identity
 
     access = Access(FULL, {}, POLICIES)
     assert access.policies["school"].scope == "school"
@@ -284,8 +284,8 @@ def test_person_out_of_scope_is_null(gql: Any, samples: dict[str, Any], city: Pa
     import asyncio
 
     from hub.app import Hub
-    from hub.context import RequestContext
-    from hub.loaders import Loaders
+    from hub.execution.context import RequestContext
+    from hub.execution.loaders import Loaders
 
     hub = Hub(HubConfig.for_data_dir(city))
     identity = Identity("school", "t", {"school": (mine,)}, ("school-reopening",))
@@ -454,7 +454,7 @@ def test_sighup_reloads_a_running_server(city: Path, tmp_path: Path, samples: di
 
     import httpx
 
-    from hub.identity import issue_token
+    from hub.access.tokens import issue_token
 
     shutil.copytree(POLICY_DIR, tmp_path / "p")
     cfg = tmp_path / "hub.toml"

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import from_schema, nodes
 
-from hub.identity import Identity
-from hub.policy import POLICY_DIR, PolicySet
+from hub.access.tokens import Identity
+from hub.access.policy import POLICY_DIR, PolicySet
 from schema import SCHEMA
 
 KEEP_ARGS = {"id", "idNumber", "creditCode"}
@@ -138,7 +138,7 @@ def _widest(schema: Any, samples: dict[str, Any]) -> str:
     """The deepest such query within the hub's token limit."""
     from graphql import GraphQLError, parse
 
-    from hub.http import MAX_TOKENS
+    from hub.http.endpoint import MAX_TOKENS
 
     for depth in range(6, 1, -1):
         query = _everything(schema, samples, depth)

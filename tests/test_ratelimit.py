@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub.errors import ConfigError
-from hub.ratelimit import (
+from hub.http.ratelimit import (
     MemoryRateLimiter,
     RateLimited,
     RedisRateLimiter,
@@ -224,7 +224,7 @@ def test_unreachable_redis_fails_open_to_a_local_budget(caplog: Any) -> None:
         finally:
             await limiter.close()
 
-    with caplog.at_level(logging.WARNING, logger="hub.ratelimit"):
+    with caplog.at_level(logging.WARNING, logger="hub.http.ratelimit"):
         run(scenario())
     warnings = [r for r in caplog.records if "Redis unreachable" in r.getMessage()]
     assert len(warnings) == 1

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from hub.masks import id_number as mask_id
+from hub.access.masks import id_number as mask_id
 from tests.conftest import sql
 
 TODAY = dt.datetime.now(dt.timezone.utc).date()

@@ -1,0 +1,117 @@
+"""A department's own schema: the full schema cut down to what its policy
+grants for the request's purpose. Validation against it refuses a denied
+field before any connector runs, and introspection shows nothing more.
+
+Masked fields get a resolver that masks the value on its way out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from graphql import (
+    GraphQLEnumType,
+    GraphQLField,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    GraphQLSchema,
+    default_field_resolver,
+    get_named_type,
+)
+from graphql.pyutils import is_awaitable
+
+from hub.execution.loaders import then
+from hub.access.masks import MASKS
+from hub.access.policy import Policy, Rule, structural
+
+
+def restrict(full: GraphQLSchema, policy: Policy, purpose: str | None) -> GraphQLSchema | None:
+    """The schema ``policy`` grants for ``purpose``; None when it grants no root field."""
+    grants = policy.grants(purpose)
+    objects = {n: t for n, t in full.type_map.items()
+               if isinstance(t, GraphQLObjectType) and not n.startswith("__")}
+
+    def granted(type_name: str, field_name: str) -> bool:
+        return structural(type_name) or f"{type_name}.{field_name}" in grants
+
+    # Keep a field only when its type survives; repeat until nothing changes.
+    kept: dict[str, set[str]] = {n: {f for f in t.fields if granted(n, f)} for n, t in objects.items()}
+    changed = True
+    while changed:
+        changed = False
+        for name, fields in kept.items():
+            for fname in list(fields):
+                target = get_named_type(objects[name].fields[fname].type)
+                if isinstance(target, GraphQLObjectType) and not kept.get(target.name):
+                    fields.discard(fname)
+                    changed = True
+    query = full.query_type
+    mutation = full.mutation_type
+    if query is None or not kept.get(query.name):
+        return None
+    built: dict[str, GraphQLObjectType] = {}
+
+    def remap(t: Any) -> Any:
+        if isinstance(t, GraphQLNonNull):
+            return GraphQLNonNull(remap(t.of_type))
+        if isinstance(t, GraphQLList):
+            return GraphQLList(remap(t.of_type))
+        if isinstance(t, GraphQLObjectType):
+            return build(t.name)
+        assert isinstance(t, (GraphQLScalarType, GraphQLEnumType))
+        return t
+
+    def build(name: str) -> GraphQLObjectType:
+        if name not in built:
+            source = objects[name]
+
+            def fields(source: GraphQLObjectType = source, name: str = name) -> dict[str, GraphQLField]:
+                out = {}
+                for fname, f in source.fields.items():
+                    if fname not in kept[name]:
+                        continue
+                    rule = grants.get(f"{name}.{fname}")
+                    resolve = f.resolve
+                    if rule is not None and rule.mask is not None:
+                        resolve = _masked(resolve, rule)
+                    out[fname] = GraphQLField(
+                        remap(f.type), args=f.args, resolve=resolve, description=f.description,
+                        deprecation_reason=f.deprecation_reason, extensions=f.extensions,
+                        ast_node=f.ast_node,
+                    )
+                return out
+
+            built[name] = GraphQLObjectType(
+                name, fields, description=source.description, extensions=source.extensions,
+                is_type_of=source.is_type_of,
+            )
+        return built[name]
+
+    granted_mutation = build(mutation.name) if mutation is not None and kept.get(mutation.name) else None
+    return GraphQLSchema(query=build(query.name), mutation=granted_mutation,
+                         description=full.description)
+
+
+def _masked(resolve: Callable[..., Any] | None, rule: Rule) -> Callable[..., Any]:
+    mask = MASKS[rule.mask or ""]
+    inner = resolve or default_field_resolver
+
+    def apply(value: Any) -> Any:
+        return mask(str(value)) if value is not None else None
+
+    def resolver(source: Any, info: Any, **args: Any) -> Any:
+        value = inner(source, info, **args)
+        if is_awaitable(value):
+            if hasattr(value, "add_done_callback"):
+                return then(value, apply)
+
+            async def later() -> Any:
+                return apply(await value)
+
+            return later()
+        return apply(value)
+
+    return resolver

@@ -1,0 +1,55 @@
+"""What every resolver receives as ``info.context``: who asks, why, what they
+may read, and the request's loaders."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hub.access.tokens import Identity
+from hub.execution.loaders import Loaders
+from hub.workflows.rules import RuleSettings
+
+if TYPE_CHECKING:
+    from hub.access.admission import Admission
+    from hub.audit.trail import AuditLog
+    from hub.workflows.commitments import Commitments
+
+
+@dataclass
+class RequestContext:
+    identity: Identity
+    purpose: str | None
+    loaders: Loaders
+    admission: Admission | None = None
+    #: The audit trail, for the fields that read it (auditLog, accessHistory).
+    audit: AuditLog | None = None
+    #: Loaders for the hub's own decisions (the reopening and return-to-work
+    #: rules): every served field, the same row scope, never shown as such.
+    internal: Loaders | None = None
+    rules: RuleSettings = field(default_factory=RuleSettings)
+    #: Return-to-work commitments (the hub's own database).
+    commitments: Commitments | None = None
+    #: This hub's province code: other ID numbers are visitors, asked of peers.
+    province: str = "41"
+    #: One "now" per request, so every "last N days" in it agrees.
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    #: "Last N days" row filters, by N (schema.types.since_cutoff).
+    cutoffs: dict[int, Any] = field(default_factory=dict)
+    #: Resident ID numbers of every person in the answer (for the audit trail).
+    touched: set[str] = field(default_factory=set)
+
+    async def person_in_scope(self, id_number: str) -> bool:
+        """Whether a scoped department may see this person (unscoped: always).
+
+        A school sees its pupils and staff, a community its residents, an
+        enterprise its employees: the person must appear in one of the scoped
+        views, read through the same row filter as everything else.
+        """
+        if self.admission is None or not self.admission.person_views:
+            return True
+        for connector, view in self.admission.person_views:
+            if await self.loaders.records(connector, view, "idNumber").load(id_number):
+                return True
+        return False

@@ -1,0 +1,100 @@
+"""Enterprises' return-to-work commitments (复工复产承诺), kept in the hub's own
+database: a decision at once instead of a three-day review, every version
+kept, resubmitting the same commitment changes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.state.migrations import rtw_commitment
+
+
+@dataclass(frozen=True)
+class Commitment:
+    id: int
+    credit_code: str
+    version: int
+    current: bool
+    input: dict[str, Any]
+    decision: str
+    reasons: list[str]
+    stay_home: list[dict[str, Any]]
+    employees: int
+    submitted_at: dt.datetime
+    submitted_by: str
+
+
+def input_hash(data: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _commitment(row: Any) -> Commitment:
+    return Commitment(
+        id=row.id, credit_code=row.credit_code, version=row.version, current=bool(row.current),
+        input=json.loads(row.input), decision=row.decision, reasons=json.loads(row.reasons),
+        stay_home=json.loads(row.stay_home), employees=row.employees,
+        submitted_at=dt.datetime.fromisoformat(row.submitted_at), submitted_by=row.submitted_by,
+    )
+
+
+class Commitments:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def current(self, credit_code: str) -> Commitment | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(rtw_commitment).where(and_(
+                rtw_commitment.c.credit_code == credit_code, rtw_commitment.c.current == 1)))).first()
+        return _commitment(row) if row else None
+
+    async def history(self, credit_code: str) -> list[Commitment]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(rtw_commitment).where(
+                rtw_commitment.c.credit_code == credit_code).order_by(rtw_commitment.c.version.desc()))
+            return [_commitment(r) for r in rows]
+
+    async def submit(self, data: dict[str, Any], decide: Any, submitted_by: str) -> tuple[Commitment, bool]:
+        try:
+            return await self._submit(data, decide, submitted_by)
+        except IntegrityError:
+            # A concurrent submission took this version: the same commitment is
+            # now in force (return it), or a different one (store ours after it).
+            return await self._submit(data, decide, submitted_by)
+
+    async def _submit(self, data: dict[str, Any], decide: Any, submitted_by: str) -> tuple[Commitment, bool]:
+        """Store a commitment with the decision ``decide()`` gives; (record, created).
+
+        The same commitment again returns the one in force and stores nothing;
+        a different one supersedes it (the old version stays, not current).
+        """
+        key = input_hash(data)
+        existing = await self.current(data["creditCode"])
+        if existing is not None and existing.input == data:
+            return existing, False
+        decision, reasons, stay_home, employees = await decide()
+        async with self.engine.begin() as conn:
+            # Lock the enterprise's rows (PostgreSQL) / the database (SQLite) while revising.
+            await conn.execute(update(rtw_commitment).where(and_(
+                rtw_commitment.c.credit_code == data["creditCode"], rtw_commitment.c.current == 1))
+                .values(current=0))
+            last = (await conn.execute(select(func.max(rtw_commitment.c.version)).where(
+                rtw_commitment.c.credit_code == data["creditCode"]))).scalar()
+            now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+            result = await conn.execute(insert(rtw_commitment).values(
+                credit_code=data["creditCode"], version=(last or 0) + 1, current=1, input_hash=key,
+                input=json.dumps(data, sort_keys=True, ensure_ascii=False), decision=decision,
+                reasons=json.dumps(reasons, ensure_ascii=False),
+                stay_home=json.dumps(stay_home, ensure_ascii=False), employees=employees,
+                submitted_at=now, submitted_by=submitted_by))
+            new_id = result.inserted_primary_key[0]
+        fresh = await self.current(data["creditCode"])
+        assert fresh is not None and fresh.id == new_id
+        return fresh, True
