@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from connectors.healthcode import HealthCodeConnector
+from connectors.healthcode.views import HealthCodeConnector
 
 FIELDS = frozenset({"color", "updatedAt"})
 

@@ -23,8 +23,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from connectors.peer import PeerConnector
-from connectors.registry import BUILTIN
-from connectors.sql import SourceError, SqlConnector
+from connectors.registry import SqlSettings, sources
+from connectors.interface import Connector, SourceError
 from schema import SCHEMA
 
 from hub.http import graphiql
@@ -51,9 +51,9 @@ class Hub:
     def __init__(self, config: HubConfig) -> None:
         self.config = config
         self.metrics = Metrics()
-        self.sources: dict[str, SqlConnector] = {}
+        self.sources: dict[str, Connector] = {}
         for name, cfg in config.connectors.items():
-            connector = BUILTIN[name](cfg.url, timeout=cfg.timeout)
+            connector = sources()[name].create(SqlSettings(cfg.url, cfg.timeout))
             connector.observers.append(self.metrics.observe_statement)
             self.sources[name] = connector
         # Refuses to start on invalid policies: ConfigError names file and line.

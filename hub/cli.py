@@ -18,17 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from hub.config import HubConfig
-from hub.errors import HubError
+from hub.errors import HubError, UsageError
 from hub.access.tokens import DEFAULT_PURPOSES, DEPARTMENTS, issue_token, parse_scope
 
 DEFAULT_DATA_DIR = Path("demo-data")
 DEFAULT_PERSONS = 20_000
 DEFAULT_SEED = 2020
 DEMO_TTL = 12 * 3600
-
-
-class UsageError(HubError):
-    code = "USAGE"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

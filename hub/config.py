@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.peer import Peer
-from connectors.registry import BUILTIN
+from connectors.registry import generated_sources, sources
 
 from hub.errors import ConfigError
 from hub.workflows.rules import RuleSettings
@@ -118,9 +118,9 @@ class HubConfig:
         connectors: dict[str, ConnectorConfig] = {}
         tables = raw.get("connectors", {})
         for name, table in tables.items():
-            if name not in BUILTIN:
+            if name not in sources():
                 raise ConfigError(f"{where(name)}: unknown connector {name!r}; built-in ones are "
-                                  f"{', '.join(BUILTIN)}")
+                                  f"{', '.join(sources())}")
             for key in table:
                 if key not in _CONNECTOR_KEYS:
                     raise ConfigError(f"{where(key)}: unknown key connectors.{name}.{key}; "
@@ -132,7 +132,7 @@ class HubConfig:
                 raise ConfigError(f"{where('timeout')}: connectors.{name}.timeout must be a positive number of seconds")
             connectors[name] = ConnectorConfig(_expand(table["url"], f"connectors.{name}.url", where),
                                                float(timeout) if timeout is not None else None)
-        missing = [n for n in BUILTIN if n not in connectors]
+        missing = [n for n in generated_sources() if n not in connectors]
         if missing:
             if data_dir is None:
                 raise ConfigError(f"{path}: no [connectors.{missing[0]}] table; every source needs a url "
@@ -230,7 +230,7 @@ def _rules(table: dict[str, Any], where: _Locator) -> RuleSettings:
 def _generated(data_dir: Path) -> dict[str, ConnectorConfig]:
     """Every connector on the generated city's SQLite files in ``data_dir``."""
     return {name: ConnectorConfig(f"sqlite+aiosqlite:///{(Path(data_dir) / f'{name}.sqlite').resolve()}")
-            for name in BUILTIN}
+            for name in generated_sources()}
 
 
 class _Locator:

@@ -1,51 +1,210 @@
-"""The hub's errors: one small hierarchy, each with a stable code that
-department apps may switch on, and a message that says the cause and the fix.
+"""Every error the hub raises: one tree, each class with a stable code that
+department apps and operators' scripts may switch on, the HTTP status it is
+answered with, and the exit code of a command that stops on it. A message
+says the cause and the fix.
 
-    HubError
-     +-- BadInput          BAD_INPUT            the request's arguments are wrong
-     +-- Forbidden         FORBIDDEN            the policy does not grant this
-     +-- Unauthenticated   UNAUTHENTICATED      no valid bearer token (HTTP 401)
-     +-- SourceUnavailable SOURCE_UNAVAILABLE   a source system did not answer
-     +-- ConfigError       CONFIG_ERROR         configuration or policy files are invalid
+    HubError                      INTERNAL                       500  exit 1
+     +-- UsageError               USAGE                          400  exit 2  (a command's arguments)
+     +-- ConfigError              CONFIG_ERROR                   500  exit 3  (configuration, policy files)
+     +-- DataError                DATA_ERROR                     500  exit 4  (a source file is damaged or missing)
+     +-- RequestError             BAD_REQUEST                    400  exit 2  (not a GraphQL request)
+     |    +-- MethodNotAllowed    METHOD_NOT_ALLOWED             405
+     |    +-- NotAcceptable       NOT_ACCEPTABLE                 406
+     |    +-- PayloadTooLarge     PAYLOAD_TOO_LARGE              413
+     |    +-- UnsupportedMediaType UNSUPPORTED_MEDIA_TYPE        415
+     +-- BadInput                 BAD_INPUT                      400  exit 4  (an argument is wrong)
+     |    +-- BadCursor           BAD_INPUT                      400          (a cursor the hub did not issue)
+     |    +-- PersistedQueryNotSupported  PERSISTED_QUERY_NOT_SUPPORTED  400
+     |    +-- PersistedQueryHashMismatch  PERSISTED_QUERY_HASH_MISMATCH  400
+     +-- PersistedQueryNotFound   PERSISTED_QUERY_NOT_FOUND      200          (APQ: resend with the query)
+     +-- Unauthenticated          UNAUTHENTICATED                401
+     +-- Forbidden                FORBIDDEN                      403
+     +-- RateLimited              RATE_LIMITED                   429
+     +-- SourceUnavailable        SOURCE_UNAVAILABLE             503  exit 5  (a source did not answer)
+     +-- AuditUnavailable         AUDIT_UNAVAILABLE              503  exit 5  (no entry, so no answer)
+
+A field error (``BadInput``, ``SourceUnavailable``) inside an answer does not
+set the answer's status: the rest of the data is served with HTTP 200.
+
+>>> err = Forbidden("School.reopening is not granted", field="School.reopening")
+>>> err.code, err.http_status, err.extensions
+('FORBIDDEN', 403, {'code': 'FORBIDDEN', 'field': 'School.reopening'})
 """
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, ClassVar
 
 from graphql import GraphQLError
 
+__all__ = [
+    "AuditUnavailable", "BadCursor", "BadInput", "ConfigError", "DataError", "Forbidden",
+    "HubError", "MethodNotAllowed", "NotAcceptable", "PayloadTooLarge",
+    "PersistedQueryHashMismatch", "PersistedQueryNotFound", "PersistedQueryNotSupported",
+    "RateLimited", "RequestError", "SourceUnavailable", "Unauthenticated",
+    "UnsupportedMediaType", "UsageError", "error_body", "retry_after_header",
+]
+
 
 class HubError(Exception):
-    code = "INTERNAL"
+    """An error with a stable code; never a stack trace or SQL in its message."""
+
+    code: ClassVar[str] = "INTERNAL"
+    http_status: ClassVar[int] = 500
+    exit_code: ClassVar[int] = 1
 
     def __init__(self, message: str, **extensions: Any) -> None:
         super().__init__(message)
         self.message = message
-        self.extensions = {"code": self.code, **extensions}
+        self.extensions: dict[str, Any] = {"code": self.code, **extensions}
+
+    def headers(self) -> dict[str, str]:
+        """HTTP headers that go with this error's answer."""
+        return {}
 
     def graphql(self) -> GraphQLError:
         return GraphQLError(self.message, extensions=self.extensions, original_error=self)
 
 
-class BadInput(HubError):
-    code = "BAD_INPUT"
-
-
-class Forbidden(HubError):
-    code = "FORBIDDEN"
-
-
-class Unauthenticated(HubError):
-    code = "UNAUTHENTICATED"
-
-
-class SourceUnavailable(HubError):
-    code = "SOURCE_UNAVAILABLE"
+class UsageError(HubError):
+    code = "USAGE"
+    http_status = 400
+    exit_code = 2
 
 
 class ConfigError(HubError):
     code = "CONFIG_ERROR"
+    exit_code = 3
+
+
+class DataError(HubError):
+    code = "DATA_ERROR"
+    exit_code = 4
+
+
+class RequestError(HubError):
+    """The HTTP request itself is not a GraphQL request (before any execution)."""
+
+    code = "BAD_REQUEST"
+    http_status = 400
+    exit_code = 2
+
+
+class MethodNotAllowed(RequestError):
+    code = "METHOD_NOT_ALLOWED"
+    http_status = 405
+
+
+class NotAcceptable(RequestError):
+    code = "NOT_ACCEPTABLE"
+    http_status = 406
+
+
+class PayloadTooLarge(RequestError):
+    code = "PAYLOAD_TOO_LARGE"
+    http_status = 413
+
+
+class UnsupportedMediaType(RequestError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    http_status = 415
+
+
+class BadInput(HubError):
+    code = "BAD_INPUT"
+    http_status = 400
+    exit_code = 4
+
+
+class BadCursor(BadInput):
+    """An ``after`` cursor that this hub did not issue for this list."""
+
+
+class PersistedQueryNotSupported(BadInput):
+    """A persisted-query form this hub does not speak (an unknown ``version``)."""
+
+    code = "PERSISTED_QUERY_NOT_SUPPORTED"
+
+
+class PersistedQueryHashMismatch(BadInput):
+    """``query`` and ``sha256Hash`` were both sent and do not agree."""
+
+    code = "PERSISTED_QUERY_HASH_MISMATCH"
+
+
+class PersistedQueryNotFound(HubError):
+    """The hash names no document here; an APQ client resends with ``query``."""
+
+    code = "PERSISTED_QUERY_NOT_FOUND"
+    # Apollo's clients read the code from a 200 answer and resend the document.
+    http_status = 200
+
+
+class Unauthenticated(HubError):
+    code = "UNAUTHENTICATED"
+    http_status = 401
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="city-brain-hub"'}
+
+
+class Forbidden(HubError):
+    code = "FORBIDDEN"
+    http_status = 403
+
+
+class RateLimited(HubError):
+    """The caller spent its budget: answered as HTTP 429 with ``Retry-After``."""
+
+    code = "RATE_LIMITED"
+    http_status = 429
+
+    def __init__(self, retry_after: float) -> None:
+        seconds = retry_after_header(retry_after)
+        super().__init__(
+            f"too many requests for this token; retry after {seconds} s "
+            "(ask the big-data bureau for a larger budget if this is steady traffic)",
+            retryAfter=seconds,
+        )
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(retry_after_header(self.retry_after))}
+
+
+class SourceUnavailable(HubError):
+    """A source system could not answer: down, too slow, or a statement failed.
+
+    ``cause`` is one line (never SQL, data or a secret), for /readyz and logs.
+    """
+
+    code = "SOURCE_UNAVAILABLE"
+    http_status = 503
+    exit_code = 5
+
+    def __init__(self, connector: str, cause: str) -> None:
+        super().__init__(
+            f"the {connector} source did not answer ({cause}); the rest of the answer is "
+            "complete, retry this part later", connector=connector)
+        self.connector = connector
+        self.cause = cause
+
+
+class AuditUnavailable(HubError):
+    """The audit entry could not be committed, so no answer may be sent."""
+
+    code = "AUDIT_UNAVAILABLE"
+    http_status = 503
+    exit_code = 5
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "5"}
+
+
+def retry_after_header(seconds: float) -> int:
+    """Whole seconds for a ``Retry-After`` header: never 0 while still limited."""
+    return max(1, math.ceil(seconds))
 
 
 def error_body(message: str, code: str, **extensions: Any) -> dict[str, Any]:

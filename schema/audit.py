@@ -10,7 +10,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from connectors.sql import Page
+from connectors.interface import Page
 from hub.errors import BadInput
 from hub.ids import id_number_problem
 

@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 import strawberry
 from graphql import FieldNode, FragmentSpreadNode, GraphQLResolveInfo, InlineFragmentNode, SelectionSetNode
 
-from connectors.sql import Page
+from connectors.interface import Page
 from hub.errors import BadInput
 
 T = TypeVar("T")

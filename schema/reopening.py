@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from connectors.school import GRADE_NAMES
-from connectors.sql import Page
+from connectors.school.views import GRADE_NAMES
+from connectors.interface import Page
 from hub.workflows import facts
 from hub.errors import BadInput
 from hub.workflows.rules import Reason, evaluate, may_return_from

@@ -12,7 +12,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from connectors.sql import Page
+from connectors.interface import Page
 from hub.workflows import facts
 from hub.workflows.commitments import Commitment
 from hub.errors import BadInput, Forbidden

@@ -10,7 +10,7 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
-from connectors.sql import Condition
+from connectors.views import Condition
 from hub.errors import BadInput
 from hub.ids import ZHENGZHOU_DISTRICTS, credit_code_problem, id_number_problem
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import strawberry
 from strawberry.types import Info
 
-from connectors.sql import Condition, Record
+from connectors.views import Condition, Record
 from hub.errors import BadInput
 from hub.ids import ZHENGZHOU_DISTRICTS, birth_date_of
 from hub.execution.loaders import first, then
@@ -174,7 +174,7 @@ class School:
     ) -> Connection[Person]:
         where: tuple[Condition, ...] = ()
         if grade is not None:
-            from connectors.school import GRADE_NAMES
+            from connectors.school.views import GRADE_NAMES
 
             if grade not in GRADE_NAMES:
                 raise BadInput(f"grade {grade!r} is unknown; use one of {', '.join(GRADE_NAMES)}")

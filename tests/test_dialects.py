@@ -18,7 +18,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.testclient import TestClient
 
-from connectors.registry import BUILTIN
+from connectors.registry import generated_sources, sources
 from hub.app import create_app
 from hub.config import ConnectorConfig, HubConfig
 from hub.access.tokens import issue_token
@@ -39,12 +39,13 @@ async def _load(admin_url: str, url: str, db: str, city: Path) -> None:
         await conn.execute(text(f"CREATE DATABASE {db}{extra}"))
     await admin.dispose()
     engine = create_async_engine(url)
-    for name, connector in BUILTIN.items():
+    for name in generated_sources():
+        connector = sources()[name]
         async with engine.begin() as conn:
-            await conn.run_sync(connector.metadata.create_all)
+            await conn.run_sync(connector.tables.create_all)
             with sqlite3.connect(city / f"{name}.sqlite") as src:
                 src.row_factory = sqlite3.Row
-                for table in connector.metadata.sorted_tables:
+                for table in connector.tables.sorted_tables:
                     rows = [dict(r) for r in src.execute(f'SELECT * FROM "{table.name}"')]
                     for i in range(0, len(rows), 2000):
                         # Through the Table, so each type converts as it would in production.
@@ -82,7 +83,7 @@ def server_config(request: Any, city: Path, config: HubConfig) -> Iterator[HubCo
     url = template.format(db=db)
     asyncio.run(_load(admin_url, url, db, city))
     try:
-        yield replace(config, connectors={n: ConnectorConfig(url) for n in BUILTIN})
+        yield replace(config, connectors={n: ConnectorConfig(url) for n in generated_sources()})
     finally:
         asyncio.run(_drop(admin_url, db))
 

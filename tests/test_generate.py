@@ -20,7 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, select
 
-from connectors import clinic, community, enterprise, healthcode, school, transport
+from connectors.clinic import tables as clinic
+from connectors.community import tables as community
+from connectors.enterprise import tables as enterprise
+from connectors.healthcode import tables as healthcode
+from connectors.school import tables as school
+from connectors.transport import tables as transport
 from hub.city.generate import SOURCES, database_path, generate, is_generated
 from hub.city.model import Clock
 from hub.ids import (OTHER_PROVINCE_REGIONS, ZHENGZHOU_DISTRICTS, birth_date_of, is_valid_credit_code,

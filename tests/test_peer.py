@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from connectors.peer import HEALTH_CODE_HASH, HEALTH_CODE_QUERY, Peer, PeerConnector
-from connectors.sql import SourceError
+from connectors.interface import SourceError
 from hub.errors import ConfigError, HubError, error_body
 from hub.http.persisted import PersistedQueries
 

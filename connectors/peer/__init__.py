@@ -39,7 +39,7 @@ import httpx
 
 from hub.errors import ConfigError
 
-from connectors.sql import SourceError
+from connectors.interface import SourceError
 
 log = logging.getLogger("connectors.peer")
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from graphql import GraphQLSchema
 
-from connectors.sql import Condition, SqlConnector, Where
+from connectors.interface import Connector
+from connectors.views import Condition, Where
 
 from hub.errors import ConfigError, Forbidden
 from hub.http.endpoint import DocumentCache
@@ -57,7 +58,7 @@ class Admission:
 
 
 class Access:
-    def __init__(self, full: GraphQLSchema, sources: Mapping[str, SqlConnector],
+    def __init__(self, full: GraphQLSchema, sources: Mapping[str, Connector],
                  policies: PolicySet) -> None:
         self.full = full
         self.sources = sources

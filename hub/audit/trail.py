@@ -27,7 +27,7 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from hub.errors import HubError
+from hub.errors import AuditUnavailable
 from hub.state.migrations import GENESIS, audit_checkpoint, audit_head, audit_log, audit_person, migrate
 
 log = logging.getLogger("hub.audit.trail")
@@ -37,10 +37,6 @@ log = logging.getLogger("hub.audit.trail")
 GROUP_MAX = 256
 CONTENT = ("seq", "at", "department", "subject", "purpose", "operation", "document_hash",
            "fields", "persons", "source_rows", "outcome", "status", "latency_ms")
-
-
-class AuditUnavailable(HubError):
-    code = "AUDIT_UNAVAILABLE"
 
 
 @dataclass

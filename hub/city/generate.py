@@ -43,7 +43,12 @@ from random import Random
 from types import SimpleNamespace
 from typing import Any
 
-from connectors import clinic, community, enterprise, healthcode, school, transport
+from connectors.clinic import tables as clinic
+from connectors.community import tables as community
+from connectors.enterprise import tables as enterprise
+from connectors.healthcode import tables as healthcode
+from connectors.school import tables as school
+from connectors.transport import tables as transport
 from hub.city.model import Clock, calibrate
 from hub.city.people import CityBuilder
 from hub.city.plan import CityPlan, plan_city

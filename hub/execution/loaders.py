@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 
-from connectors.sql import CursorError, Page, Record, SourceError, SqlConnector, Where
+from connectors.interface import Connector, Page, SourceError
+from connectors.views import Record, Where
 
-from hub.errors import BadInput, SourceUnavailable
 
 T = TypeVar("T")
 #: (connector, view) -> the unified fields this request may fetch.
@@ -48,22 +48,10 @@ def then(future: asyncio.Future[Any], fn: Callable[[Any], T]) -> asyncio.Future[
     return out
 
 
-def translate(exc: Exception) -> Exception:
-    if isinstance(exc, SourceError):
-        return SourceUnavailable(
-            f"the {exc.connector} source did not answer ({exc.cause}); the rest of the "
-            "answer is complete, retry this part later",
-            connector=exc.connector,
-        )
-    if isinstance(exc, CursorError):
-        return BadInput(str(exc))
-    return exc
-
-
 class Loaders:
     def __init__(
         self,
-        sources: Mapping[str, SqlConnector],
+        sources: Mapping[str, Connector],
         fields_for: FieldsFor,
         rows_for: RowsFor | None = None,
         rows: Counter[str] | None = None,
@@ -88,10 +76,7 @@ class Loaders:
             full_where = where + self.rows_for(connector, view)
 
             async def batch(keys: Sequence[Any]) -> list[list[Record]]:
-                try:
-                    found = await source.load(view, key, keys, fields=fields, where=full_where)
-                except (SourceError, CursorError) as exc:
-                    raise translate(exc) from exc
+                found = await source.load(view, key, keys, fields=fields, where=full_where)
                 self.rows[connector] += sum(len(v) for v in found.values())
                 return [found.get(k, []) for k in keys]
 
@@ -106,10 +91,7 @@ class Loaders:
             peer = self.peer
 
             async def batch(keys: Sequence[str]) -> list[list[Record]]:
-                try:
-                    found = await peer.health_codes(list(keys))
-                except SourceError as exc:
-                    raise translate(exc) from exc
+                found = await peer.health_codes(list(keys))
                 self.rows["peer"] += sum(1 for v in found.values() if v)
                 return [_peer_record(found.get(k)) for k in keys]
 
@@ -144,13 +126,10 @@ class Loaders:
 
             async def batch(parents: Sequence[Any]) -> list[Page]:
                 keys = [None if p is WHOLE_VIEW else p for p in parents]
-                try:
-                    found = await source.pages(
-                        view, parent, keys, fields=fields, first=first, after=after,
-                        where=full_where, with_total=with_total,
-                    )
-                except (SourceError, CursorError) as exc:
-                    raise translate(exc) from exc
+                found = await source.pages(
+                    view, parent, keys, fields=fields, first=first, after=after,
+                    where=full_where, with_total=with_total,
+                )
                 self.rows[connector] += sum(len(p.records) for p in found.values())
                 return [found[k] for k in keys]
 

@@ -33,29 +33,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hub.errors import BadInput, ConfigError, HubError
+from hub.errors import (
+    BadInput,
+    ConfigError,
+    PersistedQueryHashMismatch,
+    PersistedQueryNotFound,
+    PersistedQueryNotSupported,
+)
 
 #: Registered (not pre-registered) documents kept at most.
 REGISTRY_SIZE = 10_000
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-
-class PersistedQueryNotFound(HubError):
-    """The hash names no document here; an APQ client resends with ``query``."""
-
-    code = "PERSISTED_QUERY_NOT_FOUND"
-
-
-class PersistedQueryNotSupported(BadInput):
-    """A persisted-query form this hub does not speak (an unknown ``version``)."""
-
-    code = "PERSISTED_QUERY_NOT_SUPPORTED"
-
-
-class PersistedQueryHashMismatch(BadInput):
-    """``query`` and ``sha256Hash`` were both sent and do not agree."""
-
-    code = "PERSISTED_QUERY_HASH_MISMATCH"
 
 
 def document_hash(text: str) -> str:

@@ -33,14 +33,13 @@ checking visitors because a cache is down.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from hub.errors import ConfigError, HubError
+from hub.errors import ConfigError, RateLimited, retry_after_header
 
 log = logging.getLogger("hub.http.ratelimit")
 
@@ -60,28 +59,7 @@ class Decision:
     remaining: int
 
 
-class RateLimited(HubError):
-    """The caller spent its budget: answered as HTTP 429 with ``Retry-After``."""
 
-    code = "RATE_LIMITED"
-
-    def __init__(self, retry_after: float) -> None:
-        seconds = retry_after_header(retry_after)
-        super().__init__(
-            f"too many requests for this token; retry after {seconds} s "
-            "(ask the big-data bureau for a larger budget if this is steady traffic)",
-            retryAfter=seconds,
-        )
-        self.retry_after = retry_after
-
-
-def retry_after_header(seconds: float) -> int:
-    """``Retry-After`` in whole seconds, rounded up: never 0 for a refusal.
-
-    >>> retry_after_header(0.2), retry_after_header(3.0)
-    (1, 3)
-    """
-    return max(1, math.ceil(seconds))
 
 
 class RateLimiter(Protocol):

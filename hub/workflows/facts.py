@@ -7,7 +7,7 @@ import asyncio
 import datetime as dt
 from collections.abc import Sequence
 
-from connectors.sql import Condition
+from connectors.views import Condition
 
 from hub.execution.loaders import Loaders
 from hub.workflows.rules import Facts, RuleSettings

@@ -1,11 +1,9 @@
 """The SQL driver every database connector is built on.
 
-A connector declares *views*: a unified type as its source stores it (which
-table, which column holds each unified field, how values are decoded). The
-driver turns a batch of keys, the set of unified fields the caller may read and
-a row filter into one SQLAlchemy Core statement, so the same connector runs on
-SQLite, PostgreSQL and MariaDB, and access policies are pushed down into SQL
-without touching any connector.
+It turns a batch of keys, the unified fields the caller may read and a row
+filter into one SQLAlchemy Core statement over a view's table, so the same
+connector runs on SQLite, PostgreSQL and MariaDB, and access policies are
+pushed down into SQL without touching any connector.
 
 Example::
 
@@ -20,8 +18,7 @@ import asyncio
 import base64
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import and_, case, func, literal, select
@@ -31,144 +28,59 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.schema import Column, MetaData
 
-Record = dict[str, Any]
-#: Called after every statement: (connector, the statement, rows returned).
-StatementObserver = Callable[["SqlConnector", Any, int], None]
+from hub.errors import BadCursor
 
-_OPS = {"=", "in", ">=", "<=", ">", "<"}
+from ..interface import Page, SourceError, StatementObserver
+from ..views import Condition, Record, View, Where
 
-
-class SourceError(Exception):
-    """A source could not answer: down, too slow, or a statement failed."""
-
-    def __init__(self, connector: str, cause: str) -> None:
-        super().__init__(f"source '{connector}' is unavailable: {cause}")
-        self.connector = connector
-        self.cause = cause
+__all__ = ["SqlConnector", "encode_cursor", "decode_cursor"]
 
 
-class CursorError(ValueError):
-    """An ``after`` cursor that this hub did not issue for this list."""
+def _column(view: View, name: str) -> Column[Any]:
+    try:
+        return view.fields[name].column  # type: ignore[no-any-return]
+    except KeyError:
+        raise KeyError(f"view {view.name} has no field {name!r}") from None
 
 
-@dataclass(frozen=True)
-class Condition:
-    """One row-filter term in unified names: ``Condition("district", "=", "410105")``."""
-
-    field: str
-    op: str
-    value: Any
-
-    def __post_init__(self) -> None:
-        if self.op not in _OPS:
-            raise ValueError(f"unknown operator {self.op!r}; use one of {sorted(_OPS)}")
+def _table(view: View) -> Any:
+    return _column(view, view.order).table
 
 
-Where = tuple[Condition, ...]
+def _key_in(view: View, name: str, values: Iterable[Any]) -> ColumnElement[bool]:
+    return _column(view, name).in_([view.encode(name, v) for v in values])
 
 
-@dataclass(frozen=True)
-class Field:
-    """Where a unified field lives in the source, and how to convert it."""
-
-    column: Column[Any]
-    decode: Callable[[Any], Any] | None = None
-    #: Turns a unified value into the source's representation (for filters).
-    encode: Callable[[Any], Any] | None = None
-    #: The GraphQL field this column answers ("Person.name"); None: the view's
-    #: type and this field's name; HIDDEN: never served (fetched only as a key).
-    graph: str | None = None
-
-
-#: ``Field.graph`` of a column the graph does not serve: a join key, an order
-#: key, or a source's duplicate of personal data that another source owns.
-HIDDEN = "-"
+def _clause(view: View, where: Iterable[Condition]) -> ColumnElement[bool] | None:
+    terms = []
+    for cond in where:
+        col = _column(view, cond.field)
+        if cond.op == "in":
+            terms.append(_key_in(view, cond.field, cond.value))
+        else:
+            value = view.encode(cond.field, cond.value)
+            terms.append(
+                {"=": col == value, ">=": col >= value, "<=": col <= value,
+                 ">": col > value, "<": col < value}[cond.op]
+            )
+    return and_(*terms) if terms else None
 
 
-@dataclass(frozen=True)
-class View:
-    """A unified type as one source stores it."""
-
-    name: str
-    fields: Mapping[str, Field]
-    #: Unified field giving a stable, unique order for keyset pagination.
-    order: str
-    #: Fields always fetched, whatever the caller asked (keys it joins on).
-    always: frozenset[str] = field(default_factory=frozenset)
-    #: The GraphQL type most of its fields belong to (default: the view's name).
-    graph_type: str | None = None
-    #: Row scopes this view obeys: scope kind -> the field holding its id, e.g.
-    #: ``{"school": "schoolId"}``: a school-scoped caller reads only its rows.
-    scopes: Mapping[str, str] = field(default_factory=dict)
-
-    def graph_field(self, name: str) -> str | None:
-        """'Type.field' that the view's field ``name`` answers, or None if hidden."""
-        graph = self.fields[name].graph
-        if graph == HIDDEN:
-            return None
-        return graph or f"{self.graph_type or self.name}.{name}"
-
-    @property
-    def served(self) -> frozenset[str]:
-        """Fields the graph can serve (every field but the hidden ones)."""
-        return frozenset(n for n in self.fields if self.graph_field(n) is not None)
-
-    @property
-    def table(self) -> Any:
-        return self.fields[self.order].column.table
-
-    def column(self, name: str) -> Column[Any]:
-        try:
-            return self.fields[name].column
-        except KeyError:
-            raise KeyError(f"view {self.name} has no field {name!r}") from None
-
-    def encode(self, name: str, value: Any) -> Any:
-        """A unified value as the source stores it (for keys and filters)."""
-        enc = self.fields[name].encode
-        return enc(value) if enc is not None and value is not None else value
-
-    def key_in(self, name: str, values: Iterable[Any]) -> ColumnElement[bool]:
-        return self.column(name).in_([self.encode(name, v) for v in values])
-
-    def clause(self, where: Iterable[Condition]) -> ColumnElement[bool] | None:
-        terms = []
-        for cond in where:
-            col = self.column(cond.field)
-            if cond.op == "in":
-                terms.append(self.key_in(cond.field, cond.value))
-            else:
-                value = self.encode(cond.field, cond.value)
-                terms.append(
-                    {"=": col == value, ">=": col >= value, "<=": col <= value,
-                     ">": col > value, "<": col < value}[cond.op]
-                )
-        return and_(*terms) if terms else None
-
-    def decode(self, row: Row[Any], names: Sequence[str]) -> Record:
-        out: Record = {}
-        for name, value in zip(names, row):
-            dec = self.fields[name].decode
-            out[name] = dec(value) if dec is not None and value is not None else value
-        return out
-
-
-@dataclass
-class Page:
-    """One page of a list: records in order, whether more follow, the total."""
-
-    records: list[Record]
-    has_next: bool
-    total: int | None
-    cursors: list[str]
+def _decode(view: View, row: Any, names: Sequence[str]) -> Record:
+    out: Record = {}
+    fields = view.fields
+    for name, value in zip(names, row):
+        dec = fields[name].decode
+        out[name] = dec(value) if dec is not None and value is not None else value
+    return out
 
 
 def _terms(view: View, parent: str | None, parents: Sequence[Any], where: Where) -> list[Any]:
     """WHERE terms of a page or count: the parents' keys and the row filter."""
     terms: list[Any] = []
     if parent is not None:
-        terms.append(view.key_in(parent, parents))
-    extra = view.clause(where)
+        terms.append(_key_in(view, parent, parents))
+    extra = _clause(view, where)
     if extra is not None:
         terms.append(extra)
     return terms
@@ -184,11 +96,11 @@ def decode_cursor(view: View, cursor: str) -> Any:
         padded = cursor + "=" * (-len(cursor) % 4)
         name, value = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
     except (ValueError, TypeError, UnicodeDecodeError):
-        raise CursorError(
+        raise BadCursor(
             "after: this is not a cursor the hub issued; pass an endCursor or an edge's cursor"
         ) from None
     if name != view.name:
-        raise CursorError(f"after: this cursor belongs to a list of {name}, not of {view.name}")
+        raise BadCursor(f"after: this cursor belongs to a list of {name}, not of {view.name}")
     return value
 
 
@@ -221,6 +133,9 @@ class SqlConnector:
             await self._engine.dispose()
             self._engine = None
 
+    def claims(self, view: str, key: str, value: Any) -> bool:
+        return True
+
     async def ping(self) -> None:
         """Raise SourceError unless the source answers ``SELECT 1`` in time."""
         await self._execute(select(literal(1)), record=False)
@@ -237,15 +152,15 @@ class SqlConnector:
     ) -> dict[Any, list[Record]]:
         """Every record whose ``key`` is in ``keys``, grouped by key: one statement."""
         view = self.views[view_name]
-        names = self._names(view, fields, key)
-        cond = view.key_in(key, keys)
-        extra = view.clause(where)
-        stmt = select(*[view.column(n) for n in names]).where(
+        names = view.names(fields, key)
+        cond = _key_in(view, key, keys)
+        extra = _clause(view, where)
+        stmt = select(*[_column(view, n) for n in names]).where(
             cond if extra is None else and_(cond, extra)
-        ).order_by(view.column(view.order))
+        ).order_by(_column(view, view.order))
         out: dict[Any, list[Record]] = defaultdict(list)
         for row in await self._execute(stmt):
-            rec = view.decode(row, names)
+            rec = _decode(view, row, names)
             out[rec[key]].append(rec)
         return out
 
@@ -267,12 +182,12 @@ class SqlConnector:
         Window functions keep it to one round trip however many parents.
         """
         view = self.views[view_name]
-        names = self._names(view, fields, parent)
-        order_col = view.column(view.order)
+        names = view.names(fields, parent)
+        order_col = _column(view, view.order)
         terms = _terms(view, parent, parents, where)
         after_value = decode_cursor(view, after) if after is not None else None
-        partition = [view.column(parent)] if parent is not None else None
-        cols = [view.column(n).label(f"c{i}") for i, n in enumerate(names)]
+        partition = [_column(view, parent)] if parent is not None else None
+        cols = [_column(view, n).label(f"c{i}") for i, n in enumerate(names)]
         if with_total:
             total = func.count().over(partition_by=partition).label("_total")
             if after_value is None:
@@ -310,7 +225,7 @@ class SqlConnector:
             if with_total and rows:
                 totals[pkey] = rows[0]._total
             page_rows = rows[:first]
-            records = [view.decode(r[: len(names)], names) for r in page_rows]
+            records = [_decode(view, r[: len(names)], names) for r in page_rows]
             result[pkey] = Page(
                 records=records,
                 has_next=len(rows) > first,
@@ -333,8 +248,8 @@ class SqlConnector:
         if parent is None:
             stmt = select(literal(None), func.count())
         else:
-            stmt = select(view.column(parent), func.count()).group_by(view.column(parent))
-        stmt = stmt.select_from(view.table)
+            stmt = select(_column(view, parent), func.count()).group_by(_column(view, parent))
+        stmt = stmt.select_from(_table(view))
         if terms:
             stmt = stmt.where(and_(*terms))
         rows = await self._execute(stmt)
@@ -349,17 +264,6 @@ class SqlConnector:
         return str(stmt.compile(dialect=dialect))
 
     # -- internals ---------------------------------------------------------
-    @staticmethod
-    def _names(view: View, fields: Iterable[str], key: str | None) -> list[str]:
-        wanted = set(fields) | set(view.always)
-        if key is not None:
-            wanted.add(key)
-        unknown = wanted - set(view.fields)
-        if unknown:
-            raise KeyError(f"view {view.name} has no fields {sorted(unknown)}")
-        # Declaration order keeps the SQL text stable (statement caches, tests).
-        return [n for n in view.fields if n in wanted]
-
     async def _execute(self, stmt: Select[Any], *, record: bool = True) -> list[Row[Any]]:
         if self._engine is None:
             await self.start()

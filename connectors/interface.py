@@ -1,0 +1,72 @@
+"""The one interface every connector implements, whatever its source speaks.
+
+The hub's loaders talk to sources only through :class:`Connector`: load
+records by keys, fetch a page of a list with its total, answer a health check,
+and give up after a timeout. The SQL driver (``connectors.drivers.sql``) and
+the HTTP driver (``connectors.drivers.http``) implement it; a source system is
+one of them plus its views (see ``connectors.registry`` for how a source is
+registered).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from hub.errors import SourceUnavailable
+
+from .views import Record, View, Where
+
+#: A source that could not answer: down, too slow, or a request failed.
+SourceError = SourceUnavailable
+
+#: Called after every statement or request: (connector, what was sent, rows returned).
+StatementObserver = Callable[[Any, Any, int], None]
+
+
+@dataclass
+class Page:
+    """One page of a list: records in order, whether more follow, the total."""
+
+    records: list[Record]
+    has_next: bool
+    total: int | None
+    cursors: list[str]
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """What the hub needs of a source system."""
+
+    #: Short name used in configuration, metrics, audit entries and errors.
+    name: str
+    #: The unified views it serves, by name.
+    views: Mapping[str, View]
+    #: Seconds a request may take before the source counts as unavailable.
+    timeout: float
+    #: Called after every statement (metrics, tests counting statements).
+    observers: list[StatementObserver]
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise SourceUnavailable, with a one-line cause, unless the source answers."""
+
+    def claims(self, view: str, key: str, value: Any) -> bool:
+        """Whether this connector answers for ``value`` of ``key`` in ``view``.
+
+        Where several connectors serve one view (the province's health codes
+        and the peer provinces' hubs), each key goes to the first that claims it.
+        """
+
+    async def load(self, view: str, key: str, keys: Sequence[Any], *, fields: Iterable[str],
+                   where: Where = ()) -> dict[Any, list[Record]]:
+        """Every record whose ``key`` is in ``keys``, grouped by key: one request."""
+
+    async def pages(self, view: str, parent: str | None, parents: Sequence[Any], *,
+                    fields: Iterable[str], first: int, after: str | None = None,
+                    where: Where = (), with_total: bool = False) -> dict[Any, Page]:
+        """The first ``first`` records after ``after`` for each parent: one request."""
