@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from hub.config import HubConfig
-from hub.errors import HubError, UsageError
-from hub.access.tokens import DEFAULT_PURPOSES, DEPARTMENTS, issue_token, parse_scope
+from hub.errors import BadInput, HubError, UsageError
+from hub.access.tokens import issue_token, parse_scope
+from hub.access.vocabulary import POLICY_DIR, Vocabulary, load_vocabulary
 
 DEFAULT_DATA_DIR = Path("demo-data")
 DEFAULT_PERSONS = 20_000
@@ -37,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except HubError as exc:
         print(f"hub: error: {exc.message}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `hub policy show x | head`
@@ -70,7 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_serve)
 
     t = sub.add_parser("token", help="issue a bearer token; printed on the last line")
-    t.add_argument("--department", required=True, choices=sorted(DEPARTMENTS))
+    t.add_argument("--department", required=True, metavar="NAME",
+                   help="a department with a file in the policy directory (policies/NAME.toml)")
     t.add_argument("--scope", action="append", default=[], metavar="KIND=ID",
                    help="row scope, e.g. school=S410105001 (repeatable)")
     t.add_argument("--purpose", action="append", default=[], metavar="P",
@@ -92,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="policy directory (default: the hub's policies/)")
     chk.set_defaults(func=cmd_policy_check)
     show = polsub.add_parser("show", help="print a department's effective access table")
-    show.add_argument("department", choices=sorted(DEPARTMENTS))
+    show.add_argument("department", metavar="DEPARTMENT")
     show.add_argument("--dir", type=Path, default=None, help="policy directory")
     show.set_defaults(func=cmd_policy_show)
     pol.set_defaults(func=lambda _a: (pol.print_help(), 2)[1])
@@ -151,12 +153,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_token(args: argparse.Namespace) -> int:
     config = _config(args.config, args.data_dir)
+    vocabulary = load_vocabulary(config.policy_dir or POLICY_DIR)
     scopes: dict[str, list[str]] = {}
-    for text in args.scope:
-        kind, value = parse_scope(text)
-        scopes.setdefault(kind, []).append(value)
-    token = issue_token(config.secret, args.department, scopes=scopes,
-                        purposes=args.purpose or None, ttl=args.ttl, subject=args.subject)
+    try:
+        for text in args.scope:
+            kind, value = parse_scope(text, vocabulary)
+            scopes.setdefault(kind, []).append(value)
+        token = issue_token(config.secret, args.department, scopes=scopes,
+                            purposes=args.purpose or None, ttl=args.ttl, subject=args.subject,
+                            vocabulary=vocabulary)
+    except BadInput as exc:  # the command's own arguments: a usage error
+        raise UsageError(exc.message) from None
     print(token)
     return 0
 
@@ -171,7 +178,7 @@ def cmd_schema(_args: argparse.Namespace) -> int:
 def cmd_policy_check(args: argparse.Namespace) -> int:
     from schema import SCHEMA
 
-    from hub.access.policy import POLICY_DIR, PolicySet
+    from hub.access.policy import PolicySet
 
     directory = args.directory or POLICY_DIR
     policies = PolicySet.load(directory, SCHEMA._schema)
@@ -185,9 +192,13 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
 def cmd_policy_show(args: argparse.Namespace) -> int:
     from schema import SCHEMA
 
-    from hub.access.policy import POLICY_DIR, PolicySet, access_table
+    from hub.access.policy import PolicySet, access_table
 
-    policy = PolicySet.load(args.dir or POLICY_DIR, SCHEMA._schema)[args.department]
+    policies = PolicySet.load(args.dir or POLICY_DIR, SCHEMA._schema)
+    if args.department not in policies.policies:
+        raise UsageError(f"department {args.department!r} has no policy file; the departments "
+                         f"are {', '.join(sorted(policies.policies))}")
+    policy = policies[args.department]
     print(f"department {policy.department}: {policy.description}")
     print(f"purposes: {', '.join(policy.purposes)}")
     print(f"row scope: {policy.scope + ' (from the token)' if policy.scope else 'none (all rows)'}")
@@ -302,20 +313,25 @@ def _samples(data_dir: Path) -> dict[str, Any]:
         return {}
 
 
-def demo_tokens(config: HubConfig, samples: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(department, scope, token) for every demo department."""
-    scope_of = {"school": ("school", samples.get("school_id")),
-                "community": ("community", samples.get("community_id")),
-                "enterprise": ("enterprise", samples.get("credit_code"))}
+def demo_tokens(config: HubConfig, samples: dict[str, Any],
+                vocabulary: Vocabulary | None = None) -> list[tuple[str, str, str]]:
+    """(department, scope, token) for every department of the policies.
+
+    A scoped department's token names the city's sample of its scope kind
+    (``samples["scopes"]`` in city.json)."""
+    vocabulary = vocabulary or load_vocabulary(config.policy_dir or POLICY_DIR)
+    legacy = {"school": samples.get("school_id"), "community": samples.get("community_id"),
+              "enterprise": samples.get("credit_code")}
+    known = {**legacy, **samples.get("scopes", {})}
     rows = []
-    for dept in DEPARTMENTS:
+    for name, dept in vocabulary.departments.items():
         scopes: dict[str, list[str]] = {}
         label = "-"
-        if dept in scope_of and scope_of[dept][1]:
-            kind, value = scope_of[dept]
-            scopes[kind] = [str(value)]
-            label = f"{kind}={value}"
-        rows.append((dept, label, issue_token(config.secret, dept, scopes=scopes, ttl=DEMO_TTL)))
+        if dept.scope is not None and known.get(dept.scope):
+            scopes[dept.scope] = [str(known[dept.scope])]
+            label = f"{dept.scope}={known[dept.scope]}"
+        rows.append((name, label, issue_token(config.secret, name, scopes=scopes, ttl=DEMO_TTL,
+                                              vocabulary=vocabulary)))
     return rows
 
 
@@ -328,7 +344,8 @@ def demo_query(samples: dict[str, Any]) -> str:
 
 
 def demo_banner(config: HubConfig, samples: dict[str, Any], base: str) -> str:
-    rows = demo_tokens(config, samples)
+    vocabulary = load_vocabulary(config.policy_dir or POLICY_DIR)
+    rows = demo_tokens(config, samples, vocabulary)
     lines = [
         "",
         f"City-brain hub demo: {base}/graphql  (open it in a browser for GraphiQL)",
@@ -337,7 +354,8 @@ def demo_banner(config: HubConfig, samples: dict[str, Any], base: str) -> str:
         f"{'department':<11} {'purposes':<40} {'scope':<30} token",
     ]
     for dept, scope, token in rows:
-        lines.append(f"{dept:<11} {','.join(DEFAULT_PURPOSES[dept]):<40} {scope:<30} {token}")
+        purposes = ",".join(vocabulary.departments[dept].purposes)
+        lines.append(f"{dept:<11} {purposes:<40} {scope:<30} {token}")
     education = next(t for d, _, t in rows if d == "education")
     body = json.dumps({"query": demo_query(samples)}, ensure_ascii=False)
     curl = " ".join([

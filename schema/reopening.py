@@ -123,8 +123,8 @@ async def evaluate_schools(info: Info, school_ids: Sequence[str], on: dt.date) -
     """Every pupil and staff member of the schools, with the reasons each may not return."""
     loaders = info.context.internal
     pupils, staff = await asyncio.gather(
-        loaders.records("school", "Student", "schoolId").load_many(list(school_ids)),
-        loaders.records("school", "Staff", "schoolId").load_many(list(school_ids)),
+        loaders.records("Student", "schoolId").load_many(list(school_ids)),
+        loaders.records("Staff", "schoolId").load_many(list(school_ids)),
     )
     ids = [r["idNumber"] for rows in (*pupils, *staff) for r in rows]
     known = await facts.gather(loaders, ids, on, info.context.rules)
@@ -166,7 +166,7 @@ class SchoolReadiness:
     def school(self, info: Info) -> Annotated["School", strawberry.lazy("schema.types")] | None:  # noqa: UP037
         from schema.types import School, _place
 
-        return _place(info, "school", "School", "id", self.schoolId, School)
+        return _place(info, "School", "id", self.schoolId, School)
 
 
 @strawberry.type(description="Reopening across the schools of a district (or the city).")
@@ -182,7 +182,7 @@ class ReopeningOverview:
 
 async def overview(info: Info, district_where: Any, district: str | None, on: dt.date) -> ReopeningOverview:
     loaders = info.context.internal
-    page = await loaders.pages("school", "School", None, first=MAX_SCHOOLS, after=None,
+    page = await loaders.pages("School", None, first=MAX_SCHOOLS, after=None,
                                where=district_where).load("*")
     if page.has_next:
         raise BadInput(f"more than {MAX_SCHOOLS} schools: ask district by district")

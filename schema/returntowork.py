@@ -113,7 +113,7 @@ async def submit(info: Info, data: ReturnToWorkInput) -> ReturnToWork:
     ctx = info.context
     code = clean["creditCode"]
     # The token's scope decides: an enterprise submits only for itself.
-    found = await ctx.internal.records("enterprise", "Enterprise", "creditCode").load(code)
+    found = await ctx.internal.records("Enterprise", "creditCode").load(code)
     if not found:
         if ctx.admission is not None and ctx.admission.rows_for("enterprise", "Enterprise"):
             raise Forbidden("this token may submit a commitment only for its own enterprise",
@@ -122,7 +122,7 @@ async def submit(info: Info, data: ReturnToWorkInput) -> ReturnToWork:
     planned = data.plannedDate
 
     async def decide() -> tuple[str, list[str], list[dict[str, Any]], int]:
-        staff = await ctx.internal.records("enterprise", "Employment", "creditCode").load(code)
+        staff = await ctx.internal.records("Employment", "creditCode").load(code)
         ids = sorted({r["idNumber"] for r in staff})
         known = await facts.gather(ctx.internal, ids, planned, ctx.rules)
         home = []

@@ -12,6 +12,8 @@ from strawberry.types import Info
 
 from connectors.views import Condition
 from hub.errors import BadInput
+from hub.execution.loaders import WHOLE_VIEW
+from hub.futures import then
 from hub.ids import ZHENGZHOU_DISTRICTS, credit_code_problem, id_number_problem
 
 from schema.audit import AuditQuery
@@ -55,11 +57,9 @@ def _district(value: str | None) -> tuple[Condition, ...]:
     return (Condition("district", "=", value),)
 
 
-def _list(info: Info, connector: str, view: str, cls: type, first_: int, after: str | None,
+def _list(info: Info, view: str, cls: type, first_: int, after: str | None,
           where: tuple[Condition, ...]) -> Any:
-    from hub.execution.loaders import WHOLE_VIEW, then
-
-    loader = info.context.loaders.pages(connector, view, None, first=check_first(first_),
+    loader = info.context.loaders.pages(view, None, first=check_first(first_),
                                         after=after, where=where, with_total=wants_total(info))
     return then(loader.load(WHOLE_VIEW),
                 lambda page: connection(page, [build(cls, r) for r in page.records], after))
@@ -72,7 +72,7 @@ class Query(AuditQuery):
         _id_number(idNumber)
         if not await info.context.person_in_scope(idNumber):
             return None
-        loader = info.context.loaders.records("healthcode", "HealthCode", "idNumber")
+        loader = info.context.loaders.records("HealthCode", "idNumber", forward=False)
         return person_of(info, idNumber) if await loader.load(idNumber) else None
 
     @strawberry.field(description="A person's current health code, by resident ID number.")
@@ -80,7 +80,7 @@ class Query(AuditQuery):
         _id_number(idNumber)
         if not await info.context.person_in_scope(idNumber):
             return None
-        loader = info.context.loaders.records("healthcode", "HealthCode", "idNumber")
+        loader = info.context.loaders.records("HealthCode", "idNumber", forward=False)
         code = _health_code(await loader.load(idNumber))
         if code is not None:
             info.context.touched.add(idNumber)
@@ -88,28 +88,28 @@ class Query(AuditQuery):
 
     @strawberry.field
     def school(self, info: Info, id: strawberry.ID) -> School | None:
-        return _place(info, "school", "School", "id", id, School)
+        return _place(info, "School", "id", id, School)
 
     @strawberry.field
     def community(self, info: Info, id: strawberry.ID) -> Community | None:
-        return _place(info, "community", "Community", "id", id, Community)
+        return _place(info, "Community", "id", id, Community)
 
     @strawberry.field
     def enterprise(self, info: Info, creditCode: str) -> Enterprise | None:
         problem = credit_code_problem(creditCode)
         if problem is not None:
             raise BadInput(f"creditCode: {problem}", argument="creditCode")
-        return _place(info, "enterprise", "Enterprise", "creditCode", creditCode, Enterprise)
+        return _place(info, "Enterprise", "creditCode", creditCode, Enterprise)
 
     @strawberry.field
     def checkpoint(self, info: Info, id: strawberry.ID) -> Checkpoint | None:
         if not str(id).isdigit():
             return None
-        return _place(info, "transport", "Checkpoint", "id", id, Checkpoint)
+        return _place(info, "Checkpoint", "id", id, Checkpoint)
 
     @strawberry.field
     def clinic(self, info: Info, id: strawberry.ID) -> Clinic | None:
-        return _place(info, "clinic", "Clinic", "id", id, Clinic)
+        return _place(info, "Clinic", "id", id, Clinic)
 
     @strawberry.field(description="Schools, by id; filter by district code and level.")
     def schools(self, info: Info, district: str | None = None, level: SchoolLevel | None = None,
@@ -117,12 +117,12 @@ class Query(AuditQuery):
         where = _district(district)
         if level is not None:
             where += (Condition("level", "=", level.value),)
-        return _list(info, "school", "School", School, first, after, where)
+        return _list(info, "School", School, first, after, where)
 
     @strawberry.field(description="Residential communities, by id; filter by district code.")
     def communities(self, info: Info, district: str | None = None, first: int = DEFAULT_PAGE,
                     after: str | None = None) -> Connection[Community]:
-        return _list(info, "community", "Community", Community, first, after, _district(district))
+        return _list(info, "Community", Community, first, after, _district(district))
 
     @strawberry.field(description="Enterprises, by credit code; filter by district and GB/T 4754 section.")
     def enterprises(self, info: Info, district: str | None = None, industry: str | None = None,
@@ -130,7 +130,7 @@ class Query(AuditQuery):
         where = _district(district)
         if industry is not None:
             where += (Condition("industry", "=", industry),)
-        return _list(info, "enterprise", "Enterprise", Enterprise, first, after, where)
+        return _list(info, "Enterprise", Enterprise, first, after, where)
 
     @strawberry.field(description="Checkpoints, by id; filter by district and kind.")
     def checkpoints(self, info: Info, district: str | None = None, kind: CheckpointKind | None = None,
@@ -138,7 +138,7 @@ class Query(AuditQuery):
         where = _district(district)
         if kind is not None:
             where += (Condition("kind", "=", kind.value),)
-        return _list(info, "transport", "Checkpoint", Checkpoint, first, after, where)
+        return _list(info, "Checkpoint", Checkpoint, first, after, where)
 
     @strawberry.field(description="Fever clinics and designated hospitals; filter by district and kind.")
     def clinics(self, info: Info, district: str | None = None, kind: ClinicKind | None = None,
@@ -146,7 +146,7 @@ class Query(AuditQuery):
         where = _district(district)
         if kind is not None:
             where += (Condition("kind", "=", kind.value),)
-        return _list(info, "clinic", "Clinic", Clinic, first, after, where)
+        return _list(info, "Clinic", Clinic, first, after, where)
 
 
     @strawberry.field(description="School reopening across a district's schools (or the city's).")
@@ -166,7 +166,7 @@ class Query(AuditQuery):
             where += (Condition("arrivedAt", ">=", since),)
         if underObservation is not None:
             where += (Condition("observationEnd", ">" if underObservation else "<=", info.context.now),)
-        return _list(info, "transport", "Arrival", Arrival, first, after, where)
+        return _list(info, "Arrival", Arrival, first, after, where)
 
 
 SCHEMA = strawberry.Schema(query=Query, mutation=Mutation, config=StrawberryConfig(auto_camel_case=False))

@@ -20,7 +20,8 @@ from strawberry.types import Info
 from connectors.views import Condition, Record
 from hub.errors import BadInput
 from hub.ids import ZHENGZHOU_DISTRICTS, birth_date_of
-from hub.execution.loaders import first, then
+from hub.execution.loaders import first
+from hub.futures import then
 
 from schema.paging import DEFAULT_PAGE, Connection, check_first, connection, wants_total
 from schema.reopening import ReopeningPlan
@@ -179,13 +180,13 @@ class School:
             if grade not in GRADE_NAMES:
                 raise BadInput(f"grade {grade!r} is unknown; use one of {', '.join(GRADE_NAMES)}")
             where = (Condition("grade", "=", grade),)
-        return _people_page(info, "school", "Student", "schoolId", self.id, first, after, where)
+        return _people_page(info, "Student", "schoolId", self.id, first, after, where)
 
     @strawberry.field(description="Teachers and other staff, in register order.")
     def staff(
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[Person]:
-        return _people_page(info, "school", "Staff", "schoolId", self.id, first, after, ())
+        return _people_page(info, "Staff", "schoolId", self.id, first, after, ())
 
     @strawberry.field(description="Who may return on `date`, grade by grade, and why not the others.")
     async def reopening(self, info: Info, date: dt.date) -> ReopeningPlan:
@@ -210,7 +211,7 @@ class Community:
     def residents(
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[Person]:
-        return _people_page(info, "community", "Residence", "communityId", self.id, first, after, ())
+        return _people_page(info, "Residence", "communityId", self.id, first, after, ())
 
     @strawberry.field(description="Gate entries since a time (default: the last 24 hours).")
     def entries(
@@ -218,7 +219,7 @@ class Community:
         after: str | None = None,
     ) -> Connection[CommunityEntry]:
         cutoff = since or info.context.now - dt.timedelta(days=1)
-        return _page(info, "community", "CommunityEntry", "communityId", self.id, first, after,
+        return _page(info, "CommunityEntry", "communityId", self.id, first, after,
                      (Condition("time", ">=", cutoff),), CommunityEntry)
 
 
@@ -238,7 +239,7 @@ class Enterprise:
     def employees(
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[Person]:
-        return _people_page(info, "enterprise", "Employment", "creditCode", self.creditCode,
+        return _people_page(info, "Employment", "creditCode", self.creditCode,
                             first, after, ())
 
     @strawberry.field(description="The return-to-work decision in force, if a commitment was submitted.")
@@ -283,7 +284,7 @@ class Checkpoint:
         where: tuple[Condition, ...] = (Condition("time", ">=", cutoff),)
         if direction is not None:
             where += (Condition("direction", "=", direction.value),)
-        return _page(info, "transport", "CheckpointPass", "checkpointId", self.id, first, after,
+        return _page(info, "CheckpointPass", "checkpointId", self.id, first, after,
                      where, CheckpointPass)
 
 
@@ -304,7 +305,7 @@ class Clinic:
         after: str | None = None,
     ) -> Connection[ClinicVisit]:
         cutoff = since or info.context.now - dt.timedelta(days=7)
-        return _page(info, "clinic", "ClinicVisit", "clinicId", self.id, first, after,
+        return _page(info, "ClinicVisit", "clinicId", self.id, first, after,
                      (Condition("time", ">=", cutoff),), ClinicVisit)
 
 
@@ -321,7 +322,7 @@ class CheckpointPass:
 
     @strawberry.field
     def checkpoint(self, info: Info) -> Checkpoint | None:
-        return _place(info, "transport", "Checkpoint", "id", self.checkpointId, Checkpoint)
+        return _place(info, "Checkpoint", "id", self.checkpointId, Checkpoint)
 
     @strawberry.field
     def person(self, info: Info) -> Person:
@@ -338,7 +339,7 @@ class CommunityEntry:
 
     @strawberry.field
     def community(self, info: Info) -> Community | None:
-        return _place(info, "community", "Community", "id", self.communityId, Community)
+        return _place(info, "Community", "id", self.communityId, Community)
 
     @strawberry.field
     def person(self, info: Info) -> Person:
@@ -358,7 +359,7 @@ class ClinicVisit:
 
     @strawberry.field
     def clinic(self, info: Info) -> Clinic | None:
-        return _place(info, "clinic", "Clinic", "id", self.clinicId, Clinic)
+        return _place(info, "Clinic", "id", self.clinicId, Clinic)
 
     @strawberry.field
     def person(self, info: Info) -> Person:
@@ -393,7 +394,7 @@ class Residence:
 
     @strawberry.field
     def community(self, info: Info) -> Community | None:
-        return _place(info, "community", "Community", "id", self.communityId, Community)
+        return _place(info, "Community", "id", self.communityId, Community)
 
 
 @strawberry.type(description="A person's job at an enterprise.")
@@ -404,7 +405,7 @@ class Employment:
 
     @strawberry.field
     def enterprise(self, info: Info) -> Enterprise | None:
-        return _place(info, "enterprise", "Enterprise", "creditCode", self.creditCode, Enterprise)
+        return _place(info, "Enterprise", "creditCode", self.creditCode, Enterprise)
 
 
 @strawberry.type(description="A person's place at a school, as pupil or staff.")
@@ -416,7 +417,7 @@ class Enrollment:
 
     @strawberry.field
     def school(self, info: Info) -> School | None:
-        return _place(info, "school", "School", "id", self.schoolId, School)
+        return _place(info, "School", "id", self.schoolId, School)
 
 
 # --------------------------------------------------------------------------- person
@@ -438,29 +439,27 @@ class Person:
 
     @strawberry.field(description="The current code; a visitor's comes from their province's hub.")
     def healthCode(self, info: Info) -> HealthCode | None:
-        loaders = info.context.loaders
-        if loaders.peer is not None and not self.idNumber.startswith(info.context.province):
-            return then(loaders.peer_codes().load(self.idNumber), _health_code)
-        return then(_code_loader(info).load(self.idNumber), _health_code)
+        loader = info.context.loaders.records("HealthCode", "idNumber")
+        return then(loader.load(self.idNumber), _health_code)
 
     @strawberry.field
     def residence(self, info: Info) -> Residence | None:
-        loader = info.context.loaders.records("community", "Residence", "idNumber")
+        loader = info.context.loaders.records("Residence", "idNumber")
         return then(loader.load(self.idNumber),
                     lambda rs: build(Residence, rs[0]) if rs else None)
 
     @strawberry.field
     def employments(self, info: Info) -> list[Employment]:
-        loader = info.context.loaders.records("enterprise", "Employment", "idNumber")
+        loader = info.context.loaders.records("Employment", "idNumber")
         return then(loader.load(self.idNumber), lambda rs: [build(Employment, r) for r in rs])
 
     @strawberry.field
     async def enrollment(self, info: Info) -> Enrollment | None:
         loaders = info.context.loaders
-        pupil = first(await loaders.records("school", "Student", "idNumber").load(self.idNumber))
+        pupil = first(await loaders.records("Student", "idNumber").load(self.idNumber))
         if pupil is not None:
             return build(Enrollment, pupil, role=EnrollmentRole.STUDENT, staffRole=None)
-        member = first(await loaders.records("school", "Staff", "idNumber").load(self.idNumber))
+        member = first(await loaders.records("Staff", "idNumber").load(self.idNumber))
         if member is not None:
             return build(Enrollment, member, role=EnrollmentRole.STAFF, grade=None,
                          staffRole=member.get("role"))
@@ -468,25 +467,25 @@ class Person:
 
     @strawberry.field(description="Checkpoint passes in the last `days` days.")
     def checkpointPasses(self, info: Info, days: int = 14) -> list[CheckpointPass]:
-        loader = info.context.loaders.records("transport", "CheckpointPass", "idNumber",
+        loader = info.context.loaders.records("CheckpointPass", "idNumber",
                                               since_cutoff(info, days))
         return then(loader.load(self.idNumber), lambda rs: [build(CheckpointPass, r) for r in rs])
 
     @strawberry.field(description="Community gate entries in the last `days` days.")
     def communityEntries(self, info: Info, days: int = 14) -> list[CommunityEntry]:
-        loader = info.context.loaders.records("community", "CommunityEntry", "idNumber",
+        loader = info.context.loaders.records("CommunityEntry", "idNumber",
                                               since_cutoff(info, days))
         return then(loader.load(self.idNumber), lambda rs: [build(CommunityEntry, r) for r in rs])
 
     @strawberry.field(description="Fever-clinic visits in the last `days` days.")
     def clinicVisits(self, info: Info, days: int = 14) -> list[ClinicVisit]:
-        loader = info.context.loaders.records("clinic", "ClinicVisit", "idNumber",
+        loader = info.context.loaders.records("ClinicVisit", "idNumber",
                                               since_cutoff(info, days))
         return then(loader.load(self.idNumber), lambda rs: [_visit(r) for r in rs])
 
     @strawberry.field(description="The latest arrival from abroad, if any.")
     def overseasArrival(self, info: Info) -> Arrival | None:
-        loader = info.context.loaders.records("transport", "Arrival", "idNumber")
+        loader = info.context.loaders.records("Arrival", "idNumber")
 
         def latest(rs: list[Record]) -> Arrival | None:
             abroad = [r for r in rs if r.get("kind") == "ABROAD"]
@@ -496,7 +495,7 @@ class Person:
 
     @strawberry.field(description="Every recorded arrival (abroad or another province).")
     def arrivals(self, info: Info) -> list[Arrival]:
-        loader = info.context.loaders.records("transport", "Arrival", "idNumber")
+        loader = info.context.loaders.records("Arrival", "idNumber")
         return then(loader.load(self.idNumber), lambda rs: [build(Arrival, r) for r in rs])
 
 
@@ -515,15 +514,16 @@ def _visit(rec: Record) -> ClinicVisit:
 
 
 def _code_loader(info: Info) -> Any:
-    return info.context.loaders.records("healthcode", "HealthCode", "idNumber")
+    """This hub's own health codes (names and phones never come from a peer hub)."""
+    return info.context.loaders.records("HealthCode", "idNumber", forward=False)
 
 
 def _attr(records: list[Record], name: str) -> Any:
     return records[0].get(name) if records else None
 
 
-def _place(info: Info, connector: str, view: str, key: str, value: Any, cls: type[C]) -> Any:
-    loader = info.context.loaders.records(connector, view, key)
+def _place(info: Info, view: str, key: str, value: Any, cls: type[C]) -> Any:
+    loader = info.context.loaders.records(view, key)
     return then(loader.load(value), lambda rs: build(cls, rs[0]) if rs else None)
 
 
@@ -532,16 +532,16 @@ _PRIME = {"Student": "Student", "Staff": "Staff", "Residence": "Residence", "Emp
 
 
 def _people_page(
-    info: Info, connector: str, view: str, parent: str, key: Any, first_: int,
+    info: Info, view: str, parent: str, key: Any, first_: int,
     after: str | None, where: tuple[Condition, ...],
 ) -> Any:
     loaders = info.context.loaders
-    loader = loaders.pages(connector, view, parent, first=check_first(first_), after=after,
+    loader = loaders.pages(view, parent, first=check_first(first_), after=after,
                            where=where, with_total=wants_total(info))
 
     def to_connection(page: Any) -> Connection[Person]:
         if _PRIME.get(view):
-            by_person = loaders.records(connector, view, "idNumber")
+            by_person = loaders.records(view, "idNumber")
             for rec in page.records:
                 by_person.prime(rec["idNumber"], [rec])
         touched = info.context.touched
@@ -552,10 +552,10 @@ def _people_page(
 
 
 def _page(
-    info: Info, connector: str, view: str, parent: str, key: Any, first_: int,
+    info: Info, view: str, parent: str, key: Any, first_: int,
     after: str | None, where: tuple[Condition, ...], cls: type[C],
 ) -> Any:
-    loader = info.context.loaders.pages(connector, view, parent, first=check_first(first_),
+    loader = info.context.loaders.pages(view, parent, first=check_first(first_),
                                         after=after, where=where, with_total=wants_total(info))
     make = _visit if cls is ClinicVisit else (lambda r: build(cls, r))
     return then(loader.load(key), lambda page: connection(page, [make(r) for r in page.records], after))

@@ -83,10 +83,10 @@ def test_config_errors_name_file_line_and_key(tmp_path: Path, text: str, message
     assert not (tmp_path / "hub-secret").exists(), "loading a configuration that names its key wrote one"
 
 
-def test_serve_with_a_broken_config_exits_2(tmp_path: Path, capsys: Any) -> None:
+def test_serve_with_a_broken_config_exits_3(tmp_path: Path, capsys: Any) -> None:
     cfg = tmp_path / "hub.toml"
     cfg.write_text("[hub]\nsecret = 1\n")
-    assert main(["serve", "--config", str(cfg)]) == 2
+    assert main(["serve", "--config", str(cfg)]) == 3
     assert "hub.secret must be a string" in capsys.readouterr().err
 
 

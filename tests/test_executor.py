@@ -791,16 +791,17 @@ def test_the_hubs_schema_agrees(client: Any, config: Any, token: Any, samples: d
 
     async def go() -> tuple[ExecutionResult, ExecutionResult]:
         # A context per execution: contexts hold the request's loaders.
-        documents, ref_context = hub.admit(identity, purpose)
-        doc = documents.get(query)
+        admission = hub.access.admit(identity, purpose)
+        ref_context = hub.runner.context(admission)
+        doc = hub.endpoint.documents.get(admission.grant, query)
         assert doc.node is not None, doc.errors
-        ref = graphql_execute(documents.schema, doc.node, context_value=ref_context,
+        ref = graphql_execute(admission.schema, doc.node, context_value=ref_context,
                               variable_values=values)
         if is_awaitable(ref):
             ref = await ref
-        documents, my_context = hub.admit(identity, purpose)
+        my_context = hub.runner.context(hub.access.admit(identity, purpose))
         my_context.now = ref_context.now  # the same "last 14 days"
-        mine = await execute(documents.schema, doc.node, context_value=my_context,
+        mine = await execute(admission.schema, doc.node, context_value=my_context,
                              variable_values=values)
         return ref, mine
 

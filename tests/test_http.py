@@ -246,7 +246,7 @@ def test_a_bug_is_answered_cleanly_and_audited(client: Any, token: Any, monkeypa
     def broken(*_a: Any) -> Any:
         raise RuntimeError("SELECT secret FROM somewhere")
 
-    monkeypatch.setattr(hub.endpoint, "admit", broken)
+    monkeypatch.setattr(hub.access, "admit", broken)
     r = client.post("/graphql", json={"query": "{ __typename }"},
                     headers={"Authorization": f"Bearer {token()}", "X-Purpose": "epidemiological-investigation"})
     assert r.status_code == 500

@@ -138,7 +138,7 @@ def _widest(schema: Any, samples: dict[str, Any]) -> str:
     """The deepest such query within the hub's token limit."""
     from graphql import GraphQLError, parse
 
-    from hub.http.endpoint import MAX_TOKENS
+    from hub.execution.documents import MAX_TOKENS
 
     for depth in range(6, 1, -1):
         query = _everything(schema, samples, depth)

@@ -1,90 +1,175 @@
-"""Where a request's access is decided, before anything runs.
+"""The one place where a request's access is decided, before anything runs.
 
-``Access.admit(identity, purpose)`` checks the stated purpose against the token
-and the department's policy, and returns an ``Admission``: the department's
-own schema for that purpose (so validation refuses a denied field), the field
-set each connector may fetch, and the row filter each view must obey (the
-token's scope). Connectors apply both in SQL: nothing denied leaves a source.
+:class:`Access` holds the policy files and the sources' views. For a request
+it answers, from the same grant:
+
+- ``authenticate(header)``: who asks (a signed token of a known department);
+- ``admit(identity, purpose)``: an :class:`Admission`, holding
+    - the department's own schema for that purpose (execution and
+      introspection use it) and the validation rule refusing anything else
+      (``Grant.validation``);
+    - ``reads``: the columns each source view may select (the granted fields
+      plus the keys it joins on) and the rows it may read (the token's scope);
+    - ``workflow``: what the hub's own rules may read for this request
+      (``policies/_workflows.toml``), under the same row scope.
+
+Connectors apply both in SQL: nothing denied leaves a source.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from graphql import GraphQLSchema
+from graphql import GraphQLSchema, ValidationRule
 
-from connectors.interface import Connector
-from connectors.views import Condition, Where
+from connectors.views import Condition, View, Where
+from hub.errors import ConfigError, Forbidden, Unauthenticated
 
-from hub.errors import ConfigError, Forbidden
-from hub.http.endpoint import DocumentCache
-from hub.access.tokens import Identity
-from hub.access.policy import Policy, PolicySet
-from hub.access.cut import restrict
+from .cut import restrict
+from .policy import Policy, PolicySet, Rule
+from .rule import granted_only
+from .tokens import Identity, bearer_token, verify_token
+from .vocabulary import Vocabulary
 
-log = logging.getLogger("hub.access.admission")
+log = logging.getLogger("hub.access")
 
-
-@dataclass(frozen=True)
-class Grant:
-    """What one (department, purpose) may read: cached, shared by requests."""
-
-    policy: Policy
-    purpose: str
-    documents: DocumentCache
-    fields: Mapping[tuple[str, str], frozenset[str]]
+#: connector -> view name -> View: what the registered sources serve.
+Views = Mapping[str, Mapping[str, View]]
+ViewKey = tuple[str, str]
 
 
 @dataclass(frozen=True)
-class Admission:
-    grant: Grant
-    rows: Mapping[tuple[str, str], Where]
-    #: (connector, view) that decide whether a person is within the scope.
-    person_views: tuple[tuple[str, str], ...]
+class Reads:
+    """Which columns and rows of each (connector, view) one set of loaders may fetch."""
 
-    @property
-    def schema(self) -> GraphQLSchema:
-        return self.grant.documents.schema
+    columns: Mapping[ViewKey, frozenset[str]]
+    rows: Mapping[ViewKey, Where]
 
-    def fields_for(self, connector: str, view: str) -> frozenset[str]:
-        return self.grant.fields[(connector, view)]
+    def columns_for(self, connector: str, view: str) -> frozenset[str]:
+        return self.columns[(connector, view)]
 
     def rows_for(self, connector: str, view: str) -> Where:
         return self.rows.get((connector, view), ())
 
 
-class Access:
-    def __init__(self, full: GraphQLSchema, sources: Mapping[str, Connector],
-                 policies: PolicySet) -> None:
-        self.full = full
-        self.sources = sources
-        self._policies = policies
-        self._grants: dict[tuple[str, str], Grant | None] = {}
-        self._lock = threading.Lock()
+@dataclass(frozen=True)
+class Grant:
+    """What one (department, purpose) may read: built once, shared by requests."""
+
+    policy: Policy
+    purpose: str
+    #: "Type.field" -> the rule that serves it for this purpose.
+    rules: Mapping[str, Rule]
+    #: The department's schema: the whole schema cut down to ``rules``.
+    schema: GraphQLSchema
+    full: GraphQLSchema
+    #: graphql-core validation rule refusing what ``schema`` lacks (FORBIDDEN).
+    validation: type[ValidationRule]
+    #: (connector, view) -> the fields that view may select.
+    columns: Mapping[ViewKey, frozenset[str]]
+    #: Policies loaded since start-up when this grant was built (caches key on it).
+    generation: int
 
     @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.policy.department, self.purpose, self.generation)
+
+
+@dataclass(frozen=True)
+class Admission:
+    identity: Identity
+    purpose: str
+    grant: Grant
+    reads: Reads
+    workflow: Reads
+    #: Views that decide whether a person is within the token's scope.
+    person_views: tuple[str, ...]
+
+    @property
+    def schema(self) -> GraphQLSchema:
+        return self.grant.schema
+
+    def rows_for(self, connector: str, view: str) -> Where:
+        return self.reads.rows_for(connector, view)
+
+
+class Access:
+    def __init__(self, full: GraphQLSchema, views: Views, directory: Path,
+                 secret: Callable[[], str]) -> None:
+        self.full = full
+        self.views = views
+        self._secret = secret
+        self._generation = itertools.count(1)
+        self._lock = threading.Lock()
+        self._state = self._load(Path(directory))
+
+    # -- policies ----------------------------------------------------------
+    @property
     def policies(self) -> PolicySet:
-        return self._policies
+        return self._state.policies
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        vocabulary = self._state.policies.vocabulary
+        assert vocabulary is not None
+        return vocabulary
 
     def reload(self, directory: Path | None = None) -> bool:
         """Load the policy files again; on any error keep the ones in force."""
-        directory = directory or self._policies.directory
+        directory = directory or self._state.policies.directory
         try:
-            fresh = PolicySet.load(directory, self.full)
+            fresh = self._load(directory)
         except ConfigError as exc:
             log.error("policy reload refused, the previous policies stay in force: %s", exc.message)
             return False
         with self._lock:
-            self._policies, self._grants = fresh, {}
+            self._state = fresh
         log.info("policies reloaded from %s", directory)
         return True
 
+    def _load(self, directory: Path) -> _State:
+        policies = PolicySet.load(directory, self.full)
+        assert policies.vocabulary is not None
+        carried = {kind for served in self.views.values() for v in served.values() for kind in v.scopes}
+        for connector, served in self.views.items():
+            for view in served.values():
+                for kind in view.scopes:
+                    if kind not in policies.vocabulary.scopes:
+                        raise ConfigError(f"source {connector}: view {view.name} carries scope "
+                                          f"{kind!r}, which {directory}/_vocabulary.toml does "
+                                          "not declare")
+        for policy in policies.policies.values():
+            if policy.scope is not None and policy.scope not in carried:
+                raise ConfigError(f"{policy.path}: scope {policy.scope!r} is carried by no "
+                                  "source's view, so this department could read nothing")
+        workflow = {key: self._columns(lambda name: name in policies.workflow_reads, key)
+                    for key in self._view_keys()}
+        return _State(policies, next(self._generation), workflow, {})
+
+    def _view_keys(self) -> list[ViewKey]:
+        return [(c, v) for c, served in self.views.items() for v in served]
+
+    def _columns(self, granted: Callable[[str], bool], key: ViewKey) -> frozenset[str]:
+        view = self.views[key[0]][key[1]]
+        return frozenset(n for n in view.served if granted(view.graph_field(n) or "")) | view.always
+
+    # -- requests ----------------------------------------------------------
+    def authenticate(self, authorization: str | None) -> Identity:
+        """The identity a request's Authorization header proves (Unauthenticated if none)."""
+        identity = verify_token(bearer_token(authorization), self._secret(), self.vocabulary)
+        if identity.department not in self._state.policies.policies:
+            raise Unauthenticated(f"the token names no known department ({identity.department!r})",
+                                  reason="malformed")
+        return identity
+
     def admit(self, identity: Identity, purpose: str | None) -> Admission:
-        policy = self._policies.policies.get(identity.department)
+        state = self._state
+        policy = state.policies.policies.get(identity.department)
         if policy is None:
             raise Forbidden(f"department {identity.department!r} has no policy: nothing is granted")
         allowed = [p for p in identity.purposes if p in policy.purposes]
@@ -93,44 +178,53 @@ class Access:
                             f"token allows: {', '.join(allowed) or 'none'}",
                             allowedPurposes=allowed)
         if purpose not in allowed:
-            raise Forbidden(f"purpose {purpose!r} is not allowed for this token; it allows: "
+            raise Forbidden(f"purpose {purpose[:64]!r} is not allowed for this token; it allows: "
                             f"{', '.join(allowed) or 'none'}", allowedPurposes=allowed)
-        grant = self._grant(policy, purpose)
+        grant = self.grant(policy, purpose, state)
         if grant is None:
             raise Forbidden(f"department {policy.department} is granted nothing for purpose {purpose!r}")
-        rows: dict[tuple[str, str], Where] = {}
-        person_views: list[tuple[str, str]] = []
+        rows: dict[ViewKey, Where] = {}
+        person_views: list[str] = []
         if policy.scope is not None:
             ids = identity.scopes.get(policy.scope, ())
             if not ids:
                 raise Forbidden(f"department {policy.department} reads only its own rows, but this "
                                 f"token names no {policy.scope}; issue one with --scope "
                                 f"{policy.scope}=ID")
-            for cname, connector in self.sources.items():
-                for vname, view in connector.views.items():
+            for cname, served in self.views.items():
+                for vname, view in served.items():
                     key = view.scopes.get(policy.scope)
                     if key is not None:
                         rows[(cname, vname)] = (Condition(key, "in", tuple(ids)),)
-                        if "idNumber" in view.fields:
-                            person_views.append((cname, vname))
-        return Admission(grant, rows, tuple(person_views))
+                        if "idNumber" in view.fields and vname not in person_views:
+                            person_views.append(vname)
+        return Admission(identity, purpose, grant, Reads(grant.columns, rows),
+                         Reads(state.workflow, rows), tuple(person_views))
 
-    def _grant(self, policy: Policy, purpose: str) -> Grant | None:
+    def grant(self, policy: Policy, purpose: str, state: _State | None = None) -> Grant | None:
+        """The grant of ``policy`` for ``purpose`` (None: nothing granted), built once."""
+        state = state or self._state
         key = (policy.department, purpose)
         with self._lock:
-            if key in self._grants:
-                return self._grants[key]
-        schema = restrict(self.full, policy, purpose)
+            if key in state.grants:
+                return state.grants[key]
+        rules = policy.grants(purpose)
+        schema = restrict(self.full, rules)
         grant = None
         if schema is not None:
-            granted = policy.grants(purpose)
-            fields = {
-                (cname, vname): frozenset(
-                    n for n in view.served if view.graph_field(n) in granted) | view.always
-                for cname, connector in self.sources.items()
-                for vname, view in connector.views.items()
-            }
-            grant = Grant(policy, purpose, DocumentCache(schema, full=self.full), fields)
+            columns = {k: self._columns(lambda name: name in rules, k) for k in self._view_keys()}
+            grant = Grant(policy, purpose, rules, schema, self.full,
+                          granted_only(self.full, schema), columns, state.generation)
         with self._lock:
-            self._grants[key] = grant
+            state.grants[key] = grant
         return grant
+
+
+@dataclass
+class _State:
+    """Policies in force and what was built from them; replaced whole on reload."""
+
+    policies: PolicySet
+    generation: int
+    workflow: Mapping[ViewKey, frozenset[str]]
+    grants: dict[tuple[str, str], Grant | None]

@@ -1,13 +1,16 @@
 """A department's own schema: the full schema cut down to what its policy
-grants for the request's purpose. Validation against it refuses a denied
-field before any connector runs, and introspection shows nothing more.
+grants for the request's purpose. Execution and introspection use it, so a
+department sees nothing more; the validation rule (hub.access.rule) refuses,
+against it, a denied field before any connector runs.
 
-Masked fields get a resolver that masks the value on its way out.
+Masked fields get a resolver that masks the value on its way out. Every
+built-in scalar stays, whatever is granted, so that variables of any of them
+coerce the same way in every department's schema.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from graphql import (
@@ -23,14 +26,16 @@ from graphql import (
 )
 from graphql.pyutils import is_awaitable
 
-from hub.execution.loaders import then
-from hub.access.masks import MASKS
-from hub.access.policy import Policy, Rule, structural
+from graphql.type import specified_scalar_types
+
+from hub.futures import then
+
+from .masks import MASKS
+from .policy import Rule, structural
 
 
-def restrict(full: GraphQLSchema, policy: Policy, purpose: str | None) -> GraphQLSchema | None:
-    """The schema ``policy`` grants for ``purpose``; None when it grants no root field."""
-    grants = policy.grants(purpose)
+def restrict(full: GraphQLSchema, grants: Mapping[str, Rule]) -> GraphQLSchema | None:
+    """The schema ``grants`` ("Type.field" -> rule) allow; None when no root field is granted."""
     objects = {n: t for n, t in full.type_map.items()
                if isinstance(t, GraphQLObjectType) and not n.startswith("__")}
 
@@ -92,7 +97,7 @@ def restrict(full: GraphQLSchema, policy: Policy, purpose: str | None) -> GraphQ
 
     granted_mutation = build(mutation.name) if mutation is not None and kept.get(mutation.name) else None
     return GraphQLSchema(query=build(query.name), mutation=granted_mutation,
-                         description=full.description)
+                         types=list(specified_scalar_types.values()), description=full.description)
 
 
 def _masked(resolve: Callable[..., Any] | None, rule: Rule) -> Callable[..., Any]:

@@ -2,8 +2,8 @@
 
 A file says which purposes the department may state, which row scope its
 tokens carry, and which fields of which types it may read, each ``allow`` or
-``mask`` (with a named mask from ``hub.access.masks``), optionally only for some
-purposes::
+``mask`` (with a named mask from ``hub.access.masks``), optionally only for
+some purposes::
 
     department = "school"
     purposes = ["school-reopening"]
@@ -16,30 +16,36 @@ purposes::
     allow = ["name", "healthCode"]
     mask = { idNumber = "id_number" }
 
-Everything not granted is denied. ``PolicySet.load`` validates every file
-against the schema and names file, line and key on any error; the hub refuses
-to start on one, and a reload that fails keeps the policies in force.
+Everything not granted is denied. Beside the department files,
+``_vocabulary.toml`` declares the purposes and scope kinds (hub.access.vocabulary)
+and ``_workflows.toml`` what the hub's own rules read (``[[read]]`` tables of
+type and fields, each with its "Why:"). ``PolicySet.load`` validates every
+file against the schema and names file, line and key on any error; the hub
+refuses to start on one, and a reload that fails keeps the policies in force.
 """
 
 from __future__ import annotations
 
-import re
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from graphql import GraphQLObjectType, GraphQLSchema, get_named_type, is_scalar_type
-from graphql.type import GraphQLNonNull
+from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, get_named_type, is_scalar_type
 
 from hub.errors import ConfigError
-from hub.access.tokens import DEPARTMENTS, PURPOSES, SCOPE_KINDS
-from hub.access.masks import MASKS
 
-POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
+from .lines import Lines
+from .masks import MASKS
+from .vocabulary import POLICY_DIR, Vocabulary, load_vocabulary, read_toml, strings
+
+__all__ = ["POLICY_DIR", "Policy", "PolicySet", "Rule", "access_table", "iter_data_fields",
+           "structural"]
+
+WORKFLOWS_FILE = "_workflows.toml"
 _TOP_KEYS = {"department", "description", "purposes", "scope", "grant"}
 _GRANT_KEYS = {"type", "allow", "mask", "purposes"}
+_READ_KEYS = {"type", "fields"}
 
 
 def structural(type_name: str) -> bool:
@@ -88,6 +94,9 @@ class Policy:
 class PolicySet:
     policies: dict[str, Policy] = field(default_factory=dict)
     directory: Path = POLICY_DIR
+    vocabulary: Vocabulary | None = None
+    #: "Type.field" the hub's own rules may read (``_workflows.toml``) -> "file:line".
+    workflow_reads: dict[str, str] = field(default_factory=dict)
 
     def __getitem__(self, department: str) -> Policy:
         return self.policies[department]
@@ -95,75 +104,32 @@ class PolicySet:
     @classmethod
     def load(cls, directory: Path, schema: GraphQLSchema) -> PolicySet:
         directory = Path(directory)
-        if not directory.is_dir():
-            raise ConfigError(f"{directory}: no such policy directory")
-        policies: dict[str, Policy] = {}
-        files = sorted(directory.glob("*.toml"))
-        for path in files:
-            policy = _load_file(path, schema)
-            policies[policy.department] = policy
-        missing = [d for d in DEPARTMENTS if d not in policies]
-        if missing:
-            raise ConfigError(f"{directory}: no policy file for department {missing[0]!r} "
-                              f"(expected {directory / (missing[0] + '.toml')})")
-        return cls(policies, directory)
-
-
-class _Lines:
-    """Line numbers for keys and values (tomllib keeps no positions)."""
-
-    def __init__(self, path: Path, text: str) -> None:
-        self.path = path
-        self.lines = text.splitlines()
-        self.grant_starts = [i for i, line in enumerate(self.lines) if line.strip() == "[[grant]]"]
-
-    def at(self, needle: str, grant: int | None = None) -> str:
-        start = self.grant_starts[grant] if grant is not None and grant < len(self.grant_starts) else 0
-        end = (self.grant_starts[grant + 1] if grant is not None and grant + 1 < len(self.grant_starts)
-               else len(self.lines))
-        pattern = re.compile(rf"(^|[^\w]){re.escape(needle)}([^\w]|$)")
-        for i in range(start, end):
-            if self.lines[i].lstrip().startswith("#"):
-                continue
-            if pattern.search(self.lines[i]):
-                return f"{self.path}:{i + 1}"
-        return f"{self.path}:{start + 1}" if grant is not None else str(self.path)
+        vocabulary = load_vocabulary(directory)
+        policies = {name: _load_file(dept.path, schema, vocabulary)
+                    for name, dept in vocabulary.departments.items()}
+        reads = _load_reads(directory / WORKFLOWS_FILE, schema)
+        return cls(policies, directory, vocabulary, reads)
 
 
 def _error(where: str, message: str) -> ConfigError:
     return ConfigError(f"{where}: {message}")
 
 
-def _strings(value: Any, where: str, what: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _error(where, f"{what} must be a list of strings")
-    return list(value)
+def _object_type(schema: GraphQLSchema, type_name: Any, where: str) -> GraphQLObjectType:
+    gql_type = schema.type_map.get(type_name) if isinstance(type_name, str) else None
+    if not isinstance(gql_type, GraphQLObjectType) or str(type_name).startswith("__"):
+        raise _error(where, f"unknown type {type_name!r}; a grant names an object type of the "
+                     "schema (see `hub schema`)")
+    return gql_type
 
 
-def _load_file(path: Path, schema: GraphQLSchema) -> Policy:
-    text = path.read_text(encoding="utf-8")
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise _error(str(path), f"not valid TOML: {exc}") from None
-    lines = _Lines(path, text)
+def _load_file(path: Path, schema: GraphQLSchema, vocabulary: Vocabulary) -> Policy:
+    raw, text = read_toml(path)
+    lines = Lines(path, text)
     for key in raw:
         if key not in _TOP_KEYS:
             raise _error(lines.at(key), f"unknown key {key!r}; expected one of {sorted(_TOP_KEYS)}")
-    department = raw.get("department")
-    if department not in DEPARTMENTS:
-        raise _error(lines.at("department"), f"department {department!r} is unknown; use one of "
-                     f"{', '.join(DEPARTMENTS)}")
-    if path.stem != department:
-        raise _error(lines.at("department"), f"the file for department {department!r} must be "
-                     f"named {department}.toml")
-    purposes = _strings(raw.get("purposes", []), lines.at("purposes"), "purposes")
-    for p in purposes:
-        if p not in PURPOSES:
-            raise _error(lines.at(p), f"purpose {p!r} is unknown; use one of {', '.join(PURPOSES)}")
-    scope = raw.get("scope")
-    if scope is not None and scope not in SCOPE_KINDS:
-        raise _error(lines.at("scope"), f"scope {scope!r} is unknown; use one of {', '.join(SCOPE_KINDS)}")
+    dept = vocabulary.departments[path.stem]
     grants = raw.get("grant", [])
     if not isinstance(grants, list):
         raise _error(lines.at("grant"), "grants are written as [[grant]] tables")
@@ -174,23 +140,20 @@ def _load_file(path: Path, schema: GraphQLSchema) -> Policy:
                 raise _error(lines.at(key, index), f"unknown key {key!r} in a grant; expected "
                              f"one of {sorted(_GRANT_KEYS)}")
         type_name = grant.get("type")
-        gql_type = schema.type_map.get(type_name) if isinstance(type_name, str) else None
-        if not isinstance(gql_type, GraphQLObjectType) or type_name.startswith("__"):
-            raise _error(lines.at("type", index), f"unknown type {type_name!r}; a grant names an "
-                         "object type of the schema (see `hub schema`)")
+        gql_type = _object_type(schema, type_name, lines.at("type", index))
         if structural(type_name):
             raise _error(lines.at("type", index), f"{type_name} is granted with the list that "
                          "holds it; grant the list field instead")
         bound = grant.get("purposes")
         bound_set: frozenset[str] | None = None
         if bound is not None:
-            bound_set = frozenset(_strings(bound, lines.at("purposes", index), "purposes"))
+            bound_set = frozenset(strings(bound, lines.at("purposes", index), "purposes"))
             for p in sorted(bound_set):
-                if p not in purposes:
+                if p not in dept.purposes:
                     raise _error(lines.at(p, index), f"purpose {p!r} is not one this department "
-                                 f"may state ({', '.join(purposes) or 'none'})")
+                                 f"may state ({', '.join(dept.purposes) or 'none'})")
         entries: list[tuple[str, str | None]] = []
-        entries += [(f, None) for f in _strings(grant.get("allow", []), lines.at("allow", index), "allow")]
+        entries += [(f, None) for f in strings(grant.get("allow", []), lines.at("allow", index), "allow")]
         masks = grant.get("mask", {})
         if not isinstance(masks, dict):
             raise _error(lines.at("mask", index), "mask is a table: { field = \"mask name\" }")
@@ -211,37 +174,62 @@ def _load_file(path: Path, schema: GraphQLSchema) -> Policy:
             rules.setdefault(f"{type_name}.{fname}", []).append(
                 Rule(mask=mask, purposes=bound_set, where=lines.at(fname, index)))
     return Policy(
-        department=department,
-        purposes=tuple(purposes),
-        scope=scope,
+        department=dept.name,
+        purposes=dept.purposes,
+        scope=dept.scope,
         rules={k: tuple(v) for k, v in rules.items()},
         path=path,
-        description=str(raw.get("description", "")),
+        description=dept.description,
     )
+
+
+def _load_reads(path: Path, schema: GraphQLSchema) -> dict[str, str]:
+    """``_workflows.toml``: the fields the hub's own rules read, beyond any grant."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: missing; it declares what the reopening and return-to-work "
+                          "rules may read (see the repository's policies/)")
+    raw, text = read_toml(path)
+    lines = Lines(path, text, array="read")
+    for key in raw:
+        if key != "read":
+            raise _error(lines.at(key), f"unknown key {key!r}; the file holds [[read]] tables")
+    reads = raw.get("read", [])
+    if not isinstance(reads, list):
+        raise _error(lines.at("read"), "reads are written as [[read]] tables")
+    out: dict[str, str] = {}
+    for index, read in enumerate(reads):
+        for key in read:
+            if key not in _READ_KEYS:
+                raise _error(lines.at(key, index), f"unknown key {key!r} in a read; expected "
+                             f"one of {sorted(_READ_KEYS)}")
+        type_name = read.get("type")
+        gql_type = _object_type(schema, type_name, lines.at("type", index))
+        for fname in strings(read.get("fields", []), lines.at("fields", index), "fields"):
+            if fname not in gql_type.fields:
+                raise _error(lines.at(fname, index), f"type {type_name} has no field {fname!r}")
+            out[f"{type_name}.{fname}"] = lines.at(fname, index)
+    return out
 
 
 def _is_list(t: Any) -> bool:
     if isinstance(t, GraphQLNonNull):
         t = t.of_type
-    return type(t).__name__ == "GraphQLList"
+    return isinstance(t, GraphQLList)
 
 
 def access_table(policy: Policy, schema: GraphQLSchema) -> list[tuple[str, str, str]]:
     """(Type.field, decision, purposes) for every data field of the schema."""
     rows = []
-    for name, t in sorted(schema.type_map.items()):
-        if not isinstance(t, GraphQLObjectType) or name.startswith("__") or structural(name):
+    for name, fname in iter_data_fields(schema):
+        key = f"{name}.{fname}"
+        rules = policy.rules.get(key, ())
+        if not rules:
+            rows.append((key, "deny", "-"))
             continue
-        for fname in t.fields:
-            key = f"{name}.{fname}"
-            rules = policy.rules.get(key, ())
-            if not rules:
-                rows.append((key, "deny", "-"))
-                continue
-            for rule in rules:
-                decision = "allow" if rule.mask is None else f"mask:{rule.mask}"
-                purposes = ",".join(sorted(rule.purposes)) if rule.purposes else "any"
-                rows.append((key, decision, purposes))
+        for rule in rules:
+            decision = "allow" if rule.mask is None else f"mask:{rule.mask}"
+            purposes = ",".join(sorted(rule.purposes)) if rule.purposes else "any"
+            rows.append((key, decision, purposes))
     return rows
 
 

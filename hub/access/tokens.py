@@ -20,45 +20,13 @@ import jwt
 
 from hub.errors import BadInput, Unauthenticated
 
+from .vocabulary import DEFAULT_PURPOSES, DEPARTMENTS, PURPOSES, Vocabulary, default_vocabulary
+
+__all__ = ["ALGORITHM", "DEFAULT_PURPOSES", "DEPARTMENTS", "ISSUER", "PURPOSES", "Identity",
+           "bearer_token", "issue_token", "parse_scope", "verify_token"]
+
 ALGORITHM = "HS256"
 ISSUER = "city-brain-hub"
-
-#: The demo's departments (DESIGN.md, "Who uses it").
-DEPARTMENTS: dict[str, str] = {
-    "health": "health commission: epidemiological investigation",
-    "education": "education bureau: school reopening across the city",
-    "school": "one school: its own pupils and staff",
-    "industry": "industry and IT bureau: enterprises' return to work",
-    "enterprise": "one enterprise: its own employees",
-    "community": "one residential community: its residents and gate",
-    "transport": "transport / public security: checkpoints and arrivals",
-    "province": "another province's health-code platform: one code colour",
-    "bigdata": "big-data bureau: operators, policies and audit",
-}
-SCOPE_KINDS = ("school", "community", "enterprise")
-#: Purposes a request may state (X-Purpose), as the policies name them.
-PURPOSES: dict[str, str] = {
-    "epidemiological-investigation": "tracing a case and its contacts",
-    "school-reopening": "deciding who may return to school",
-    "return-to-work": "deciding whether an enterprise may reopen",
-    "community-management": "a community's own residents and gate",
-    "mutual-recognition": "another province checking a code colour",
-    "traffic-control": "checkpoints, inflow and arrivals",
-    "statistics": "aggregate figures without personal data",
-    "operations": "running the hub: connectors, policies, audit",
-}
-#: The purposes each demo department's tokens allow by default.
-DEFAULT_PURPOSES: dict[str, tuple[str, ...]] = {
-    "health": ("epidemiological-investigation", "statistics"),
-    "education": ("school-reopening", "statistics"),
-    "school": ("school-reopening",),
-    "industry": ("return-to-work", "statistics"),
-    "enterprise": ("return-to-work",),
-    "community": ("community-management",),
-    "transport": ("traffic-control", "statistics"),
-    "province": ("mutual-recognition",),
-    "bigdata": ("operations", "statistics"),
-}
 
 
 @dataclass(frozen=True)
@@ -70,13 +38,14 @@ class Identity:
     expires_at: int | None = None
 
 
-def parse_scope(text: str) -> tuple[str, str]:
+def parse_scope(text: str, vocabulary: Vocabulary | None = None) -> tuple[str, str]:
     """'school=S410105001' -> ('school', 'S410105001'), or BadInput saying why."""
+    kinds = (vocabulary or default_vocabulary()).scopes
     kind, sep, value = text.partition("=")
     if not sep or not value:
         raise BadInput(f"scope {text!r} must look like KIND=ID, e.g. school=S410105001")
-    if kind not in SCOPE_KINDS:
-        raise BadInput(f"scope kind {kind!r} is unknown; use one of {', '.join(SCOPE_KINDS)}")
+    if kind not in kinds:
+        raise BadInput(f"scope kind {kind!r} is unknown; use one of {', '.join(kinds)}")
     return kind, value
 
 
@@ -89,17 +58,21 @@ def issue_token(
     ttl: int = 3600,
     subject: str | None = None,
     now: float | None = None,
+    vocabulary: Vocabulary | None = None,
 ) -> str:
-    if department not in DEPARTMENTS:
+    """A signed token; the department and purposes must be ones the policies know."""
+    vocab = vocabulary or default_vocabulary()
+    dept = vocab.departments.get(department)
+    if dept is None:
         raise BadInput(
-            f"department {department!r} is unknown; use one of {', '.join(DEPARTMENTS)}"
+            f"department {department!r} is unknown; use one of {', '.join(vocab.departments)}"
         )
     if ttl <= 0:
         raise BadInput("ttl must be a positive number of seconds")
-    chosen = list(purposes) if purposes else list(DEFAULT_PURPOSES[department])
-    unknown = [p for p in chosen if p not in PURPOSES]
+    chosen = list(purposes) if purposes else list(dept.purposes)
+    unknown = [p for p in chosen if p not in vocab.purposes]
     if unknown:
-        raise BadInput(f"purpose {unknown[0]!r} is unknown; use one of {', '.join(PURPOSES)}")
+        raise BadInput(f"purpose {unknown[0]!r} is unknown; use one of {', '.join(vocab.purposes)}")
     issued = int(now if now is not None else time.time())
     claims: dict[str, Any] = {
         "iss": ISSUER,
@@ -113,7 +86,7 @@ def issue_token(
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def verify_token(token: str, secret: str) -> Identity:
+def verify_token(token: str, secret: str, vocabulary: Vocabulary | None = None) -> Identity:
     """The identity a token proves, or Unauthenticated saying what is wrong."""
     try:
         claims = jwt.decode(
@@ -137,7 +110,7 @@ def verify_token(token: str, secret: str) -> Identity:
             reason="malformed",
         ) from None
     department = claims.get("dept")
-    if department not in DEPARTMENTS:
+    if not isinstance(department, str) or department not in (vocabulary or default_vocabulary()).departments:
         raise Unauthenticated(
             f"the token names no known department ({department!r})", reason="malformed"
         )

@@ -7,14 +7,15 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hub.access.admission import Admission
 from hub.access.tokens import Identity
-from hub.execution.loaders import Loaders
-from hub.workflows.rules import RuleSettings
+
+from .loaders import Loaders
 
 if TYPE_CHECKING:
-    from hub.access.admission import Admission
     from hub.audit.trail import AuditLog
     from hub.workflows.commitments import Commitments
+    from hub.workflows.rules import RuleSettings
 
 
 @dataclass
@@ -26,9 +27,9 @@ class RequestContext:
     #: The audit trail, for the fields that read it (auditLog, accessHistory).
     audit: AuditLog | None = None
     #: Loaders for the hub's own decisions (the reopening and return-to-work
-    #: rules): every served field, the same row scope, never shown as such.
+    #: rules): the fields policies/_workflows.toml lists, the same row scope.
     internal: Loaders | None = None
-    rules: RuleSettings = field(default_factory=RuleSettings)
+    rules: RuleSettings | None = None
     #: Return-to-work commitments (the hub's own database).
     commitments: Commitments | None = None
     #: This hub's province code: other ID numbers are visitors, asked of peers.
@@ -49,7 +50,7 @@ class RequestContext:
         """
         if self.admission is None or not self.admission.person_views:
             return True
-        for connector, view in self.admission.person_views:
-            if await self.loaders.records(connector, view, "idNumber").load(id_number):
+        for view in self.admission.person_views:
+            if await self.loaders.records(view, "idNumber").load(id_number):
                 return True
         return False

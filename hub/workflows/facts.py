@@ -21,14 +21,14 @@ async def gather(loaders: Loaders, id_numbers: Sequence[str], on: dt.date,
     since = dt.datetime.combine(on - dt.timedelta(days=settings.clinic_visit_days), dt.time(0),
                                 tzinfo=dt.timezone.utc)
     codes, arrivals, visits, residences = await asyncio.gather(
-        loaders.records("healthcode", "HealthCode", "idNumber").load_many(ids),
-        loaders.records("transport", "Arrival", "idNumber").load_many(ids),
-        loaders.records("clinic", "ClinicVisit", "idNumber",
+        loaders.records("HealthCode", "idNumber", forward=False).load_many(ids),
+        loaders.records("Arrival", "idNumber").load_many(ids),
+        loaders.records("ClinicVisit", "idNumber",
                         (Condition("time", ">=", since),)).load_many(ids),
-        loaders.records("community", "Residence", "idNumber").load_many(ids),
+        loaders.records("Residence", "idNumber").load_many(ids),
     )
     community_ids = sorted({r[0]["communityId"] for r in residences if r})
-    communities = await loaders.records("community", "Community", "id").load_many(community_ids)
+    communities = await loaders.records("Community", "id").load_many(community_ids)
     locked = {cid for cid, rows in zip(community_ids, communities) if rows and rows[0].get("underLockdown")}
     out: dict[str, Facts] = {}
     for idn, code, arr, vis, res in zip(ids, codes, arrivals, visits, residences):
@@ -36,7 +36,6 @@ async def gather(loaders: Loaders, id_numbers: Sequence[str], on: dt.date,
         out[idn] = Facts(
             id_number=idn,
             color=code[0].get("color") if code else None,
-            color_reason=code[0].get("reason") if code else None,
             arrivals=list(arr),
             clinic_visits=list(vis),
             residence=residence,

@@ -6,7 +6,7 @@ about one person, and either lets the person through or gives a reason and,
 where the data says so, the date from which the person may return. The
 thresholds are configuration (``[rules]`` in the hub's TOML file).
 
->>> facts = Facts("410105201003071234", color="YELLOW", color_reason=None)
+>>> facts = Facts("410105201003071234", color="YELLOW")
 >>> [r.rule for r in evaluate(facts, dt.date(2020, 4, 20), RuleSettings())]
 ['health-code']
 """
@@ -43,7 +43,6 @@ class Facts:
 
     id_number: str
     color: str | None = None
-    color_reason: str | None = None
     arrivals: list[Record] = field(default_factory=list)
     clinic_visits: list[Record] = field(default_factory=list)
     residence: Record | None = None

@@ -1,0 +1,89 @@
+"""GraphQL documents: parsed and validated once per grant, then cached.
+
+A document is validated against the whole schema with graphql-core's
+specified rules and the grant's own rule (``Grant.validation``), which refuses
+with ``FORBIDDEN`` whatever the department may not read. The result, with the
+``Type.field`` set the document reads (for the audit trail), is kept in a
+bounded least-recently-used cache keyed by the grant and the text.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLSchema,
+    TypeInfo,
+    TypeInfoVisitor,
+    Visitor,
+    parse,
+    specified_rules,
+    validate,
+    visit,
+)
+
+from hub.access.admission import Grant
+from hub.access.policy import structural
+
+MAX_TOKENS = 5_000
+CACHE_SIZE = 1_024
+
+
+@dataclass(frozen=True)
+class Document:
+    node: DocumentNode | None
+    errors: tuple[GraphQLError, ...]
+    #: Every "Type.field" the document reads (for the audit trail).
+    fields: frozenset[str] = frozenset()
+
+
+class Documents:
+    """Parse and validation results by (grant, query text): bounded, least recently used."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[Any, str], Document] = OrderedDict()
+
+    def get(self, grant: Grant, query: str) -> Document:
+        key = (grant.key, query)
+        doc = self._items.get(key)
+        if doc is not None:
+            self._items.move_to_end(key)
+            return doc
+        try:
+            node = parse(query, max_tokens=MAX_TOKENS)
+        except GraphQLError as err:
+            doc = Document(None, (err,))
+        else:
+            rules = (*specified_rules, grant.validation)
+            errors = validate(grant.full, node, rules, hide_suggestions=True)
+            if errors:
+                doc = Document(None, tuple(errors))
+            else:
+                doc = Document(node, (), fields_read(grant.full, node))
+        self._items[key] = doc
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return doc
+
+
+def fields_read(schema: GraphQLSchema, node: DocumentNode) -> frozenset[str]:
+    """"Type.field" for every data field a (valid) document selects."""
+    info = TypeInfo(schema)
+    found: set[str] = set()
+
+    class Collect(Visitor):
+        def enter_field(self, field: FieldNode, *_: Any) -> None:
+            parent = info.get_parent_type()
+            name = field.name.value
+            if (parent is not None and not name.startswith("__")
+                    and not parent.name.startswith("__") and not structural(parent.name)):
+                found.add(f"{parent.name}.{name}")
+
+    visit(node, TypeInfoVisitor(info, Collect()))
+    return frozenset(found)

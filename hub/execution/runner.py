@@ -1,0 +1,45 @@
+"""What the endpoint hands a validated document to: a context holding loaders
+bound to the request's admission, and the level-by-level executor."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from graphql import DocumentNode, ExecutionResult
+
+from hub.access.admission import Admission
+
+from .context import RequestContext
+from .executor import execute
+from .loaders import Loaders
+from .sources import SourceSet
+
+
+class Runner:
+    def __init__(self, sources: SourceSet, *, rules: Any = None, province: str = "41",
+                 audit: Any = None) -> None:
+        self.sources = sources
+        self.rules = rules
+        self.province = province
+        self.audit = audit
+        #: Return-to-work commitments: the hub's own database, set once it is open.
+        self.commitments: Any = None
+
+    def context(self, admission: Admission) -> RequestContext:
+        """A request's context: its loaders, and the workflows' own, sharing one row count."""
+        rows: Counter[str] = Counter()
+        loaders = Loaders(self.sources, admission.reads, rows)
+        internal = Loaders(self.sources, admission.workflow, rows)
+        return RequestContext(identity=admission.identity, purpose=admission.purpose,
+                              loaders=loaders, admission=admission, audit=self.audit,
+                              internal=internal, rules=self.rules, province=self.province,
+                              commitments=self.commitments)
+
+    async def run(self, context: RequestContext, document: DocumentNode,
+                  variables: dict[str, Any] | None, operation_name: str | None) -> ExecutionResult:
+        assert context.admission is not None
+        # Level by level (hub/execution/executor.py): graphql-core's answer,
+        # without a coroutine per field of every list item.
+        return await execute(context.admission.schema, document, context_value=context,
+                             variable_values=variables, operation_name=operation_name)

@@ -1,0 +1,86 @@
+"""The running connectors, and which of them serve each unified view.
+
+Resolvers ask for a *view* (``HealthCode`` by ``idNumber``), never for a
+connector: the set routes each key to the connector that claims it. Several
+connectors may serve one view: the provincial health codes and the peer
+provinces' hubs both serve ``HealthCode``; a connector that answers only for
+some keys (``partial``, e.g. ID numbers of other provinces) is asked first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from connectors.interface import Connector
+from connectors.views import View
+from hub.errors import SourceUnavailable
+
+
+class SourceSet:
+    def __init__(self, connectors: Mapping[str, Connector]) -> None:
+        self.connectors: dict[str, Connector] = dict(connectors)
+        serving: dict[str, list[str]] = {}
+        for name, connector in self.connectors.items():
+            for view in connector.views:
+                serving.setdefault(view, []).append(name)
+        for names in serving.values():
+            names.sort(key=lambda n: not getattr(self.connectors[n], "partial", False))
+        self._serving = serving
+
+    def __getitem__(self, name: str) -> Connector:
+        return self.connectors[name]
+
+    def __iter__(self) -> Any:
+        return iter(self.connectors)
+
+    def values(self) -> Iterable[Connector]:
+        return self.connectors.values()
+
+    def items(self) -> Iterable[tuple[str, Connector]]:
+        return self.connectors.items()
+
+    @property
+    def views(self) -> dict[str, Mapping[str, View]]:
+        """connector -> its views (what the access policies cut)."""
+        return {name: c.views for name, c in self.connectors.items()}
+
+    def serving(self, view: str, *, forward: bool = True) -> list[str]:
+        """Connectors serving ``view``, in the order keys are offered to them.
+
+        ``forward=False`` leaves out connectors that ask other hubs (so that
+        two hubs asking each other cannot loop).
+        """
+        try:
+            names = self._serving[view]
+        except KeyError:
+            raise KeyError(f"no registered source serves the view {view!r}") from None
+        if forward:
+            return names
+        return [n for n in names if not getattr(self.connectors[n], "forwards", False)]
+
+    def home(self, view: str) -> str:
+        """The connector listing ``view`` (pages): the one that answers for every key."""
+        return self.serving(view)[-1]
+
+    async def start(self) -> None:
+        for connector in self.connectors.values():
+            await connector.start()
+
+    async def close(self) -> None:
+        for connector in self.connectors.values():
+            await connector.close()
+
+    async def readiness(self) -> dict[str, str]:
+        """connector -> "ok" or the one-line reason it is not ready."""
+
+        async def check(connector: Connector) -> str:
+            try:
+                await connector.ping()
+            except SourceUnavailable as exc:
+                return exc.cause
+            return "ok"
+
+        results = await asyncio.gather(*(check(c) for c in self.connectors.values()))
+        return dict(zip(self.connectors, results))

@@ -1,0 +1,50 @@
+"""Errors as a client reads them: a code in ``extensions``, never a stack
+trace, SQL or data that was not asked for."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from graphql import GraphQLError
+
+from hub.errors import HubError
+
+log = logging.getLogger("hub.http")
+
+
+def is_forbidden(err: GraphQLError) -> bool:
+    return (err.extensions or {}).get("code") == "FORBIDDEN"
+
+
+def format_request_error(err: GraphQLError) -> dict[str, Any]:
+    """A parse, validation or variable error (before execution)."""
+    out = err.formatted
+    code = "GRAPHQL_PARSE_FAILED" if "Syntax Error" in err.message else "GRAPHQL_VALIDATION_FAILED"
+    if err.message.startswith("Variable "):
+        code = "BAD_INPUT"
+    out["extensions"] = {"code": code, **(err.extensions or {})}
+    return out
+
+
+def format_error(err: GraphQLError) -> dict[str, Any]:
+    """A field error: the hub's own errors as they are; anything else is an incident."""
+    original = err.original_error
+    out: dict[str, Any] = {"message": err.message}
+    if err.locations:
+        out["locations"] = [{"line": loc.line, "column": loc.column} for loc in err.locations]
+    if err.path is not None:
+        out["path"] = err.path
+    if isinstance(original, HubError):
+        out["extensions"] = dict(original.extensions)
+    elif original is not None and not isinstance(original, GraphQLError):
+        # An error we did not foresee: never its text (it may hold SQL or data).
+        incident = uuid.uuid4().hex[:12]
+        log.error("incident %s at %s", incident, err.path, exc_info=original)
+        out["message"] = (f"internal error while resolving this field (incident {incident}); "
+                          "the hub's log has the details")
+        out["extensions"] = {"code": "INTERNAL", "incident": incident}
+    else:
+        out["extensions"] = {"code": "BAD_INPUT", **(err.extensions or {})}
+    return out

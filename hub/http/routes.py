@@ -1,0 +1,40 @@
+"""The routes besides /graphql: the process, readiness, metrics, an index."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .metrics import Metrics
+
+
+def service_routes(readiness: Callable[[], Awaitable[dict[str, str]]], metrics: Metrics) -> list[Any]:
+    """``/healthz`` (the process), ``/readyz`` (every source answers; 503 names the
+    ones that do not), ``/metrics`` (Prometheus text) and ``/`` (where things are)."""
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_request: Request) -> Response:
+        sources = await readiness()
+        ready = all(v == "ok" for v in sources.values())
+        return JSONResponse({"status": "ready" if ready else "unavailable", "sources": sources},
+                            200 if ready else 503)
+
+    async def render(_request: Request) -> Response:
+        body, media = metrics.render()
+        return Response(body, media_type=media)
+
+    async def index(_request: Request) -> Response:
+        return JSONResponse({
+            "service": "city-brain-hub",
+            "graphql": "/graphql (POST; open it in a browser for GraphiQL)",
+            "health": "/healthz", "ready": "/readyz", "metrics": "/metrics",
+        })
+
+    return [Route("/", index), Route("/healthz", healthz), Route("/readyz", readyz),
+            Route("/metrics", render)]
