@@ -8,7 +8,8 @@ Several hub processes may start at once on one database. Each takes a lock
 before it looks at the schema (SQLite: ``BEGIN IMMEDIATE``, the file's write
 lock; PostgreSQL: a transaction-scoped advisory lock), runs every revision
 it lacks in that one transaction and commits: the others wait, then find the
-database at head. A transient error is retried, as hub 0.1 did.
+database at head. A transient error is retried, as hub 0.1 did (and that
+retry is all another kind of database gets).
 
 A database made by hub 0.1 has no ``alembic_version``; its hand-rolled
 migrations are recorded in ``hub_schema_version`` (1: audit trail, 2:
@@ -48,6 +49,10 @@ from hub.state.tables import (  # noqa: F401
     metadata,
     rtw_commitment,
 )
+
+__all__ = ["LEGACY", "SCRIPTS", "Upgrade", "config", "head", "scripts", "upgrade", "upgrade_sync",
+           "GENESIS", "audit_checkpoint", "audit_head", "audit_log", "audit_person", "metadata",
+           "rtw_commitment"]
 
 log = logging.getLogger("hub.state.migrations")
 
@@ -160,8 +165,9 @@ def _adopt_legacy(conn: Connection) -> str | None:
         return None  # 0.1 stopped before its first migration: nothing to keep
     if done != list(range(1, len(done) + 1)) or done[-1] not in LEGACY:
         raise DataError(
-            f"the hub's database records hub 0.1 migrations {done} in hub_schema_version; this "
-            f"release upgrades only {sorted(LEGACY)} (in order): restore a backup made by hub 0.1")
+            f"the hub's database records migrations {done} in hub_schema_version; this release "
+            f"knows 0.1's {sorted(LEGACY)} only, in order: it was made by another hub release; run "
+            "that release, or restore a backup made by hub 0.1")
     revision = LEGACY[done[-1]]
     command.stamp(config(conn), revision)
     return revision
