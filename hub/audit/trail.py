@@ -28,7 +28,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from hub.errors import AuditUnavailable
-from hub.state.migrations import GENESIS, audit_checkpoint, audit_head, audit_log, audit_person, migrate
+from hub.state.migrations import upgrade
+from hub.state.tables import GENESIS, audit_checkpoint, audit_head, audit_log, audit_person
 
 log = logging.getLogger("hub.audit.trail")
 
@@ -102,17 +103,8 @@ class AuditLog:
                 cur.execute("PRAGMA synchronous=NORMAL")
                 cur.close()
 
-        for attempt in range(5):
-            try:
-                async with self._engine.begin() as conn:
-                    applied = await conn.run_sync(migrate)
-                if applied:
-                    log.info("audit store %s: applied migrations %s", _safe(self.url), applied)
-                return
-            except SQLAlchemyError:
-                if attempt == 4:
-                    raise
-                await asyncio.sleep(0.2 * (attempt + 1))  # another process is migrating
+        # Alembic, under a lock, so processes starting at once migrate once; logs what it applied.
+        await upgrade(self._engine)
 
     async def close(self) -> None:
         if self._writer is not None and not self._writer.done():

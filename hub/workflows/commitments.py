@@ -14,7 +14,7 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.state.migrations import rtw_commitment
+from hub.state.tables import rtw_commitment
 
 
 @dataclass(frozen=True)

@@ -1,36 +1,19 @@
-"""The hub's own database (audit trail, and later commitments): its tables
-are created and changed only by the numbered migrations below, applied in
-order at start-up and recorded in ``hub_schema_version``. SQLAlchemy Core
-only, so the same migrations run on SQLite and PostgreSQL.
+"""The hub's own database (audit trail, return-to-work commitments), as the
+code reads and writes it today: the runtime ``Table`` objects. SQLAlchemy Core
+only, so the same code runs on SQLite and PostgreSQL.
 
-A migration is added, never edited: a deployed database has run the old one.
+These tables are created and changed only by the Alembic migrations in
+``hub/state/migrations/versions/``, each of which spells out its own columns:
+editing a table here changes no migration. A change to a table here needs a
+new migration that makes the same change (tests/test_state_schema.py compares
+a migrated database with these tables).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    insert,
-    select,
-)
-from sqlalchemy.engine import Connection
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
-
-schema_version = Table(
-    "hub_schema_version", metadata,
-    Column("version", Integer, primary_key=True),
-    Column("applied_at", String(32), nullable=False),
-)
 
 audit_log = Table(
     "audit_log", metadata,
@@ -99,37 +82,6 @@ rtw_commitment = Table(
     Index("ux_rtw_version", "credit_code", "version", unique=True),
 )
 
+#: The hash the chain starts from: audit_head before the first entry, and the
+#: prev_hash of entry 1.
 GENESIS = "0" * 64
-
-
-def _v1(conn: Connection) -> None:
-    for table in (audit_log, audit_person, audit_head, audit_checkpoint):
-        table.create(conn)
-    conn.execute(insert(audit_head).values(id=1, seq=0, hash=GENESIS))
-
-
-def _v2(conn: Connection) -> None:
-    rtw_commitment.create(conn)
-
-
-MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
-    (1, "audit trail: log, person index, head, checkpoints", _v1),
-    (2, "return-to-work commitments", _v2),
-]
-
-
-def migrate(conn: Connection) -> list[int]:
-    """Apply the migrations this database has not run; returns their numbers."""
-    import datetime as dt
-
-    schema_version.create(conn, checkfirst=True)
-    done = {row[0] for row in conn.execute(select(schema_version.c.version))}
-    applied = []
-    for version, _what, step in MIGRATIONS:
-        if version in done:
-            continue
-        step(conn)
-        conn.execute(insert(schema_version).values(
-            version=version, applied_at=dt.datetime.now(dt.timezone.utc).isoformat()))
-        applied.append(version)
-    return applied
