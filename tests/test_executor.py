@@ -42,7 +42,8 @@ from hypothesis_graphql import from_schema
 from strawberry.permission import BasePermission
 from strawberry.schema.config import StrawberryConfig
 
-from hub.execution.executor import _ATTR, _CALL_DEFAULT, _strawberry_attribute, _StrawberryCall, execute
+from hub.execution.executor import execute
+from hub.execution.strawberry_paths import _ATTR, _CALL_DEFAULT, _strawberry_attribute, _StrawberryCall
 
 # graphql-core (the reference) cancels the pending siblings of a failed non-null
 # field; the coroutines it made for them and never started are then reported.
