@@ -726,6 +726,41 @@ def test_strawberry_fast_paths_are_recognised() -> None:
         assert _StrawberryCall.detect(person[name]) is not None, name
 
 
+#: The executor's modules, each importing only the ones before it.
+EXECUTOR_MODULES = ["strawberry_paths", "fields", "nulls", "complete", "levels", "executor"]
+
+
+def test_the_executor_modules_import_one_way() -> None:
+    """No import cycle between the executor's modules; each says what it holds
+    and stays at most 400 lines."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    for i, name in enumerate(EXECUTOR_MODULES):
+        module = importlib.import_module(f"hub.execution.{name}")
+        assert module.__file__ is not None
+        text = Path(module.__file__).read_text()
+        assert (module.__doc__ or "").strip(), f"{name}.py has no docstring"
+        lines = text.count("\n")
+        assert lines <= 400, f"{name}.py has {lines} lines (at most 400)"
+        imported: set[str] = set()
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(["hub", "execution"] + ([base] if base else []))
+                imported.add(base)
+                imported.update(f"{base}.{alias.name}" for alias in node.names)
+        used = {m.split(".")[2] for m in imported
+                if m.startswith("hub.execution.") and m.split(".")[2] in EXECUTOR_MODULES}
+        later = used & set(EXECUTOR_MODULES[i:])
+        assert not later, (f"{name}.py imports {sorted(later)}, which come after it in"
+                           f" {EXECUTOR_MODULES}")
+
+
 # --------------------------------------------------------------------------- the project's app
 
 SCHOOL = """
