@@ -726,6 +726,65 @@ def test_strawberry_fast_paths_are_recognised() -> None:
         assert _StrawberryCall.detect(person[name]) is not None, name
 
 
+@strawberry.type
+class Pupil:
+    name: str
+
+    @strawberry.field
+    def greeting(self, loud: bool = False) -> str:
+        return self.name.upper() if loud else self.name
+
+
+@strawberry.type
+class PupilQuery:
+    @strawberry.field
+    def pupil(self) -> Pupil:
+        return Pupil(name="Li")
+
+
+def test_the_installed_versions_are_the_ones_the_fast_paths_read() -> None:
+    """strawberry_paths.py reads strawberry's (and graphql-core's) internals:
+    the installed releases must be those it was written against, and
+    pyproject.toml must pin the same ranges."""
+    import tomllib
+    from pathlib import Path
+
+    from hub.execution.strawberry_paths import WRITTEN_AGAINST, version_problems
+
+    problems = version_problems()
+    assert not problems, "\n".join(problems)
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    declared = {d.split(">")[0].split("<")[0].split("=")[0].strip(): d.replace(" ", "")
+                for d in pyproject["project"]["dependencies"]}
+    for name, (low, high) in WRITTEN_AGAINST.items():
+        assert declared.get(name) == f"{name}>={low},<{high}", (
+            f"pyproject.toml declares {declared.get(name)!r}; strawberry_paths.WRITTEN_AGAINST"
+            f" says {name}>={low},<{high}: change both together")
+
+
+def test_strawberry_wrappers_are_found_for_a_known_field() -> None:
+    """A plain strawberry field and a field with a resolver have the wrappers
+    the fast paths recognise. When they are not found the answers stay right
+    but every field goes through strawberry's wrapper, silently slower."""
+    fields = strawberry.Schema(query=PupilQuery)._schema.type_map["Pupil"].fields
+    hint = (f" (strawberry-graphql {_installed('strawberry-graphql')}): read"
+            " GraphQLCoreConverter.from_resolver in strawberry/schema/schema_converter.py"
+            " again and update hub/execution/strawberry_paths.py")
+    attribute = _strawberry_attribute(fields["name"])
+    assert attribute == (_ATTR, getattr, "name"), (
+        "a strawberry field without a resolver no longer has the `_get_basic_result`"
+        f" wrapper that _strawberry_attribute recognises{hint}")
+    assert _StrawberryCall.detect(fields["greeting"]) is not None, (
+        "a strawberry field with a resolver no longer has the `_resolver` wrapper"
+        f" that _StrawberryCall.detect recognises{hint}")
+
+
+def _installed(name: str) -> str:
+    from importlib.metadata import version
+
+    return version(name)
+
+
 #: The executor's modules, each importing only the ones before it.
 EXECUTOR_MODULES = ["strawberry_paths", "fields", "nulls", "complete", "levels", "executor"]
 

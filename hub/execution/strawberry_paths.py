@@ -1,6 +1,9 @@
 """Recognising strawberry's resolver wrappers, so that the executor can skip them.
 
-Written against strawberry-graphql 0.341.2 on graphql-core 3.3.2. What is
+Written against strawberry-graphql 0.341.2 on graphql-core 3.3.2
+(``WRITTEN_AGAINST``; pyproject.toml pins the same ranges, and
+tests/test_executor.py fails when the installed versions leave them or when
+the wrappers of a known strawberry field are no longer recognised). What is
 read of strawberry's internals, all of it made by
 ``GraphQLCoreConverter.from_resolver`` (strawberry/schema/schema_converter.py):
 
@@ -27,30 +30,65 @@ classes and methods must be strawberry's own (``StrawberryField.get_result``,
 access policy's masks), a permission (a field extension) or anything else of
 another shape is called through its ``resolve``, as graphql-core calls it. So
 a strawberry release that reshapes these pieces keeps the answers right but
-silently drops the fast paths (tests/test_executor.py checks they are found).
+silently drops the fast paths: hence the pins and the test.
 
-The other modules of the executor use graphql-core's 3.3 internals
-(``Executor.build``, ``collect_fields`` and ``collect_subfields`` with their
-``grouped_field_set``, field details' ``fragment_variable_values``,
-``GraphQLResolveInfo``'s positional fields and ``GraphQLResolveInfoHelpers``,
-the built-in scalars' ``serialize_*`` functions as their
-``coerce_output_value``).
+graphql-core is in ``WRITTEN_AGAINST`` too: the other modules of the
+executor use its 3.3 internals (``Executor.build``, ``collect_fields`` and
+``collect_subfields`` with their ``grouped_field_set``, field details'
+``fragment_variable_values``, ``GraphQLResolveInfo``'s positional fields and
+``GraphQLResolveInfoHelpers``, the built-in scalars' ``serialize_*``
+functions as their ``coerce_output_value``).
 
 Nothing here imports another module of hub.execution.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
 STRAWBERRY_DEFINITION = "strawberry-definition"
 
+#: The releases this module (and the executor) was written and tested
+#: against, per distribution: (the lowest, the first one excluded).
+#: pyproject.toml's ``[project] dependencies`` pin the same ranges.
+WRITTEN_AGAINST: dict[str, tuple[str, str]] = {
+    "strawberry-graphql": ("0.341.2", "0.342"),
+    "graphql-core": ("3.3.2", "3.4"),
+}
+
 # How a strawberry field's raw values are read, for ``_Field.mode`` (fields.py
 # adds graphql-core's own modes: 0 ``__typename``, 3 default resolver, 4 any
 # other ``resolve``; -1 an unknown field).
 _ATTR, _CALL_DEFAULT, _STRAWBERRY = 1, 2, 5
+
+
+def version_problems() -> list[str]:
+    """One line per distribution installed outside ``WRITTEN_AGAINST`` (none: all is well)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    problems = []
+    for name, (low, high) in WRITTEN_AGAINST.items():
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            problems.append(f"{name} is not installed (the executor needs >={low},<{high})")
+            continue
+        if not _release(low) <= _release(installed) < _release(high):
+            problems.append(
+                f"{name} {installed} is installed, but hub/execution/strawberry_paths.py reads"
+                f" its internals and was written against >={low},<{high}: read the wrappers"
+                " again (see its docstring), then change WRITTEN_AGAINST and pyproject.toml"
+                " together")
+    return problems
+
+
+def _release(text: str) -> tuple[int, ...]:
+    """``"0.341.2"`` -> ``(0, 341, 2)``; a pre-release counts as its release."""
+    match = re.match(r"\d+(?:\.\d+)*", text)
+    return tuple(int(p) for p in match.group().split(".")) if match else ()
 
 
 def _strawberry_attribute(field_def: Any) -> tuple[int, Any, str] | None:
