@@ -42,7 +42,8 @@ from hypothesis_graphql import from_schema
 from strawberry.permission import BasePermission
 from strawberry.schema.config import StrawberryConfig
 
-from hub.execution.executor import _ATTR, _CALL_DEFAULT, _strawberry_attribute, _StrawberryCall, execute
+from hub.execution.executor import execute
+from hub.execution.strawberry_paths import _ATTR, _CALL_DEFAULT, _strawberry_attribute, _StrawberryCall
 
 # graphql-core (the reference) cancels the pending siblings of a failed non-null
 # field; the coroutines it made for them and never started are then reported.
@@ -723,6 +724,100 @@ def test_strawberry_fast_paths_are_recognised() -> None:
     assert attribute is not None and attribute[0] == _ATTR
     for name in ("name", "healthCode", "clinicVisits", "checkpointPasses", "overseasArrival"):
         assert _StrawberryCall.detect(person[name]) is not None, name
+
+
+@strawberry.type
+class Pupil:
+    name: str
+
+    @strawberry.field
+    def greeting(self, loud: bool = False) -> str:
+        return self.name.upper() if loud else self.name
+
+
+@strawberry.type
+class PupilQuery:
+    @strawberry.field
+    def pupil(self) -> Pupil:
+        return Pupil(name="Li")
+
+
+def test_the_installed_versions_are_the_ones_the_fast_paths_read() -> None:
+    """strawberry_paths.py reads strawberry's (and graphql-core's) internals:
+    the installed releases must be those it was written against, and
+    pyproject.toml must pin the same ranges."""
+    import tomllib
+    from pathlib import Path
+
+    from hub.execution.strawberry_paths import WRITTEN_AGAINST, version_problems
+
+    problems = version_problems()
+    assert not problems, "\n".join(problems)
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    declared = {d.split(">")[0].split("<")[0].split("=")[0].strip(): d.replace(" ", "")
+                for d in pyproject["project"]["dependencies"]}
+    for name, (low, high) in WRITTEN_AGAINST.items():
+        assert declared.get(name) == f"{name}>={low},<{high}", (
+            f"pyproject.toml declares {declared.get(name)!r}; strawberry_paths.WRITTEN_AGAINST"
+            f" says {name}>={low},<{high}: change both together")
+
+
+def test_strawberry_wrappers_are_found_for_a_known_field() -> None:
+    """A plain strawberry field and a field with a resolver have the wrappers
+    the fast paths recognise. When they are not found the answers stay right
+    but every field goes through strawberry's wrapper, silently slower."""
+    fields = strawberry.Schema(query=PupilQuery)._schema.type_map["Pupil"].fields
+    hint = (f" (strawberry-graphql {_installed('strawberry-graphql')}): read"
+            " GraphQLCoreConverter.from_resolver in strawberry/schema/schema_converter.py"
+            " again and update hub/execution/strawberry_paths.py")
+    attribute = _strawberry_attribute(fields["name"])
+    assert attribute == (_ATTR, getattr, "name"), (
+        "a strawberry field without a resolver no longer has the `_get_basic_result`"
+        f" wrapper that _strawberry_attribute recognises{hint}")
+    assert _StrawberryCall.detect(fields["greeting"]) is not None, (
+        "a strawberry field with a resolver no longer has the `_resolver` wrapper"
+        f" that _StrawberryCall.detect recognises{hint}")
+
+
+def _installed(name: str) -> str:
+    from importlib.metadata import version
+
+    return version(name)
+
+
+#: The executor's modules, each importing only the ones before it.
+EXECUTOR_MODULES = ["strawberry_paths", "fields", "nulls", "complete", "levels", "executor"]
+
+
+def test_the_executor_modules_import_one_way() -> None:
+    """No import cycle between the executor's modules; each says what it holds
+    and stays at most 400 lines."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    for i, name in enumerate(EXECUTOR_MODULES):
+        module = importlib.import_module(f"hub.execution.{name}")
+        assert module.__file__ is not None
+        text = Path(module.__file__).read_text()
+        assert (module.__doc__ or "").strip(), f"{name}.py has no docstring"
+        lines = text.count("\n")
+        assert lines <= 400, f"{name}.py has {lines} lines (at most 400)"
+        imported: set[str] = set()
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(["hub", "execution"] + ([base] if base else []))
+                imported.add(base)
+                imported.update(f"{base}.{alias.name}" for alias in node.names)
+        used = {m.split(".")[2] for m in imported
+                if m.startswith("hub.execution.") and m.split(".")[2] in EXECUTOR_MODULES}
+        later = used & set(EXECUTOR_MODULES[i:])
+        assert not later, (f"{name}.py imports {sorted(later)}, which come after it in"
+                           f" {EXECUTOR_MODULES}")
 
 
 # --------------------------------------------------------------------------- the project's app
