@@ -48,6 +48,14 @@ def client(config: HubConfig) -> Iterator[TestClient]:
         yield c
 
 
+@pytest.fixture(scope="module")
+def module_client(config: HubConfig) -> Iterator[TestClient]:
+    """One app for a module's tests that only read: starting and stopping the
+    app (its lifespan: connectors, policies, audit) is most of such a test's time."""
+    with TestClient(create_app(config)) as c:
+        yield c
+
+
 @pytest.fixture(scope="session")
 def token(config: HubConfig) -> Any:
     def make(department: str = "health", **kw: Any) -> str:
@@ -59,6 +67,11 @@ def token(config: HubConfig) -> Any:
 @pytest.fixture
 def gql(client: TestClient, token: Any) -> Any:
     """POST a query as a department; returns the httpx response."""
+    return poster(client, token)
+
+
+def poster(client: TestClient, token: Any) -> Any:
+    """``gql`` for a given client."""
 
     def post(query: str, variables: dict[str, Any] | None = None, *, department: str = "health",
              purpose: str | None = None, headers: dict[str, str] | None = None,
