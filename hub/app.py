@@ -52,11 +52,8 @@ def connector_settings(config: HubConfig) -> dict[str, Any]:
     """Settings of every source to start: the configured ones (``[[peers]]`` are
     the peer source's)."""
     from connectors.peer import PeerSettings
-    from connectors.registry import SqlSettings
 
-    out: dict[str, Any] = {}
-    for name, cfg in config.connectors.items():
-        out[name] = cfg if not hasattr(cfg, "url") else SqlSettings(cfg.url, cfg.timeout)
+    out: dict[str, Any] = dict(config.connectors)
     if config.peers:
         out["peer"] = PeerSettings(tuple(config.peers))
     return out
