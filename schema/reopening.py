@@ -4,20 +4,18 @@ The rules themselves live in hub/rules.py."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
 
-from connectors.school.views import GRADE_NAMES
 from connectors.interface import Page
-from hub.workflows import facts
+from connectors.school.views import GRADE_NAMES
 from hub.errors import BadInput
-from hub.workflows.rules import Reason, evaluate, may_return_from
+from hub.workflows.reopening import FIRST_TO_RETURN, Evaluated, evaluate_schools, ready
+from hub.workflows.rules import Reason, may_return_from
 
 from schema.paging import (
     DEFAULT_PAGE,
@@ -28,11 +26,10 @@ from schema.paging import (
     read_position_cursor,
 )
 
-if TYPE_CHECKING:
-    from schema.types import Person
+from .resolve import person_of, place
 
-#: Graduating grades return first (they sit the entrance examinations).
-FIRST_TO_RETURN = ("senior-3", "junior-3")
+PersonType = Annotated["Person", strawberry.lazy("schema.person")]
+SchoolType = Annotated["School", strawberry.lazy("schema.places")]
 MAX_SCHOOLS = 500
 
 
@@ -57,10 +54,8 @@ class Exclusion:
         description="When every reason has a known end: the first date all are over.")
 
     @strawberry.field
-    def person(self, info: Info) -> Annotated[Person, strawberry.lazy("schema.types")]:
-        from schema.types import person_of
-
-        return person_of(info, self.idNumber)
+    def person(self, info: Info) -> PersonType:
+        return person_of(info, self.idNumber)  # type: ignore[no-any-return]
 
 
 @strawberry.type
@@ -72,14 +67,6 @@ class GradeReturn:
     returnsFirst: bool = strawberry.field(description="A graduating grade (senior-3, junior-3).")
 
 
-@dataclass
-class _Evaluated:
-    id_number: str
-    role: str
-    grade: str | None
-    reasons: list[Reason]
-
-
 @strawberry.type(description="Who may return to one school on one date.")
 class ReopeningPlan:
     date: dt.date
@@ -89,7 +76,7 @@ class ReopeningPlan:
     byGrade: list[GradeReturn] = strawberry.field(
         description="Pupils by grade; the graduating grades first.")
     staff: GradeReturn
-    people: strawberry.Private[list[_Evaluated]]
+    people: strawberry.Private[list[Evaluated]]
 
     @strawberry.field(description="Everyone who may not return, in register order, with reasons.")
     def excluded(self, first: int = DEFAULT_PAGE, after: str | None = None) -> Connection[Exclusion]:
@@ -113,32 +100,13 @@ def _index(cursor: str) -> int:
     return read_position_cursor("Exclusion", cursor)
 
 
-def _summary(label: str, people: list[_Evaluated]) -> GradeReturn:
+def _summary(label: str, people: list[Evaluated]) -> GradeReturn:
     bad = sum(1 for p in people if p.reasons)
     return GradeReturn(grade=label, total=len(people), mayReturn=len(people) - bad, mayNotReturn=bad,
                        returnsFirst=label in FIRST_TO_RETURN)
 
 
-async def evaluate_schools(info: Info, school_ids: Sequence[str], on: dt.date) -> dict[str, list[_Evaluated]]:
-    """Every pupil and staff member of the schools, with the reasons each may not return."""
-    loaders = info.context.internal
-    pupils, staff = await asyncio.gather(
-        loaders.records("Student", "schoolId").load_many(list(school_ids)),
-        loaders.records("Staff", "schoolId").load_many(list(school_ids)),
-    )
-    ids = [r["idNumber"] for rows in (*pupils, *staff) for r in rows]
-    known = await facts.gather(loaders, ids, on, info.context.rules)
-    out: dict[str, list[_Evaluated]] = {}
-    for sid, ps, ss in zip(school_ids, pupils, staff):
-        people = [_Evaluated(r["idNumber"], "STUDENT", r.get("grade"),
-                             evaluate(known[r["idNumber"]], on, info.context.rules)) for r in ps]
-        people += [_Evaluated(r["idNumber"], "STAFF", None,
-                              evaluate(known[r["idNumber"]], on, info.context.rules)) for r in ss]
-        out[sid] = people
-    return out
-
-
-def plan(on: dt.date, people: list[_Evaluated]) -> ReopeningPlan:
+def plan(on: dt.date, people: list[Evaluated]) -> ReopeningPlan:
     pupils = [p for p in people if p.role == "STUDENT"]
     grades = sorted({p.grade for p in pupils if p.grade},
                     key=lambda g: (g not in FIRST_TO_RETURN, GRADE_NAMES.index(g)))
@@ -150,7 +118,8 @@ def plan(on: dt.date, people: list[_Evaluated]) -> ReopeningPlan:
 
 
 async def school_plan(info: Info, school_id: str, on: dt.date) -> ReopeningPlan:
-    evaluated = await evaluate_schools(info, [school_id], on)
+    ctx = info.context
+    evaluated = await evaluate_schools(ctx.internal, [school_id], on, ctx.rules)
     return plan(on, evaluated[school_id])
 
 
@@ -163,10 +132,8 @@ class SchoolReadiness:
     ready: bool = strawberry.field(description="At most rules.school_ready_share of its people excluded.")
 
     @strawberry.field
-    def school(self, info: Info) -> Annotated["School", strawberry.lazy("schema.types")] | None:  # noqa: UP037
-        from schema.types import School, _place
-
-        return _place(info, "School", "id", self.schoolId, School)
+    def school(self, info: Info) -> SchoolType | None:
+        return place(info, "School", "id", self.schoolId, "School")  # type: ignore[no-any-return]
 
 
 @strawberry.type(description="Reopening across the schools of a district (or the city).")
@@ -187,20 +154,16 @@ async def overview(info: Info, district_where: Any, district: str | None, on: dt
     if page.has_next:
         raise BadInput(f"more than {MAX_SCHOOLS} schools: ask district by district")
     ids = [r["id"] for r in page.records]
-    evaluated = await evaluate_schools(info, ids, on)
-    share = info.context.rules.school_ready_share
+    evaluated = await evaluate_schools(loaders, ids, on, info.context.rules)
     rows = []
     for sid in ids:
         people = evaluated[sid]
         bad = sum(1 for p in people if p.reasons)
         rows.append(SchoolReadiness(schoolId=sid, total=len(people), mayReturn=len(people) - bad,
-                                    mayNotReturn=bad, ready=bool(people) and bad <= share * len(people)))
+                                    mayNotReturn=bad, ready=ready(people, info.context.rules)))
     return ReopeningOverview(
         date=on, district=district, schools=len(rows), schoolsReady=sum(r.ready for r in rows),
         people=sum(r.total for r in rows), peopleExcluded=sum(r.mayNotReturn for r in rows),
         bySchool=rows,
     )
 
-
-if TYPE_CHECKING:
-    from schema.types import School

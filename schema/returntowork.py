@@ -5,7 +5,6 @@ same as for school reopening (hub/rules.py)."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from enum import Enum
 from typing import Any
 
@@ -13,17 +12,12 @@ import strawberry
 from strawberry.types import Info
 
 from connectors.interface import Page
-from hub.workflows import facts
-from hub.workflows.commitments import Commitment
 from hub.errors import BadInput, Forbidden
-from hub.ids import credit_code_problem
-from hub.workflows.rules import Reason, evaluate, may_return_from
+from hub.workflows.commitments import Commitment
+from hub.workflows.returntowork import clean_commitment, decide
 
-from schema.paging import DEFAULT_PAGE, Connection, check_first, connection
-from schema.reopening import Exclusion, ReturnReason, _cursor, _index
-
-MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
-MAX_MEASURES = 50
+from .paging import DEFAULT_PAGE, Connection, check_first, connection
+from .reopening import Exclusion, ReturnReason, _cursor, _index
 
 
 @strawberry.enum
@@ -89,27 +83,8 @@ def to_type(c: Commitment) -> ReturnToWork:
     )
 
 
-def _validate(data: ReturnToWorkInput) -> dict[str, Any]:
-    problem = credit_code_problem(data.creditCode)
-    if problem is not None:
-        raise BadInput(f"creditCode: {problem}", argument="creditCode")
-    if not data.contactName.strip():
-        raise BadInput("contactName: name the person the bureau may call", argument="contactName")
-    if not MOBILE.match(data.contactPhone):
-        raise BadInput("contactPhone: an 11-digit mobile number such as 13812345678",
-                       argument="contactPhone")
-    if data.headcount < 1:
-        raise BadInput("headcount: at least 1 employee returns", argument="headcount")
-    measures = [m.strip() for m in data.measures if m.strip()]
-    if len(measures) > MAX_MEASURES:
-        raise BadInput(f"measures: at most {MAX_MEASURES}", argument="measures")
-    return {"creditCode": data.creditCode, "contactName": data.contactName.strip(),
-            "contactPhone": data.contactPhone, "plannedDate": data.plannedDate.isoformat(),
-            "headcount": data.headcount, "measures": measures, "accepted": data.accepted}
-
-
 async def submit(info: Info, data: ReturnToWorkInput) -> ReturnToWork:
-    clean = _validate(data)
+    clean = clean_commitment(data)
     ctx = info.context
     code = clean["creditCode"]
     # The token's scope decides: an enterprise submits only for itself.
@@ -119,36 +94,12 @@ async def submit(info: Info, data: ReturnToWorkInput) -> ReturnToWork:
             raise Forbidden("this token may submit a commitment only for its own enterprise",
                             field="Mutation.submitReturnToWorkCommitment")
         raise BadInput(f"creditCode: no enterprise {code} on the register", argument="creditCode")
-    planned = data.plannedDate
 
-    async def decide() -> tuple[str, list[str], list[dict[str, Any]], int]:
-        staff = await ctx.internal.records("Employment", "creditCode").load(code)
-        ids = sorted({r["idNumber"] for r in staff})
-        known = await facts.gather(ctx.internal, ids, planned, ctx.rules)
-        home = []
-        for idn in ids:
-            reasons: list[Reason] = evaluate(known[idn], planned, ctx.rules)
-            if reasons:
-                home.append({"idNumber": idn, "reasons": [
-                    {"rule": r.rule, "detail": r.detail, "until": r.until.isoformat() if r.until else None}
-                    for r in reasons], "mayReturnFrom": (m.isoformat() if (m := may_return_from(reasons)) else None)})
-        why = []
-        if not clean["accepted"]:
-            why.append("the commitment was not accepted: accept its terms to be approved")
-        if not clean["measures"]:
-            why.append("no epidemic-prevention measures listed")
-        if planned < ctx.now.date():
-            why.append(f"the planned date {planned} is in the past")
-        if clean["headcount"] > len(ids):
-            why.append(f"headcount {clean['headcount']} exceeds the {len(ids)} employees on the register")
-        share = ctx.rules.max_excluded_share
-        if ids and len(home) > share * len(ids):
-            why.append(f"{len(home)} of {len(ids)} employees must stay home, more than "
-                       f"{share:.0%} (rules.max_excluded_share)")
-        return ("REJECTED" if why else "APPROVED"), why, home, len(ids)
+    async def decision() -> tuple[str, list[str], list[dict[str, Any]], int]:
+        return await decide(ctx.internal, clean, data.plannedDate, ctx.now.date(), ctx.rules)
 
     record, _created = await ctx.commitments.submit(
-        clean, decide, f"{ctx.identity.department}:{ctx.identity.subject}")
+        clean, decision, f"{ctx.identity.department}:{ctx.identity.subject}")
     ctx.touched.update(item["idNumber"] for item in record.stay_home)
     return to_type(record)
 

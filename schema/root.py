@@ -7,37 +7,23 @@ import datetime
 from typing import Annotated, Any
 
 import strawberry
-from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from connectors.views import Condition
 from hub.errors import BadInput
 from hub.execution.loaders import WHOLE_VIEW
-from hub.futures import then
 from hub.ids import ZHENGZHOU_DISTRICTS, credit_code_problem, id_number_problem
 
-from schema.audit import AuditQuery
-from schema.reopening import ReopeningOverview, overview
-from schema.returntowork import Mutation
-from schema.paging import DEFAULT_PAGE, Connection, check_first, connection, wants_total
-from schema.types import (
-    Arrival,
-    ArrivalKind,
-    Checkpoint,
-    CheckpointKind,
-    Clinic,
-    ClinicKind,
-    Community,
-    Enterprise,
-    HealthCode,
-    Person,
-    School,
-    SchoolLevel,
-    _health_code,
-    _place,
-    build,
-    person_of,
-)
+from .audit import AuditQuery
+from .enums import ArrivalKind, CheckpointKind, ClinicKind, SchoolLevel
+from .events import Arrival
+from .paging import DEFAULT_PAGE, Connection
+from .person import HealthCode, health_code
+from .places import Checkpoint, Clinic, Community, Enterprise, School
+from .reopening import ReopeningOverview, overview
+from .resolve import page, person_of, place
+
+PersonType = Annotated["Person", strawberry.lazy("schema.person")]
 
 
 def _id_number(value: str) -> str:
@@ -57,18 +43,15 @@ def _district(value: str | None) -> tuple[Condition, ...]:
     return (Condition("district", "=", value),)
 
 
-def _list(info: Info, view: str, cls: type, first_: int, after: str | None,
+def _list(info: Info, view: str, type_name: str, first: int, after: str | None,
           where: tuple[Condition, ...]) -> Any:
-    loader = info.context.loaders.pages(view, None, first=check_first(first_),
-                                        after=after, where=where, with_total=wants_total(info))
-    return then(loader.load(WHOLE_VIEW),
-                lambda page: connection(page, [build(cls, r) for r in page.records], after))
+    return page(info, view, None, WHOLE_VIEW, first, after, where, type_name)
 
 
 @strawberry.type
 class Query(AuditQuery):
     @strawberry.field(description="One person across every source; null when no source knows the number.")
-    async def person(self, info: Info, idNumber: str) -> Person | None:
+    async def person(self, info: Info, idNumber: str) -> PersonType | None:
         _id_number(idNumber)
         if not await info.context.person_in_scope(idNumber):
             return None
@@ -81,35 +64,35 @@ class Query(AuditQuery):
         if not await info.context.person_in_scope(idNumber):
             return None
         loader = info.context.loaders.records("HealthCode", "idNumber", forward=False)
-        code = _health_code(await loader.load(idNumber))
+        code = health_code(await loader.load(idNumber))
         if code is not None:
             info.context.touched.add(idNumber)
         return code
 
     @strawberry.field
     def school(self, info: Info, id: strawberry.ID) -> School | None:
-        return _place(info, "School", "id", id, School)
+        return place(info, "School", "id", id, "School")
 
     @strawberry.field
     def community(self, info: Info, id: strawberry.ID) -> Community | None:
-        return _place(info, "Community", "id", id, Community)
+        return place(info, "Community", "id", id, "Community")
 
     @strawberry.field
     def enterprise(self, info: Info, creditCode: str) -> Enterprise | None:
         problem = credit_code_problem(creditCode)
         if problem is not None:
             raise BadInput(f"creditCode: {problem}", argument="creditCode")
-        return _place(info, "Enterprise", "creditCode", creditCode, Enterprise)
+        return place(info, "Enterprise", "creditCode", creditCode, "Enterprise")
 
     @strawberry.field
     def checkpoint(self, info: Info, id: strawberry.ID) -> Checkpoint | None:
         if not str(id).isdigit():
             return None
-        return _place(info, "Checkpoint", "id", id, Checkpoint)
+        return place(info, "Checkpoint", "id", id, "Checkpoint")
 
     @strawberry.field
     def clinic(self, info: Info, id: strawberry.ID) -> Clinic | None:
-        return _place(info, "Clinic", "id", id, Clinic)
+        return place(info, "Clinic", "id", id, "Clinic")
 
     @strawberry.field(description="Schools, by id; filter by district code and level.")
     def schools(self, info: Info, district: str | None = None, level: SchoolLevel | None = None,
@@ -117,12 +100,12 @@ class Query(AuditQuery):
         where = _district(district)
         if level is not None:
             where += (Condition("level", "=", level.value),)
-        return _list(info, "School", School, first, after, where)
+        return _list(info, "School", "School", first, after, where)
 
     @strawberry.field(description="Residential communities, by id; filter by district code.")
     def communities(self, info: Info, district: str | None = None, first: int = DEFAULT_PAGE,
                     after: str | None = None) -> Connection[Community]:
-        return _list(info, "Community", Community, first, after, _district(district))
+        return _list(info, "Community", "Community", first, after, _district(district))
 
     @strawberry.field(description="Enterprises, by credit code; filter by district and GB/T 4754 section.")
     def enterprises(self, info: Info, district: str | None = None, industry: str | None = None,
@@ -130,7 +113,7 @@ class Query(AuditQuery):
         where = _district(district)
         if industry is not None:
             where += (Condition("industry", "=", industry),)
-        return _list(info, "Enterprise", Enterprise, first, after, where)
+        return _list(info, "Enterprise", "Enterprise", first, after, where)
 
     @strawberry.field(description="Checkpoints, by id; filter by district and kind.")
     def checkpoints(self, info: Info, district: str | None = None, kind: CheckpointKind | None = None,
@@ -138,7 +121,7 @@ class Query(AuditQuery):
         where = _district(district)
         if kind is not None:
             where += (Condition("kind", "=", kind.value),)
-        return _list(info, "Checkpoint", Checkpoint, first, after, where)
+        return _list(info, "Checkpoint", "Checkpoint", first, after, where)
 
     @strawberry.field(description="Fever clinics and designated hospitals; filter by district and kind.")
     def clinics(self, info: Info, district: str | None = None, kind: ClinicKind | None = None,
@@ -146,7 +129,7 @@ class Query(AuditQuery):
         where = _district(district)
         if kind is not None:
             where += (Condition("kind", "=", kind.value),)
-        return _list(info, "Clinic", Clinic, first, after, where)
+        return _list(info, "Clinic", "Clinic", first, after, where)
 
 
     @strawberry.field(description="School reopening across a district's schools (or the city's).")
@@ -166,7 +149,5 @@ class Query(AuditQuery):
             where += (Condition("arrivedAt", ">=", since),)
         if underObservation is not None:
             where += (Condition("observationEnd", ">" if underObservation else "<=", info.context.now),)
-        return _list(info, "Arrival", Arrival, first, after, where)
+        return _list(info, "Arrival", "Arrival", first, after, where)
 
-
-SCHEMA = strawberry.Schema(query=Query, mutation=Mutation, config=StrawberryConfig(auto_camel_case=False))

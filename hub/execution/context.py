@@ -36,7 +36,7 @@ class RequestContext:
     province: str = "41"
     #: One "now" per request, so every "last N days" in it agrees.
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
-    #: "Last N days" row filters, by N (schema.types.since_cutoff).
+    #: "Last N days" row filters, by N (schema.records.since_cutoff).
     cutoffs: dict[int, Any] = field(default_factory=dict)
     #: Resident ID numbers of every person in the answer (for the audit trail).
     touched: set[str] = field(default_factory=set)

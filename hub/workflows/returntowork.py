@@ -1,0 +1,72 @@
+"""Enterprise return to work (复工复产): checking the online commitment and
+deciding at once, with the employees who must stay home and why. The rules
+about people are the same as for school reopening (hub/workflows/rules.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from hub.errors import BadInput
+from hub.ids import credit_code_problem
+
+from . import facts
+from .rules import Reason, RuleSettings, evaluate, may_return_from
+
+MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
+MAX_MEASURES = 50
+
+#: (decision, reasons it was rejected, who stays home and why, employees on the register)
+Decision = tuple[str, list[str], list[dict[str, Any]], int]
+
+
+def clean_commitment(data: Any) -> dict[str, Any]:
+    """The commitment as stored, or BadInput naming the field that is wrong."""
+    problem = credit_code_problem(data.creditCode)
+    if problem is not None:
+        raise BadInput(f"creditCode: {problem}", argument="creditCode")
+    if not data.contactName.strip():
+        raise BadInput("contactName: name the person the bureau may call", argument="contactName")
+    if not MOBILE.match(data.contactPhone):
+        raise BadInput("contactPhone: an 11-digit mobile number such as 13812345678",
+                       argument="contactPhone")
+    if data.headcount < 1:
+        raise BadInput("headcount: at least 1 employee returns", argument="headcount")
+    measures = [m.strip() for m in data.measures if m.strip()]
+    if len(measures) > MAX_MEASURES:
+        raise BadInput(f"measures: at most {MAX_MEASURES}", argument="measures")
+    return {"creditCode": data.creditCode, "contactName": data.contactName.strip(),
+            "contactPhone": data.contactPhone, "plannedDate": data.plannedDate.isoformat(),
+            "headcount": data.headcount, "measures": measures, "accepted": data.accepted}
+
+
+async def decide(loaders: Any, clean: dict[str, Any], planned: dt.date, today: dt.date,
+                 settings: RuleSettings) -> Decision:
+    """The decision on a commitment: APPROVED, or REJECTED with every reason."""
+    staff = await loaders.records("Employment", "creditCode").load(clean["creditCode"])
+    ids = sorted({r["idNumber"] for r in staff})
+    known = await facts.gather(loaders, ids, planned, settings)
+    home = []
+    for idn in ids:
+        reasons: list[Reason] = evaluate(known[idn], planned, settings)
+        if reasons:
+            until = may_return_from(reasons)
+            home.append({"idNumber": idn, "reasons": [
+                {"rule": r.rule, "detail": r.detail, "until": r.until.isoformat() if r.until else None}
+                for r in reasons], "mayReturnFrom": until.isoformat() if until else None})
+    why = []
+    if not clean["accepted"]:
+        why.append("the commitment was not accepted: accept its terms to be approved")
+    if not clean["measures"]:
+        why.append("no epidemic-prevention measures listed")
+    if planned < today:
+        why.append(f"the planned date {planned} is in the past")
+    if clean["headcount"] > len(ids):
+        why.append(f"headcount {clean['headcount']} exceeds the {len(ids)} employees on the register")
+    share = settings.max_excluded_share
+    if ids and len(home) > share * len(ids):
+        why.append(f"{len(home)} of {len(ids)} employees must stay home, more than "
+                   f"{share:.0%} (rules.max_excluded_share)")
+    return ("REJECTED" if why else "APPROVED"), why, home, len(ids)

@@ -1,0 +1,171 @@
+"""A person, assembled across every source by resident ID number, and what
+the sources know about them (code, residence, jobs, school).
+
+A source may add fields to Person (``schema.assemble``): the class used at
+run time is ``schema.records.node_type("Person")``, and other types refer to
+it lazily (``strawberry.lazy("schema.person")``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+
+from connectors.views import Record
+from hub.execution.loaders import first
+from hub.futures import then
+from hub.ids import birth_date_of
+
+from .enums import CodeColor, EnrollmentRole
+from .events import Arrival, CheckpointPass, ClinicVisit, CommunityEntry, visit
+from .records import build, register, since_cutoff
+from .resolve import place
+
+CommunityType = Annotated["Community", strawberry.lazy("schema.places")]
+EnterpriseType = Annotated["Enterprise", strawberry.lazy("schema.places")]
+SchoolType = Annotated["School", strawberry.lazy("schema.places")]
+
+
+@register
+@strawberry.type(description="A person's current health code (健康码).")
+class HealthCode:
+    color: CodeColor | None
+    reason: str | None
+    updatedAt: dt.datetime | None
+    issuer: str | None
+
+
+def health_code(records: list[Record]) -> HealthCode | None:
+    rec = first(records)
+    return build(HealthCode, rec) if rec is not None else None
+
+
+@register
+@strawberry.type(description="Where a person is registered as a resident.")
+class Residence:
+    communityId: strawberry.Private[str]
+    building: str | None
+    room: str | None
+    returnedFrom: str | None
+    returnedAt: dt.datetime | None
+    homeObservationUntil: dt.datetime | None
+
+    @strawberry.field
+    def community(self, info: Info) -> CommunityType | None:
+        return place(info, "Community", "id", self.communityId, "Community")  # type: ignore[no-any-return]
+
+
+@register
+@strawberry.type(description="A person's job at an enterprise.")
+class Employment:
+    creditCode: strawberry.Private[str]
+    post: str | None
+    hiredOn: dt.date | None
+
+    @strawberry.field
+    def enterprise(self, info: Info) -> EnterpriseType | None:
+        return place(info, "Enterprise", "creditCode", self.creditCode, "Enterprise")  # type: ignore[no-any-return]
+
+
+@register
+@strawberry.type(description="A person's place at a school, as pupil or staff.")
+class Enrollment:
+    schoolId: strawberry.Private[str]
+    role: EnrollmentRole
+    grade: str | None = strawberry.field(description="Pupils: 'primary-1' ... 'senior-3'.")
+    staffRole: str | None = strawberry.field(description="Staff: TEACHER, HEAD_TEACHER, ...")
+
+    @strawberry.field
+    def school(self, info: Info) -> SchoolType | None:
+        return place(info, "School", "id", self.schoolId, "School")  # type: ignore[no-any-return]
+
+
+@register
+@strawberry.type(description="A person, assembled across every source by resident ID number.")
+class Person:
+    idNumber: str
+
+    @strawberry.field
+    def name(self, info: Info) -> str | None:
+        return then(_own_code(info).load(self.idNumber), lambda r: _attr(r, "name"))  # type: ignore[return-value]
+
+    @strawberry.field
+    def phone(self, info: Info) -> str | None:
+        return then(_own_code(info).load(self.idNumber), lambda r: _attr(r, "phone"))  # type: ignore[return-value]
+
+    @strawberry.field
+    def birthDate(self) -> dt.date | None:
+        return birth_date_of(self.idNumber)
+
+    @strawberry.field(description="The current code; a visitor's comes from their province's hub.")
+    def healthCode(self, info: Info) -> HealthCode | None:
+        loader = info.context.loaders.records("HealthCode", "idNumber")
+        return then(loader.load(self.idNumber), health_code)  # type: ignore[return-value]
+
+    @strawberry.field
+    def residence(self, info: Info) -> Residence | None:
+        loader = info.context.loaders.records("Residence", "idNumber")
+        return then(loader.load(self.idNumber),  # type: ignore[return-value]
+                    lambda rs: build(Residence, rs[0]) if rs else None)
+
+    @strawberry.field
+    def employments(self, info: Info) -> list[Employment]:
+        loader = info.context.loaders.records("Employment", "idNumber")
+        return then(loader.load(self.idNumber),  # type: ignore[return-value]
+                    lambda rs: [build(Employment, r) for r in rs])
+
+    @strawberry.field
+    async def enrollment(self, info: Info) -> Enrollment | None:
+        loaders = info.context.loaders
+        pupil = first(await loaders.records("Student", "idNumber").load(self.idNumber))
+        if pupil is not None:
+            return build(Enrollment, pupil, role=EnrollmentRole.STUDENT, staffRole=None)  # type: ignore[no-any-return]
+        member = first(await loaders.records("Staff", "idNumber").load(self.idNumber))
+        if member is not None:
+            return build(Enrollment, member, role=EnrollmentRole.STAFF, grade=None,  # type: ignore[no-any-return]
+                         staffRole=member.get("role"))
+        return None
+
+    @strawberry.field(description="Checkpoint passes in the last `days` days.")
+    def checkpointPasses(self, info: Info, days: int = 14) -> list[CheckpointPass]:
+        loader = info.context.loaders.records("CheckpointPass", "idNumber", since_cutoff(info, days))
+        return then(loader.load(self.idNumber),  # type: ignore[return-value]
+                    lambda rs: [build(CheckpointPass, r) for r in rs])
+
+    @strawberry.field(description="Community gate entries in the last `days` days.")
+    def communityEntries(self, info: Info, days: int = 14) -> list[CommunityEntry]:
+        loader = info.context.loaders.records("CommunityEntry", "idNumber", since_cutoff(info, days))
+        return then(loader.load(self.idNumber),  # type: ignore[return-value]
+                    lambda rs: [build(CommunityEntry, r) for r in rs])
+
+    @strawberry.field(description="Fever-clinic visits in the last `days` days.")
+    def clinicVisits(self, info: Info, days: int = 14) -> list[ClinicVisit]:
+        loader = info.context.loaders.records("ClinicVisit", "idNumber", since_cutoff(info, days))
+        return then(loader.load(self.idNumber), lambda rs: [visit(r) for r in rs])  # type: ignore[return-value]
+
+    @strawberry.field(description="The latest arrival from abroad, if any.")
+    def overseasArrival(self, info: Info) -> Arrival | None:
+        loader = info.context.loaders.records("Arrival", "idNumber")
+
+        def latest(rs: list[Record]) -> Arrival | None:
+            abroad = [r for r in rs if r.get("kind") == "ABROAD"]
+            return build(Arrival, abroad[-1]) if abroad else None
+
+        return then(loader.load(self.idNumber), latest)  # type: ignore[return-value]
+
+    @strawberry.field(description="Every recorded arrival (abroad or another province).")
+    def arrivals(self, info: Info) -> list[Arrival]:
+        loader = info.context.loaders.records("Arrival", "idNumber")
+        return then(loader.load(self.idNumber), lambda rs: [build(Arrival, r) for r in rs])  # type: ignore[return-value]
+
+
+def _own_code(info: Info) -> Any:
+    """This hub's own health codes (names and phones never come from a peer hub)."""
+    return info.context.loaders.records("HealthCode", "idNumber", forward=False)
+
+
+def _attr(records: list[Record], name: str) -> Any:
+    return records[0].get(name) if records else None

@@ -1,0 +1,62 @@
+"""How resolvers reach the sources: one look-up, one page, one list of people.
+
+Each returns a loader's future (``hub.futures.then``), so every item of a
+list level is fetched in one request per source. Types are named, not
+imported (``schema.records``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from connectors.views import Condition, Record
+from hub.futures import then
+
+from .paging import Connection, check_first, connection, wants_total
+from .records import build, node_type
+
+#: The one-person views a list of people primes, so a page's people need no second look-up.
+PRIMES = frozenset({"Student", "Staff", "Residence"})
+
+
+def person_of(info: Any, id_number: str) -> Any:
+    """A Person for the answer: the audit trail records every one it touches."""
+    info.context.touched.add(id_number)
+    return node_type("Person")(idNumber=id_number)
+
+
+def place(info: Any, view: str, key: str, value: Any, type_name: str) -> Any:
+    """The one record of ``view`` whose ``key`` is ``value``, as ``type_name`` (or None)."""
+    loader = info.context.loaders.records(view, key)
+    return then(loader.load(value), lambda rs: build(type_name, rs[0]) if rs else None)
+
+
+def people_page(info: Any, view: str, parent: str, key: Any, first: int, after: str | None,
+                where: tuple[Condition, ...]) -> Any:
+    """A page of people: ``view``'s records under ``key``, each a Person."""
+    loaders = info.context.loaders
+    loader = loaders.pages(view, parent, first=check_first(first), after=after,
+                           where=where, with_total=wants_total(info))
+    person = node_type("Person")
+
+    def to_connection(page: Any) -> Connection[Any]:
+        if view in PRIMES:
+            by_person = loaders.records(view, "idNumber")
+            for rec in page.records:
+                by_person.prime(rec["idNumber"], [rec])
+        info.context.touched.update(r["idNumber"] for r in page.records)
+        return connection(page, [person(idNumber=r["idNumber"]) for r in page.records], after)
+
+    return then(loader.load(key), to_connection)
+
+
+def page(info: Any, view: str, parent: str | None, key: Any, first: int, after: str | None,
+         where: tuple[Condition, ...], type_name: str,
+         make: Callable[[Record], Any] | None = None) -> Any:
+    """A page of ``view``'s records under ``key`` (``parent=None``: the whole view)."""
+    loader = info.context.loaders.pages(view, parent, first=check_first(first), after=after,
+                                        where=where, with_total=wants_total(info))
+    build_one = make or (lambda r: build(type_name, r))
+    return then(loader.load(key),
+                lambda p: connection(p, [build_one(r) for r in p.records], after))
