@@ -2,16 +2,14 @@
 sampled times, who lives together at what age, the expected shares that size
 the city's plan, and unique resident ID numbers.
 
-Times: every timestamp is UTC (epoch seconds in transport; naive UTC in the
-DateTime columns and in the health code's 14-digit strings, as the connectors
-read them). Daily rhythms (gate entries in the morning and evening, clinic
-visits in the morning) follow Beijing time, UTC+8.
+Times: every timestamp is epoch seconds, UTC (each source's part of the city
+writes them in its own form). Daily rhythms (gate entries in the morning and
+evening, clinic visits in the morning) follow Beijing time, UTC+8.
 """
 
 from __future__ import annotations
 
 import functools
-import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from random import Random
@@ -19,8 +17,7 @@ from random import Random
 from hub.ids import OTHER_PROVINCE_REGIONS, ZHENGZHOU_DISTRICTS, make_id_number
 from hub.city.names import expand
 
-__all__ = ["Clock", "Demography", "IdMaker", "Member", "skeleton", "calibrate", "p_employed", "weighted_table",
-           "dt_text", "compact_text"]
+__all__ = ["Clock", "Demography", "IdMaker", "Member", "skeleton", "calibrate", "p_employed", "weighted_table"]
 
 DAY = 86_400
 HOUR = 3_600
@@ -46,20 +43,6 @@ DAYS_30 = tuple(d for d in range(30) for _ in range(2 if d < 14 else 1))
 DAYS_30_FLAT = tuple(range(30))
 DAYS_14 = tuple(range(14))
 DAYS_GATE = tuple(d for d in range(14) for _ in range(15 - d))
-
-_fmt_time = time.strftime
-_gmtime = time.gmtime
-
-
-def dt_text(ts: int) -> str:
-    """Epoch seconds -> SQLAlchemy's SQLite DateTime text (naive UTC)."""
-    return _fmt_time("%Y-%m-%d %H:%M:%S.000000", _gmtime(ts))
-
-
-def compact_text(ts: int) -> str:
-    """Epoch seconds -> the health-code platform's 'YYYYMMDDHHMMSS' (UTC)."""
-    return _fmt_time("%Y%m%d%H%M%S", _gmtime(ts))
-
 
 class Clock:
     """``now`` and the city's calendar: ages, school cohorts, sampled times."""
