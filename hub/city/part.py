@@ -18,13 +18,13 @@ happens; a part writes rows in the order it is told, and a table written out
 of time order is *staged* (copied over sorted by its time column at the end).
 
 A part is a subclass of :class:`CityPart`, made once per generation. It
-handles the events it overrides (the others cost nothing) and may add rows of
-its own: :meth:`CityPart.household` is called for every household after its
-events, with :attr:`CityPart.rng`, a generator of the part's own (from the
-seed and the part's name, so a part never changes what the others write).
+handles the events it overrides (it is not called for the others) and may add
+rows of its own: :meth:`CityPart.household` is called for every household
+after its events, with :attr:`CityPart.rng`, a generator of the part's own
+(from the seed and the part's name, so a part never changes what the others
+write).
 An outside package adds its part the same way as the built-in sources::
 
-    from random import Random
     from sqlalchemy import Column, Integer, MetaData, String, Table
     from hub.city.model import DAYS_14, HOURS_ANY
     from hub.city.part import CityPart
