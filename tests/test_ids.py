@@ -50,3 +50,17 @@ def test_problems_are_explained() -> None:
     assert "18 characters" in (id_number_problem("123") or "")
     assert "birth date" in (id_number_problem("410105201302300000") or "")
     assert "I, O, S, V and Z" in (credit_code_problem("91410105MA000123IE") or "")
+
+
+@given(st.sampled_from(sorted(ZHENGZHOU_DISTRICTS)), dates, st.booleans(), st.integers(1, 5))
+def test_the_generator_makes_the_same_numbers_as_make_id_number(region: str, birth: dt.date, female: bool,
+                                                                 repeat: int) -> None:
+    from hub.city.model import IdMaker
+
+    maker = IdMaker(dt.date(2021, 1, 1).toordinal())
+    base = dt.date(1900, 1, 1).toordinal()
+    slot = ((maker.regions[region] * maker.days) + birth.toordinal() - base) * 2 + female
+    for n in range(repeat):  # the n-th person of that region, birthday and sex
+        value, born = maker.make(region, birth.toordinal(), female)
+        assert born == birth
+        assert value == make_id_number(region, birth, ((slot * 2_654_435_761) >> 9) % 500 + n, female)

@@ -11,5 +11,5 @@ from connectors.registry import sql_source
 
 from .views import ClinicConnector
 
-SOURCE = sql_source(ClinicConnector, order=60,
+SOURCE = sql_source(ClinicConnector, order=60, city="connectors.clinic.city:PART",
                     description="fever clinics: visits and nucleic-acid results")

@@ -11,5 +11,5 @@ from connectors.registry import sql_source
 
 from .views import CommunityConnector
 
-SOURCE = sql_source(CommunityConnector, order=30,
+SOURCE = sql_source(CommunityConnector, order=30, city="connectors.community.city:PART",
                     description="residential communities: resident registers and gate entries")

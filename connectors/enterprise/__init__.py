@@ -10,5 +10,5 @@ from connectors.registry import sql_source
 
 from .views import EnterpriseConnector
 
-SOURCE = sql_source(EnterpriseConnector, order=40,
+SOURCE = sql_source(EnterpriseConnector, order=40, city="connectors.enterprise.city:PART",
                     description="the enterprise register and employee registration")

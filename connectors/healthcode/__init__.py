@@ -10,5 +10,5 @@ from connectors.registry import sql_source
 
 from .views import HealthCodeConnector
 
-SOURCE = sql_source(HealthCodeConnector, order=10,
+SOURCE = sql_source(HealthCodeConnector, order=10, city="connectors.healthcode.city:PART",
                     description="the provincial health-code platform: one current code per applicant")

@@ -10,5 +10,5 @@ from connectors.registry import sql_source
 
 from .views import SchoolConnector
 
-SOURCE = sql_source(SchoolConnector, order=50,
+SOURCE = sql_source(SchoolConnector, order=50, city="connectors.school.city:PART",
                     description="schools: pupils and staff")

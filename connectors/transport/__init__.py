@@ -11,5 +11,5 @@ from connectors.registry import sql_source
 
 from .views import TransportConnector
 
-SOURCE = sql_source(TransportConnector, order=20,
+SOURCE = sql_source(TransportConnector, order=20, city="connectors.transport.city:PART",
                     description="transport checkpoints: passes and arrivals")

@@ -2,6 +2,12 @@
 plausible Zhengzhou of ``persons`` residents as each department would have
 recorded it in the spring of an epidemic.
 
+The engine here knows no source. It plans the city, generates its people
+(:mod:`hub.city.people`) and tells every registered source's *part* of the
+city what happened, in neutral terms; each part (``connectors/<source>/city.py``,
+see :mod:`hub.city.part`) writes its own tables in its own encoding into
+``<source>.sqlite``.
+
 >>> from pathlib import Path
 >>> report = generate(Path("/tmp/city"), persons=20_000, seed=2020)  # doctest: +SKIP
 >>> is_generated(Path("/tmp/city"))  # doctest: +SKIP
@@ -31,83 +37,43 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from random import Random
-from types import SimpleNamespace
 from typing import Any
 
-from connectors.clinic import tables as clinic
-from connectors.community import tables as community
-from connectors.enterprise import tables as enterprise
-from connectors.healthcode import tables as healthcode
-from connectors.school import tables as school
-from connectors.transport import tables as transport
+from sqlalchemy import MetaData
+
 from hub.city.model import Clock, calibrate
+from hub.city.names import NameMaker
+from hub.city.part import CityPart, Events, registered_parts
 from hub.city.people import CityBuilder
 from hub.city.plan import CityPlan, plan_city
 from hub.city.sqlite import SourceDb, Writer
-from hub.ids import ZHENGZHOU_DISTRICTS
-from hub.city.names import NameMaker
 
 __all__ = ["SOURCES", "GenerationReport", "database_path", "generate", "is_generated", "MANIFEST"]
 
-SOURCES = ("healthcode", "transport", "community", "enterprise", "school", "clinic")
 MANIFEST = "city.json"
 FORMAT = 1
 MIN_PERSONS = 50
 VISITORS_PER_PERSON = 0.02
 
-_METADATA = {
-    "healthcode": healthcode.metadata,
-    "transport": transport.metadata,
-    "community": community.metadata,
-    "enterprise": enterprise.metadata,
-    "school": school.metadata,
-    "clinic": clinic.metadata,
-}
 
-#: The column order of the tuples the generator writes (checked against the
-#: connectors' tables at start; the SQL itself is built from the tables).
-LAYOUTS: dict[str, tuple[str, ...]] = {
-    "jkm_xx": ("sfzh", "xm", "sjh", "mys", "fmyy", "gxsj", "fmjg"),
-    "checkpoint": ("cp_id", "cp_name", "cp_type", "district_code"),
-    "pass_record": ("rec_id", "cp_id", "id_card", "traveller_name", "mobile", "direction", "pass_ts",
-                    "origin_city", "origin_region", "plate_no"),
-    "inbound_traveller": ("arr_id", "id_card", "arrive_kind", "from_place", "arrive_ts", "flight_no",
-                          "obs_start_ts", "obs_end_ts", "obs_site"),
-    "T_COMMUNITY": ("COMM_ID", "COMM_NAME", "STREET_NAME", "DISTRICT_NAME", "LOCKDOWN_FLAG"),
-    "T_RESIDENT": ("RES_ID", "COMM_ID", "CERT_NO", "FULL_NAME", "TEL", "BUILDING", "ROOM", "RETURN_FROM",
-                   "RETURN_DATE", "HOME_OBS_END"),
-    "T_GATE_LOG": ("LOG_ID", "COMM_ID", "CERT_NO", "ENTER_TIME", "TEMPERATURE", "GATE_NAME"),
-    "enterprise": ("creditCode", "entName", "industryCode", "industryName", "regionCode", "legalPerson"),
-    "employee": ("empId", "creditCode", "idNo", "empName", "mobile", "post", "hireDate"),
-    "school": ("school_id", "school_name", "school_level", "district_code"),
-    "school_class": ("class_id", "school_id", "grade_no", "class_no", "head_teacher_id"),
-    "student": ("student_no", "school_id", "class_id", "grade_no", "id_number", "name", "guardian_phone"),
-    "staff": ("staff_no", "school_id", "id_number", "name", "phone", "role"),
-    "hospital": ("hosp_code", "hosp_name", "hosp_kind", "district_code"),
-    "fever_visit": ("visit_no", "hosp_code", "patient_idcard", "patient_name", "patient_phone", "visit_time",
-                    "temperature", "diagnosis", "nat_result", "result_time", "disposition"),
-}
-#: Tables produced out of time order, copied over sorted so their keys grow with time.
-_STAGED = {"pass_record": "pass_ts", "inbound_traveller": "arrive_ts", "T_GATE_LOG": "ENTER_TIME",
-           "fever_visit": "visit_time"}
-#: SQLite page cache per file while writing (MB): the health codes' primary key
-#: index takes ID numbers in random order and needs the most.
-_CACHE_MB = {"healthcode": 96, "community": 32}
-#: Attribute of each table's sink on the object handed to the builder.
-_SINK_NAMES = {"jkm_xx": "jkm", "checkpoint": "checkpoint", "pass_record": "passes", "inbound_traveller": "inbound",
-               "T_COMMUNITY": "community", "T_RESIDENT": "resident", "T_GATE_LOG": "gate",
-               "enterprise": "enterprise", "employee": "employee", "school": "school",
-               "school_class": "school_class", "student": "student", "staff": "staff", "hospital": "hospital",
-               "fever_visit": "fever"}
+def __getattr__(name: str) -> Any:
+    # SOURCES: the registered sources the city has a file for, in registry order
+    # (read when asked for, so that importing this module loads no entry point).
+    if name == "SOURCES":
+        from connectors.registry import generated_sources
+
+        return tuple(generated_sources())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -132,30 +98,39 @@ def _now(now: datetime | None) -> datetime:
 
 
 def generate(out_dir: Path, persons: int, seed: int = 2020, now: datetime | None = None,
-             progress: Callable[[str], None] | None = None) -> GenerationReport:
-    """Build a city of ``persons`` residents into ``out_dir`` (replacing one that is there)."""
+             progress: Callable[[str], None] | None = None,
+             parts: Mapping[str, type[CityPart]] | None = None) -> GenerationReport:
+    """Build a city of ``persons`` residents into ``out_dir`` (replacing one that is there).
+
+    ``parts``: source name -> its :class:`hub.city.part.CityPart` subclass, one
+    file each, told of events in this order (default: the part of every
+    registered source, in registry order)."""
     started = time.perf_counter()
     if persons < MIN_PERSONS:
         raise ValueError(f"a city needs at least {MIN_PERSONS} persons (got {persons})")
+    part_types = dict(registered_parts() if parts is None else parts)
+    _check_parts(part_types)
+    sources = list(part_types)
     out_dir = Path(out_dir)
     now = _now(now)
+    clock = Clock(now)
     say = progress or (lambda _message: None)
     out_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".city-", dir=out_dir))
     dbs: dict[str, SourceDb] = {}
     writer = Writer()
     try:
-        sinks = SimpleNamespace()
-        for source in SOURCES:
-            metadata = _METADATA[source]
-            staged = any(t.name in _STAGED for t in metadata.sorted_tables)
-            db = SourceDb(work / f"{source}.sqlite", metadata,
+        city_parts: list[CityPart] = []
+        for source, part_type in part_types.items():
+            staged = dict(part_type.staged)
+            db = SourceDb(work / f"{source}.sqlite", part_type.tables,
                           work / f"{source}.stage.sqlite" if staged else None, writer,
-                          cache_mb=_CACHE_MB.get(source, 16))
+                          cache_mb=part_type.cache_mb)
             dbs[source] = db
-            for table in metadata.sorted_tables:
-                setattr(sinks, _SINK_NAMES[table.name], db.sink(table.name, LAYOUTS[table.name],
-                                                                  _STAGED.get(table.name)))
+            rows = {t.name: db.sink(t.name, part_type.layouts[t.name], staged.get(t.name))
+                    for t in part_type.tables.sorted_tables}
+            city_parts.append(part_type(source, rows, clock, seed))
+        events = Events(city_parts)
 
         def flush() -> None:
             for db in dbs.values():
@@ -164,10 +139,12 @@ def generate(out_dir: Path, persons: int, seed: int = 2020, now: datetime | None
         say(f"planning a city of {persons:,} persons (seed {seed}, now {now:%Y-%m-%d %H:%M} UTC)")
         demography = calibrate()
         plan = plan_city(Random(f"{seed}/plan"), persons, demography, NameMaker())
-        _write_plan(plan, sinks)
+        for part in city_parts:
+            part.plan = plan
+        events.places(plan)
         say(f"{len(plan.communities):,} communities, {len(plan.schools):,} schools, "
             f"{len(plan.enterprises):,} enterprises, {len(plan.hospitals):,} hospitals")
-        builder = CityBuilder(plan, Clock(now), seed, sinks, demography)
+        builder = CityBuilder(plan, clock, seed, events, demography)
         builder.run(progress=say, flush=flush)
         builder.visitors(max(3, round(persons * VISITORS_PER_PERSON)), flush=flush)
         builder.staff_and_classes()
@@ -176,12 +153,12 @@ def generate(out_dir: Path, persons: int, seed: int = 2020, now: datetime | None
         writer.close()
         say("sorting and indexing")
         # One thread per file: SQLite sorts and builds indexes without the GIL.
-        with ThreadPoolExecutor(max_workers=len(SOURCES)) as pool:
-            counts = list(pool.map(lambda source: dbs[source].finish(), SOURCES))
+        with ThreadPoolExecutor(max_workers=len(sources)) as pool:
+            counts = list(pool.map(lambda source: dbs[source].finish(), sources))
         rows: dict[str, int] = {}
         for count in counts:
             rows.update(count)
-        samples = _samples(plan, builder.samples)
+        samples = _samples(plan, builder.samples, city_parts)
         seconds = time.perf_counter() - started
         manifest = {
             "format": FORMAT,
@@ -190,13 +167,13 @@ def generate(out_dir: Path, persons: int, seed: int = 2020, now: datetime | None
             "persons": persons,
             "generated_at": now.isoformat(),
             "time_zone": "UTC",
-            "files": {source: database_path(Path("."), source).name for source in SOURCES},
+            "files": {source: database_path(Path("."), source).name for source in sources},
             "rows": rows,
             "samples": samples,
             "seconds": round(seconds, 2),
             "complete": True,
         }
-        _publish(work, out_dir, manifest)
+        _publish(work, out_dir, sources, manifest)
     except BaseException:
         try:
             writer.close()
@@ -214,48 +191,61 @@ def generate(out_dir: Path, persons: int, seed: int = 2020, now: datetime | None
 
 
 def is_generated(out_dir: Path) -> bool:
-    """True if ``out_dir`` holds a complete city: the manifest (written last)
-    and the six SQLite files it lists."""
+    """True if ``out_dir`` holds a complete city: the manifest (written last),
+    the SQLite files it lists and one for every registered source."""
+    from connectors.registry import generated_sources
+
     try:
         manifest = json.loads((Path(out_dir) / MANIFEST).read_text(encoding="utf-8"))
         if manifest.get("format") != FORMAT or manifest.get("complete") is not True:
             return False
-        for source in SOURCES:
+        for source in dict.fromkeys([*generated_sources(), *manifest["files"]]):
             with open(database_path(out_dir, source), "rb") as f:
                 if f.read(16) != b"SQLite format 3\x00":
                     return False
         return True
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
         return False
 
 
 # --------------------------------------------------------------------------- helpers
-def _write_plan(plan: CityPlan, sinks: Any) -> None:
-    for c in plan.communities:
-        sinks.community.add((c.comm_id, c.name, c.street, ZHENGZHOU_DISTRICTS[c.district], "Y" if c.lockdown else "N"))
-    for s in plan.schools:
-        sinks.school.add((s.school_id, s.name, s.level, s.district))
-    for e in plan.enterprises:
-        sinks.enterprise.add((e.credit_code, e.name, e.industry, e.industry_name, e.region, e.legal_person))
-    for cp in plan.checkpoints:
-        sinks.checkpoint.add((cp.cp_id, cp.name, cp.kind, cp.district))
-    for h in plan.hospitals:
-        sinks.hospital.add((h.code, h.name, h.kind, h.district))
+def _check_parts(parts: Mapping[str, type[CityPart]]) -> None:
+    """Every part a CityPart with a layout for each of its tables; no table twice."""
+    owner: dict[str, str] = {}
+    for source, part in parts.items():
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", source):
+            raise ValueError(f"source name {source!r} cannot name a file")
+        if not (isinstance(part, type) and issubclass(part, CityPart)):
+            raise TypeError(f"the city part of source {source} is not a subclass of hub.city.part.CityPart")
+        if not isinstance(getattr(part, "tables", None), MetaData):
+            raise TypeError(f"city part {part.__qualname__} of source {source}: tables is not a SQLAlchemy MetaData")
+        names = {t.name for t in part.tables.sorted_tables}
+        for problem, tables in (("has no layout", names - set(part.layouts)),
+                                ("has a layout but is not in its tables", set(part.layouts) - names),
+                                ("is staged but is not in its tables", set(part.staged) - names)):
+            if tables:
+                raise ValueError(f"city part {part.__qualname__} of source {source}: table "
+                                 f"{', '.join(sorted(tables))} {problem}")
+        for name in sorted(names):
+            if name in owner:  # the manifest counts rows by table name
+                raise ValueError(f"sources {owner[name]} and {source} both have a table {name}")
+            owner[name] = source
 
 
-def _samples(plan: CityPlan, found: dict[str, str]) -> dict[str, Any]:
+def _samples(plan: CityPlan, found: dict[str, str], parts: list[CityPart]) -> dict[str, Any]:
     """Ids for docs, demos and tests: the biggest school with one of its pupils
     and that pupil's community, the busiest enterprise, checkpoint and clinic,
-    and people with a story (red code, arrival from abroad, ...)."""
-    school = max(plan.schools, key=lambda s: s.pupils)  # first of the biggest
-    ent = max(plan.enterprises, key=lambda e: e.employees)
+    people with a story (red code, arrival from abroad, ...), then what each
+    part adds (``scopes``: a row scope of each kind)."""
+    school = plan.sample_school()
+    ent = plan.sample_enterprise()
     cp = max(plan.checkpoints, key=lambda c: c.passes)
     clinics = [h for h in plan.hospitals if h.kind == "FEVER_CLINIC"]
     hosp = max(clinics, key=lambda h: h.visits)
     lockdown = next((c.comm_id for c in plan.communities if c.lockdown), None)
     samples: dict[str, Any] = {
         "school_id": school.school_id,
-        "community_id": school.first_pupil_community or plan.communities[0].comm_id,
+        "community_id": plan.sample_community().comm_id,
         "credit_code": ent.credit_code,
         "checkpoint_id": cp.cp_id,
         "clinic_id": hosp.code,
@@ -267,14 +257,24 @@ def _samples(plan: CityPlan, found: dict[str, str]) -> dict[str, Any]:
     for key in ("red_id_number", "yellow_id_number", "arrival_id_number", "observation_id_number",
                 "visitor_id_number"):
         samples[key] = found.get(key)
+    scopes: dict[str, Any] = {}
+    samples["scopes"] = scopes
+    for part in parts:
+        for key, value in part.samples(plan).items():
+            if key == "scopes":
+                scopes.update(value)
+            elif key in samples:
+                raise ValueError(f"the city part of {part.name} gives sample {key!r}, which is taken")
+            else:
+                samples[key] = value
     return samples
 
 
-def _publish(work: Path, out_dir: Path, manifest: dict[str, Any]) -> None:
+def _publish(work: Path, out_dir: Path, sources: list[str], manifest: dict[str, Any]) -> None:
     """Move the files into ``out_dir``; the manifest goes last, so a city is
     complete exactly when its manifest is there."""
     (out_dir / MANIFEST).unlink(missing_ok=True)
-    for source in SOURCES:
+    for source in sources:
         target = database_path(out_dir, source)
         for suffix in ("-wal", "-shm", "-journal"):  # never let SQLite replay an old journal
             Path(f"{target}{suffix}").unlink(missing_ok=True)

@@ -2,25 +2,22 @@
 sampled times, who lives together at what age, the expected shares that size
 the city's plan, and unique resident ID numbers.
 
-Times: every timestamp is UTC (epoch seconds in transport; naive UTC in the
-DateTime columns and in the health code's 14-digit strings, as the connectors
-read them). Daily rhythms (gate entries in the morning and evening, clinic
-visits in the morning) follow Beijing time, UTC+8.
+Times: every timestamp is epoch seconds, UTC (each source's part of the city
+writes them in its own form). Daily rhythms (gate entries in the morning and
+evening, clinic visits in the morning) follow Beijing time, UTC+8.
 """
 
 from __future__ import annotations
 
 import functools
-import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from random import Random
 
-from hub.ids import OTHER_PROVINCE_REGIONS, ZHENGZHOU_DISTRICTS, make_id_number
+from hub.ids import OTHER_PROVINCE_REGIONS, ZHENGZHOU_DISTRICTS
 from hub.city.names import expand
 
-__all__ = ["Clock", "Demography", "IdMaker", "Member", "skeleton", "calibrate", "p_employed", "weighted_table",
-           "dt_text", "compact_text"]
+__all__ = ["Clock", "Demography", "IdMaker", "Member", "skeleton", "calibrate", "p_employed", "weighted_table"]
 
 DAY = 86_400
 HOUR = 3_600
@@ -46,20 +43,6 @@ DAYS_30 = tuple(d for d in range(30) for _ in range(2 if d < 14 else 1))
 DAYS_30_FLAT = tuple(range(30))
 DAYS_14 = tuple(range(14))
 DAYS_GATE = tuple(d for d in range(14) for _ in range(15 - d))
-
-_fmt_time = time.strftime
-_gmtime = time.gmtime
-
-
-def dt_text(ts: int) -> str:
-    """Epoch seconds -> SQLAlchemy's SQLite DateTime text (naive UTC)."""
-    return _fmt_time("%Y-%m-%d %H:%M:%S.000000", _gmtime(ts))
-
-
-def compact_text(ts: int) -> str:
-    """Epoch seconds -> the health-code platform's 'YYYYMMDDHHMMSS' (UTC)."""
-    return _fmt_time("%Y%m%d%H%M%S", _gmtime(ts))
-
 
 class Clock:
     """``now`` and the city's calendar: ages, school cohorts, sampled times."""
@@ -191,16 +174,33 @@ def calibrate() -> Demography:
 
 
 # --------------------------------------------------------------------------- identities
+#: GB 11643: the weight of each of the first 17 digits (2^(17-i) mod 11) and the check character of the sum mod 11.
+_ID_WEIGHTS = tuple(2 ** (17 - i) % 11 for i in range(17))
+_ID_CHECK = "10X98765432"
+
+
+def _weighted(digits: str, start: int) -> int:
+    return sum(int(c) * _ID_WEIGHTS[start + i] for i, c in enumerate(digits))
+
+
 class IdMaker:
     """Unique resident ID numbers: one byte of counter per (region, birth date,
     sex) in a flat array (a few MB for any city size), and a sequence number
-    that starts at a fixed pseudo-random slot of the 500 and counts up."""
+    that starts at a fixed pseudo-random slot of the 500 and counts up.
+
+    The numbers are :func:`hub.ids.make_id_number`'s; the check digit comes
+    from weighted sums of the region, the birth date (kept per day) and the
+    order code, rather than from all 17 digits each time.
+    """
 
     def __init__(self, today_ord: int) -> None:
         self.regions = {r: i for i, r in enumerate([*ZHENGZHOU_DISTRICTS, *OTHER_PROVINCE_REGIONS])}
         self.base = date(1900, 1, 1).toordinal()
         self.days = today_ord - self.base + 1
         self.counts = bytearray(len(self.regions) * self.days * 2)
+        self._region_sums = {r: _weighted(r, 0) for r in self.regions}
+        self._birthdays: dict[int, tuple[date, str, int]] = {}  # ordinal -> (date, YYYYMMDD, weighted sum)
+        self._orders = [(f"{o:03d}", _weighted(f"{o:03d}", 14)) for o in range(1000)]
 
     def make(self, region: str, birth_ord: int, female: bool) -> tuple[str, date]:
         ri = self.regions[region]
@@ -209,6 +209,15 @@ class IdMaker:
             n = self.counts[slot]
             if n < 250:  # 250 of the 500 order codes at most: never wraps around
                 self.counts[slot] = n + 1
-                birth = date.fromordinal(birth_ord)
-                return make_id_number(region, birth, ((slot * 2_654_435_761) >> 9) % 500 + n, female), birth
+                day = self._birthdays.get(birth_ord)
+                if day is None:
+                    birth = date.fromordinal(birth_ord)
+                    text = f"{birth:%Y%m%d}"
+                    day = self._birthdays[birth_ord] = (birth, text, _weighted(text, 6))
+                birth, text, day_sum = day
+                # As make_id_number(region, birth, sequence, female) with this sequence:
+                sequence = ((slot * 2_654_435_761) >> 9) % 500 + n
+                order, order_sum = self._orders[sequence % 500 * 2 + (0 if female else 1)]
+                check = _ID_CHECK[(self._region_sums[region] + day_sum + order_sum) % 11]
+                return f"{region}{text}{order}{check}", birth
             birth_ord -= 1  # that day is full (only in absurdly large cities)

@@ -9,18 +9,20 @@ import math
 from array import array
 from dataclasses import dataclass, field
 from random import Random
+from typing import TypeVar
 
 from hub.city import catalog as cat
 from hub.ids import ZHENGZHOU_DISTRICTS, make_credit_code
 from hub.city.names import NameMaker, expand
 
 __all__ = ["CityPlan", "Community", "School", "Enterprise", "Checkpoint", "Hospital", "plan_city",
-           "largest_remainder"]
+           "largest_remainder", "by_nearest"]
 
 LEVELS = (("PRIMARY", range(1, 7), 1000), ("JUNIOR", range(7, 10), 900), ("SENIOR", range(10, 13), 1200))
 LEVEL_OF_GRADE = {g: level for level, grades, _ in LEVELS for g in grades}
 CLASS_SIZE = 45
 PUPILS_PER_STAFF = 14
+_Place = TypeVar("_Place", "Checkpoint", "Hospital")
 
 
 @dataclass(slots=True)
@@ -96,6 +98,20 @@ class CityPlan:
     hospitals: list[Hospital]
     class_count: int
 
+    # The city's samples (for docs, demos and tests), once every household is generated.
+    def sample_school(self) -> School:
+        """The first of the biggest schools."""
+        return max(self.schools, key=lambda s: s.pupils)
+
+    def sample_community(self) -> Community:
+        """The community of the sample school's first pupil."""
+        comm_id = self.sample_school().first_pupil_community
+        return next((c for c in self.communities if c.comm_id == comm_id), self.communities[0])
+
+    def sample_enterprise(self) -> Enterprise:
+        """The first of the enterprises with the most employees."""
+        return max(self.enterprises, key=lambda e: e.employees)
+
 
 def largest_remainder(weights: dict[str, float], n: int) -> dict[str, int]:
     """Split ``n`` in proportion to ``weights`` (Hamilton's method; ties by key order).
@@ -133,6 +149,14 @@ def plan_city(rng: Random, persons: int, demography: object, names: NameMaker) -
         hospitals=_hospitals(rng, persons, district_pop),
         class_count=classes,
     )
+
+
+def by_nearest(places: list[_Place]) -> dict[str, list[_Place]]:
+    """District -> the places (with a ``district``) in it or in the nearest district with any."""
+    by: dict[str, list[_Place]] = {}
+    for place in places:
+        by.setdefault(place.district, []).append(place)
+    return {d: by[cat.nearest_district(d, sorted(by))] for d in ZHENGZHOU_DISTRICTS}
 
 
 # --------------------------------------------------------------------------- communities

@@ -18,6 +18,7 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,21 @@ from sqlalchemy import MetaData, Table
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-__all__ = ["SourceDb", "Sink", "Writer", "CHUNK"]
+__all__ = ["SourceDb", "Sink", "Writer", "CHUNK", "datetime_text"]
 
 #: Rows per executemany call.
 CHUNK = 10_000
 
 _DIALECT = sqlite_dialect.dialect()
+
+
+_strftime = time.strftime
+_gmtime = time.gmtime
+
+
+def datetime_text(ts: int) -> str:
+    """Epoch seconds -> the text SQLAlchemy's ``DateTime`` keeps in SQLite (naive UTC)."""
+    return _strftime("%Y-%m-%d %H:%M:%S.000000", _gmtime(ts))
 
 
 def _q(name: str) -> str:
