@@ -8,7 +8,7 @@ says the cause and the fix.
      +-- ConfigError              CONFIG_ERROR                   500  exit 3  (configuration, policy files)
      +-- DataError                DATA_ERROR                     500  exit 4  (a source file is damaged or missing)
      +-- RequestError             BAD_REQUEST                    400  exit 2  (not a GraphQL request)
-     |    +-- MethodNotAllowed    METHOD_NOT_ALLOWED             405
+     |    +-- MethodNotAllowed    BAD_REQUEST                    405
      |    +-- NotAcceptable       NOT_ACCEPTABLE                 406
      |    +-- PayloadTooLarge     PAYLOAD_TOO_LARGE              413
      |    +-- UnsupportedMediaType UNSUPPORTED_MEDIA_TYPE        415
@@ -92,7 +92,7 @@ class RequestError(HubError):
 
 
 class MethodNotAllowed(RequestError):
-    code = "METHOD_NOT_ALLOWED"
+    # The code is BAD_REQUEST, as it has always been for a GET mutation.
     http_status = 405
 
 
