@@ -114,7 +114,7 @@ def versions() -> str:
 
 def machine_block(extra: list[str] | None = None) -> str:
     lines = [
-        f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- command: `{command_line()}`",
         f"- CPU: {cpu_model()}, {os.cpu_count()} cores; memory {memory_gib()}",
         f"- Python {platform.python_version()} ({platform.python_implementation()}), "

@@ -197,8 +197,8 @@ def metric(url: str, name: str, label: str) -> float:
 def run(args: argparse.Namespace) -> None:
     import httpx
 
-    from hub.config import HubConfig
     from hub.access.tokens import issue_token
+    from hub.config import HubConfig
 
     started = time.perf_counter()
     data_dir: Path = args.data_dir or Path(f"/tmp/hub-bench-{args.persons}")

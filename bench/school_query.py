@@ -45,7 +45,7 @@ from bench._common import (
     update_section,
 )
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 PAGE = 500  # MAX_PAGE of schema/paging.py
 DAYS = 14
 TARGET = 3.0  # hub / hand-written SQL
@@ -92,9 +92,9 @@ def school_sizes(data_dir: Path) -> list[tuple[str, int]]:
 # --------------------------------------------------------------------------- (a) the hub
 class HubClient:
     def __init__(self, data_dir: Path) -> None:
+        from hub.access.tokens import issue_token
         from hub.app import create_app
         from hub.config import HubConfig
-        from hub.access.tokens import issue_token
 
         config = HubConfig.for_data_dir(data_dir)
         self.app = create_app(config)
@@ -401,8 +401,9 @@ async def phases(hub: HubClient, school: str, repeats: int) -> dict[str, float]:
     Wraps (for these runs only) ``hub.http.endpoint.execute`` and each connector's
     ``_execute``; statements that overlap in time are counted once.
     """
-    import hub.http.endpoint as hub_http
     from graphql.pyutils import is_awaitable
+
+    import hub.http.endpoint as hub_http
 
     spent = {"execute": 0.0}
     intervals: list[tuple[float, float]] = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def naive_utc_to_aware(value: dt.datetime) -> dt.datetime:

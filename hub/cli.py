@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hub.config import HubConfig
-from hub.errors import BadInput, HubError, UsageError
 from hub.access.tokens import issue_token, parse_scope
 from hub.access.vocabulary import POLICY_DIR, Vocabulary, load_vocabulary
+from hub.config import HubConfig
+from hub.errors import BadInput, HubError, UsageError
 
 DEFAULT_DATA_DIR = Path("demo-data")
 DEFAULT_PERSONS = 20_000
@@ -125,7 +125,7 @@ def _date(text: str) -> Any:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _positive(text: str) -> int:
@@ -176,9 +176,8 @@ def cmd_schema(_args: argparse.Namespace) -> int:
 
 
 def cmd_policy_check(args: argparse.Namespace) -> int:
-    from schema import SCHEMA
-
     from hub.access.policy import PolicySet
+    from schema import SCHEMA
 
     directory = args.directory or POLICY_DIR
     policies = PolicySet.load(directory, SCHEMA._schema)
@@ -190,9 +189,8 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_show(args: argparse.Namespace) -> int:
-    from schema import SCHEMA
-
     from hub.access.policy import PolicySet, access_table
+    from schema import SCHEMA
 
     policies = PolicySet.load(args.dir or POLICY_DIR, SCHEMA._schema)
     if args.department not in policies.policies:
@@ -263,7 +261,7 @@ def cmd_audit_prune(args: argparse.Namespace) -> int:
 
     config, audit = _audit_log(args)
     days = args.days or config.audit_retention_days
-    before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
 
     async def run() -> int:
         await audit.start()

@@ -13,17 +13,17 @@ import datetime as _dt
 import re
 
 __all__ = [
-    "ZHENGZHOU_DISTRICTS",
     "OTHER_PROVINCE_REGIONS",
-    "id_number_check_digit",
-    "id_number_problem",
-    "is_valid_id_number",
-    "make_id_number",
+    "ZHENGZHOU_DISTRICTS",
     "birth_date_of",
     "credit_code_check_char",
     "credit_code_problem",
+    "id_number_check_digit",
+    "id_number_problem",
     "is_valid_credit_code",
+    "is_valid_id_number",
     "make_credit_code",
+    "make_id_number",
 ]
 
 #: Zhengzhou's county-level divisions (GB/T 2260 codes), as ID numbers carry them.

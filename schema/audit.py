@@ -13,7 +13,6 @@ from strawberry.types import Info
 from connectors.interface import Page
 from hub.errors import BadInput
 from hub.ids import id_number_problem
-
 from schema.paging import (
     DEFAULT_PAGE,
     Connection,

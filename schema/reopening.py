@@ -16,7 +16,6 @@ from connectors.school.views import GRADE_NAMES
 from hub.errors import BadInput
 from hub.workflows.reopening import FIRST_TO_RETURN, Evaluated, evaluate_schools, ready
 from hub.workflows.rules import Reason, may_return_from
-
 from schema.paging import (
     DEFAULT_PAGE,
     Connection,

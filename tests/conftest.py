@@ -16,10 +16,10 @@ warnings.filterwarnings("ignore", message=".*httpx2.*")
 
 from starlette.testclient import TestClient  # noqa: E402
 
-from hub.app import create_app  # noqa: E402
-from hub.config import HubConfig  # noqa: E402
-from hub.city.generate import generate  # noqa: E402
 from hub.access.tokens import DEFAULT_PURPOSES, issue_token  # noqa: E402
+from hub.app import create_app  # noqa: E402
+from hub.city.generate import generate  # noqa: E402
+from hub.config import HubConfig  # noqa: E402
 
 PERSONS = 4_000
 SEED = 7

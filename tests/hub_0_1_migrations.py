@@ -132,6 +132,6 @@ def migrate(conn: Connection) -> list[int]:
             continue
         step(conn)
         conn.execute(insert(schema_version).values(
-            version=version, applied_at=dt.datetime.now(dt.timezone.utc).isoformat()))
+            version=version, applied_at=dt.datetime.now(dt.UTC).isoformat()))
         applied.append(version)
     return applied

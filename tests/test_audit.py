@@ -23,11 +23,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.testclient import TestClient
 
+from hub.access.tokens import DEFAULT_PURPOSES, issue_token
 from hub.app import create_app
 from hub.audit.trail import AuditLog
 from hub.cli import main
 from hub.config import HubConfig
-from hub.access.tokens import DEFAULT_PURPOSES, issue_token
 
 
 @pytest.fixture

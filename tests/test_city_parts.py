@@ -11,7 +11,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from hub.city.part import EVENTS, CityPart, Events, Household, registered_parts
 from hub.city.person import Person
 from hub.city.plan import Checkpoint, CityPlan
 
-NOW = datetime(2020, 3, 15, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2020, 3, 15, 8, 0, tzinfo=UTC)
 BUILT_IN = ("healthcode", "transport", "community", "enterprise", "school", "clinic")
 
 venue_tables = MetaData()

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from hub.access.tokens import verify_token
 from hub.cli import main
 from hub.config import HubConfig
 from hub.errors import ConfigError
-from hub.access.tokens import verify_token
 
 
 def test_token_prints_a_verifiable_token_on_its_last_line(city: Path, capsys: Any) -> None:

@@ -297,7 +297,7 @@ BARE = st.text("abcxyz_-09", min_size=1, max_size=6)
 KEYS = BARE | st.text(min_size=1, max_size=6)
 SCALARS = (st.text(max_size=12) | st.integers(-(2**63), 2**63 - 1) | st.booleans()
            | st.floats(allow_nan=True, allow_infinity=True)
-           | st.datetimes(timezones=st.none() | st.just(dt.timezone.utc)) | st.dates() | st.times())
+           | st.datetimes(timezones=st.none() | st.just(dt.UTC)) | st.dates() | st.times())
 VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3)
                       | st.dictionaries(BARE, inner, max_size=3), max_leaves=6)
 

@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.testclient import TestClient
 
 from connectors.registry import generated_sources, sources
+from hub.access.tokens import issue_token
 from hub.app import create_app
 from hub.config import ConnectorConfig, HubConfig
-from hub.access.tokens import issue_token
 
 SERVERS = {
     "postgresql": ("postgresql+asyncpg://root@127.0.0.1:5432/test",

@@ -280,8 +280,8 @@ def build_test_schema() -> GraphQLSchema:
         lambda v, _info, _t: "Tag" if isinstance(v, Tag) else "Item")
     schema.type_map["Thing"].resolve_type = (  # type: ignore[union-attr]
         lambda v, _info, _t: _future("Tag" if isinstance(v, Tag) else "Item"))
-    query["item"].resolve = lambda _r, _, id: _future(Item(id))  # noqa: A006
-    query["itemNN"].resolve = lambda _r, _, id: None if id == 13 else Item(id)  # noqa: A006
+    query["item"].resolve = lambda _r, _, id: _future(Item(id))
+    query["itemNN"].resolve = lambda _r, _, id: None if id == 13 else Item(id)
     query["items"].resolve = lambda _r, _, n: [Item(k) for k in range(max(0, min(n, 12)))]
     query["itemsNN"].resolve = lambda _r, _: [Item(k) for k in range(10)]
     query["tags"].resolve = lambda _r, _: _future([Tag(k) for k in range(4)])

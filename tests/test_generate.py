@@ -11,7 +11,7 @@ import json
 import sqlite3
 import tempfile
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,9 @@ from connectors.school import tables as school
 from connectors.transport import tables as transport
 from hub.city.generate import SOURCES, database_path, generate, is_generated
 from hub.city.model import Clock
-from hub.ids import (OTHER_PROVINCE_REGIONS, ZHENGZHOU_DISTRICTS, birth_date_of, is_valid_credit_code,
-                     is_valid_id_number)
+from hub.ids import OTHER_PROVINCE_REGIONS, ZHENGZHOU_DISTRICTS, birth_date_of, is_valid_credit_code, is_valid_id_number
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2020, 3, 15, 8, 0, tzinfo=UTC)
 NOW_TS = int(NOW.timestamp())
 DAY = 86_400

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.errors import BadInput, Unauthenticated
 from hub.access.tokens import DEPARTMENTS, bearer_token, issue_token, verify_token
+from hub.errors import BadInput, Unauthenticated
 
 KEY = "x" * 40
 

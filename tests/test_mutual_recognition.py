@@ -20,9 +20,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from connectors.peer import HEALTH_CODE_HASH
+from hub.access.tokens import issue_token
 from hub.app import create_app
 from hub.config import HubConfig, demo_secret
-from hub.access.tokens import issue_token
 
 COLOURS = {"绿": "GREEN", "黄": "YELLOW", "红": "RED"}
 

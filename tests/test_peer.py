@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from connectors.peer import HEALTH_CODE_HASH, HEALTH_CODE_QUERY, Peer, PeerConnector
 from connectors.interface import SourceError
+from connectors.peer import HEALTH_CODE_HASH, HEALTH_CODE_QUERY, Peer, PeerConnector
 from hub.errors import ConfigError, HubError, error_body
 from hub.http.persisted import PersistedQueries
 
@@ -60,7 +60,7 @@ class FakePeers:
         self.active = self.most_active = 0
         persisted = PersistedQueries.from_directory(ROOT / "schema" / "persisted")
         # Shanghai has not persisted the document and does not register it.
-        self.documents = {name: persisted for name in TOKENS} | {"shanghai": PersistedQueries()}
+        self.documents = dict.fromkeys(TOKENS, persisted) | {"shanghai": PersistedQueries()}
 
     def seen(self, name: str) -> list[dict[str, Any]]:
         return [body for peer, body in self.requests if peer == name]

@@ -21,11 +21,11 @@ from graphql import GraphQLObjectType, GraphQLSchema, Undefined, get_named_type,
 from sqlalchemy.dialects import sqlite
 from starlette.testclient import TestClient
 
+from hub.access.policy import POLICY_DIR, Policy, PolicySet, iter_data_fields, structural
+from hub.access.tokens import DEFAULT_PURPOSES
+from hub.app import create_app
 from hub.config import HubConfig
 from hub.errors import ConfigError
-from hub.access.tokens import DEFAULT_PURPOSES
-from hub.access.policy import POLICY_DIR, Policy, PolicySet, iter_data_fields, structural
-from hub.app import create_app
 from schema import SCHEMA
 from tests.conftest import poster
 
@@ -121,7 +121,7 @@ def _value_for(type_name: str) -> str:
     if type_name == "Date":
         return dt.date.today().isoformat()
     if type_name == "DateTime":
-        return dt.datetime.now(dt.timezone.utc).isoformat()
+        return dt.datetime.now(dt.UTC).isoformat()
     raise AssertionError(f"no test value for a required {type_name} argument")
 
 
@@ -291,12 +291,11 @@ def test_person_out_of_scope_is_null(gql: Any, samples: dict[str, Any], city: Pa
     other, pupil_elsewhere = _other_school(city, mine)
     pupil_here = sql(city, "school", "SELECT id_number FROM student WHERE school_id = ? LIMIT 1", mine)[0][0]
     ctx_results = {}
-    from hub.access.tokens import Identity
-
     # Through the public API: the school policy has no Query.person, so use the
     # health-code lookup path a scoped policy could grant, via the context check.
     import asyncio
 
+    from hub.access.tokens import Identity
     from hub.app import Hub
     from hub.execution.context import RequestContext
     from hub.execution.loaders import Loaders

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import from_schema, nodes
 
-from hub.access.tokens import Identity
 from hub.access.policy import POLICY_DIR, PolicySet
+from hub.access.tokens import Identity
 from schema import SCHEMA
 
 KEEP_ARGS = {"id", "idNumber", "creditCode"}
@@ -25,7 +25,7 @@ CASES = [(d, p) for d, pol in sorted(POLICIES.policies.items()) for p in pol.pur
 
 recent = st.datetimes(min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2030, 1, 1))
 SCALARS = {
-    "DateTime": recent.map(lambda d: nodes.String(d.replace(tzinfo=dt.timezone.utc).isoformat())),
+    "DateTime": recent.map(lambda d: nodes.String(d.replace(tzinfo=dt.UTC).isoformat())),
     "Date": st.dates().map(lambda d: nodes.String(d.isoformat())),
 }
 

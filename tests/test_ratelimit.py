@@ -17,14 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.errors import ConfigError
-from hub.http.ratelimit import (
-    MemoryRateLimiter,
-    RateLimited,
-    RedisRateLimiter,
-    make_rate_limiter,
-    retry_after_header,
-)
+from hub.errors import ConfigError, RateLimited, retry_after_header
+from hub.http.ratelimit import MemoryRateLimiter, RedisRateLimiter, make_rate_limiter
 
 REDIS = "redis://127.0.0.1:6379/0"
 

@@ -87,7 +87,7 @@ def test_an_installed_hub_carries_its_revisions() -> None:
     assert {"hub.state", "hub.state.migrations", "hub.state.migrations.versions"} <= set(packages)
     assert all(p.suffix == ".py" for p in migrations.SCRIPTS.rglob("*") if p.is_file()
                and "__pycache__" not in p.parts)
-    assert migrations.SCRIPTS == Path(migrations.__file__).resolve().parent
+    assert Path(migrations.__file__).resolve().parent == migrations.SCRIPTS
 
 
 async def _migrated_and_created(migrated: str, created: str) -> tuple[Any, Any, Any, list[Any], Any]:

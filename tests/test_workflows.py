@@ -14,7 +14,7 @@ import pytest
 from hub.access.masks import id_number as mask_id
 from tests.conftest import sql
 
-TODAY = dt.datetime.now(dt.timezone.utc).date()
+TODAY = dt.datetime.now(dt.UTC).date()
 
 
 def _data(r: Any) -> Any:
@@ -183,7 +183,7 @@ def test_transport_arrivals_under_observation(gql: Any, city: Path) -> None:
                                       "AND obs_end_ts > ?", int(time.time()))[0][0]
     assert data["totalCount"] == expected
     for e in data["edges"]:
-        assert dt.datetime.fromisoformat(e["node"]["observationEnd"]) > dt.datetime.now(dt.timezone.utc)
+        assert dt.datetime.fromisoformat(e["node"]["observationEnd"]) > dt.datetime.now(dt.UTC)
         assert e["node"]["person"]["healthCode"]["color"] in ("GREEN", "YELLOW", "RED")
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from hub.ids import ZHENGZHOU_DISTRICTS
 from connectors._convert import aware_to_naive_utc, mapping, naive_utc_to_aware
 from connectors.drivers.sql import SqlConnector
 from connectors.views import HIDDEN, Field, View
+from hub.ids import ZHENGZHOU_DISTRICTS
 
 from .tables import metadata, t_community, t_gate_log, t_resident
 

@@ -33,7 +33,7 @@ from hub.errors import BadCursor
 from ..interface import Page, SourceError, StatementObserver
 from ..views import Condition, Record, View, Where
 
-__all__ = ["SqlConnector", "encode_cursor", "decode_cursor"]
+__all__ = ["SqlConnector", "decode_cursor", "encode_cursor"]
 
 
 def _column(view: View, name: str) -> Column[Any]:
@@ -277,7 +277,7 @@ class SqlConnector:
 
         try:
             rows = await asyncio.wait_for(run(), self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise SourceError(self.name, f"no answer within {self.timeout:g}s") from None
         except (SQLAlchemyError, OSError) as exc:
             raise SourceError(self.name, type(exc).__name__) from exc

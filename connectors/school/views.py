@@ -7,9 +7,9 @@ from connectors.views import HIDDEN, Field, View
 
 from .tables import metadata, school, staff, student
 
-_LEVEL_OF_GRADE = {**{g: "primary" for g in range(1, 7)},
-                   **{g: "junior" for g in range(7, 10)},
-                   **{g: "senior" for g in range(10, 13)}}
+_LEVEL_OF_GRADE = {**dict.fromkeys(range(1, 7), "primary"),
+                   **dict.fromkeys(range(7, 10), "junior"),
+                   **dict.fromkeys(range(10, 13), "senior")}
 _FIRST_GRADE = {"primary": 1, "junior": 7, "senior": 10}
 
 

@@ -25,7 +25,6 @@ from graphql import (
     get_named_type,
 )
 from graphql.pyutils import is_awaitable
-
 from graphql.type import specified_scalar_types
 
 from hub.futures import then

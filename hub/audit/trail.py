@@ -128,7 +128,7 @@ class AuditLog:
         its own entry to be durable. Raises AuditUnavailable when it could not
         be: the caller must then not send the answer.
         """
-        entry.at = entry.at or dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+        entry.at = entry.at or dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._queue.append((entry, future))
         if self._writer is None or self._writer.done():
@@ -277,22 +277,21 @@ class AuditLog:
     # -- retention ---------------------------------------------------------
     async def prune(self, before: dt.datetime) -> int:
         """Remove entries older than ``before``; a signed checkpoint keeps the chain verifiable."""
-        async with self._lock:
-            async with self.engine.begin() as conn:
-                await conn.execute(update(audit_head).where(audit_head.c.id == 1)
-                                   .values(seq=audit_head.c.seq))  # lock the chain
-                last = (await conn.execute(
-                    select(audit_log.c.seq, audit_log.c.hash).where(audit_log.c.at < _iso(before))
-                    .order_by(audit_log.c.seq.desc()).limit(1))).first()
-                if last is None:
-                    return 0
-                removed = (await conn.execute(delete(audit_log).where(audit_log.c.seq <= last.seq))).rowcount
-                await conn.execute(delete(audit_person).where(audit_person.c.seq <= last.seq))
-                stamp = dt.datetime.now(dt.timezone.utc).isoformat()
-                await conn.execute(insert(audit_checkpoint).values(
-                    seq=last.seq, hash=last.hash, pruned_at=stamp, before=_iso(before),
-                    signature=self._sign(last.seq, last.hash, _iso(before))))
-                return int(removed or 0)
+        async with self._lock, self.engine.begin() as conn:
+            await conn.execute(update(audit_head).where(audit_head.c.id == 1)
+                               .values(seq=audit_head.c.seq))  # lock the chain
+            last = (await conn.execute(
+                select(audit_log.c.seq, audit_log.c.hash).where(audit_log.c.at < _iso(before))
+                .order_by(audit_log.c.seq.desc()).limit(1))).first()
+            if last is None:
+                return 0
+            removed = (await conn.execute(delete(audit_log).where(audit_log.c.seq <= last.seq))).rowcount
+            await conn.execute(delete(audit_person).where(audit_person.c.seq <= last.seq))
+            stamp = dt.datetime.now(dt.UTC).isoformat()
+            await conn.execute(insert(audit_checkpoint).values(
+                seq=last.seq, hash=last.hash, pruned_at=stamp, before=_iso(before),
+                signature=self._sign(last.seq, last.hash, _iso(before))))
+            return int(removed or 0)
 
     def _sign(self, seq: int, hash_: str, before: str) -> str:
         msg = f"{seq}\n{hash_}\n{before}".encode()
@@ -327,8 +326,8 @@ def _decoded(row: dict[str, Any]) -> dict[str, Any]:
 
 def _iso(value: dt.datetime) -> str:
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 def _safe(url: str) -> str:

@@ -230,7 +230,7 @@ def chinese_numeral(n: int) -> str:
     return text
 
 
-def nearest_district(district: str, candidates: "list[str] | set[str] | dict[str, object]") -> str:
+def nearest_district(district: str, candidates: list[str] | set[str] | dict[str, object]) -> str:
     """The candidate district closest to ``district`` (itself if it is one; ties
     by code order, so the answer is deterministic).
 

@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from random import Random
 from typing import Any
@@ -58,7 +58,7 @@ from hub.city.people import CityBuilder
 from hub.city.plan import CityPlan, plan_city
 from hub.city.sqlite import SourceDb, Writer
 
-__all__ = ["SOURCES", "GenerationReport", "database_path", "generate", "is_generated", "MANIFEST"]
+__all__ = ["MANIFEST", "SOURCES", "GenerationReport", "database_path", "generate", "is_generated"]
 
 MANIFEST = "city.json"
 FORMAT = 1
@@ -93,8 +93,8 @@ def database_path(out_dir: Path, source: str) -> Path:
 
 def _now(now: datetime | None) -> datetime:
     if now is None:
-        return datetime.now(timezone.utc).replace(second=0, microsecond=0)
-    return now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
+        return datetime.now(UTC).replace(second=0, microsecond=0)
+    return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
 
 
 def generate(out_dir: Path, persons: int, seed: int = 2020, now: datetime | None = None,

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from random import Random
 
-from hub.ids import OTHER_PROVINCE_REGIONS, ZHENGZHOU_DISTRICTS
 from hub.city.names import expand
+from hub.ids import OTHER_PROVINCE_REGIONS, ZHENGZHOU_DISTRICTS
 
-__all__ = ["Clock", "Demography", "IdMaker", "Member", "skeleton", "calibrate", "p_employed", "weighted_table"]
+__all__ = ["Clock", "Demography", "IdMaker", "Member", "calibrate", "p_employed", "skeleton", "weighted_table"]
 
 DAY = 86_400
 HOUR = 3_600

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from random import Random
 
-__all__ = ["NameMaker", "MobileMaker", "MOBILE_PREFIXES", "plate_number", "expand"]
+__all__ = ["MOBILE_PREFIXES", "MobileMaker", "NameMaker", "expand", "plate_number"]
 
 
 def expand(weighted: list[tuple[str, float]], size: int = 2000) -> tuple[str, ...]:

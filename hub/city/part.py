@@ -80,7 +80,7 @@ if TYPE_CHECKING:
     from hub.city.plan import Checkpoint, CityPlan, Community, Enterprise, Hospital, School
     from hub.city.sqlite import Sink
 
-__all__ = ["CityPart", "Household", "Events", "EVENTS", "NEGATIVE", "POSITIVE", "registered_parts"]
+__all__ = ["EVENTS", "NEGATIVE", "POSITIVE", "CityPart", "Events", "Household", "registered_parts"]
 
 #: Nucleic-acid results.
 NEGATIVE, POSITIVE = "NEGATIVE", "POSITIVE"
@@ -94,7 +94,7 @@ class Household:
     """The people of one flat, given to :meth:`CityPart.household` after every
     event about them (their jobs and school places included)."""
 
-    __slots__ = ("community", "building", "room", "members", "plate")
+    __slots__ = ("building", "community", "members", "plate", "room")
 
     def __init__(self, community: Community, building: str, room: str, members: list[Person],
                  plate: str | None) -> None:

@@ -13,12 +13,24 @@ are in :mod:`hub.city.model`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from random import Random
-from typing import Callable
 
 from hub.city.care import Care, close_contacts
-from hub.city.model import (DAYS_30, DAYS_GATE, HOURS_ANY, HOURS_GATE, P_SECOND_JOB, Clock, Demography, IdMaker,
-                            Member, p_employed, skeleton, weighted_table)
+from hub.city.model import (
+    DAYS_30,
+    DAYS_GATE,
+    HOURS_ANY,
+    HOURS_GATE,
+    P_SECOND_JOB,
+    Clock,
+    Demography,
+    IdMaker,
+    Member,
+    p_employed,
+    skeleton,
+    weighted_table,
+)
 from hub.city.names import MobileMaker, NameMaker, expand, plate_number
 from hub.city.part import Events, Household
 from hub.city.person import COLOURS, GREEN, GREEN_REASON, RED, YELLOW, Person

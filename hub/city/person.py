@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from hub.city.plan import Enterprise, School
 
-__all__ = ["Person", "GREEN", "YELLOW", "RED", "COLOURS", "GREEN_REASON", "FOREVER"]
+__all__ = ["COLOURS", "FOREVER", "GREEN", "GREEN_REASON", "RED", "YELLOW", "Person"]
 
 #: Health-code levels, in the order of severity.
 GREEN, YELLOW, RED = 0, 1, 2
@@ -38,9 +38,26 @@ class Person:
     the enterprises whose registers list them. Times are epoch seconds (UTC).
     """
 
-    __slots__ = ("role", "female", "age", "grade", "name", "mobile", "id_number", "region",
-                 "level", "reason", "updated_at", "blocks", "forced", "returned_from", "returned_at",
-                 "observation_end", "school", "employers")
+    __slots__ = (
+        "age",
+        "blocks",
+        "employers",
+        "female",
+        "forced",
+        "grade",
+        "id_number",
+        "level",
+        "mobile",
+        "name",
+        "observation_end",
+        "reason",
+        "region",
+        "returned_at",
+        "returned_from",
+        "role",
+        "school",
+        "updated_at",
+    )
 
     def __init__(self, role: str, female: bool, age: float, grade: int | None, name: str,
                  mobile: str | None, id_number: str, region: str) -> None:

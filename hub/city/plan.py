@@ -12,11 +12,20 @@ from random import Random
 from typing import TypeVar
 
 from hub.city import catalog as cat
-from hub.ids import ZHENGZHOU_DISTRICTS, make_credit_code
 from hub.city.names import NameMaker, expand
+from hub.ids import ZHENGZHOU_DISTRICTS, make_credit_code
 
-__all__ = ["CityPlan", "Community", "School", "Enterprise", "Checkpoint", "Hospital", "plan_city",
-           "largest_remainder", "by_nearest"]
+__all__ = [
+    "Checkpoint",
+    "CityPlan",
+    "Community",
+    "Enterprise",
+    "Hospital",
+    "School",
+    "by_nearest",
+    "largest_remainder",
+    "plan_city",
+]
 
 LEVELS = (("PRIMARY", range(1, 7), 1000), ("JUNIOR", range(7, 10), 900), ("SENIOR", range(10, 13), 1200))
 LEVEL_OF_GRADE = {g: level for level, grades, _ in LEVELS for g in grades}
@@ -121,7 +130,7 @@ def largest_remainder(weights: dict[str, float], n: int) -> dict[str, int]:
     """
     total = sum(weights.values())
     if total <= 0 or n <= 0:
-        return {k: 0 for k in weights}
+        return dict.fromkeys(weights, 0)
     quotas = {k: n * w / total for k, w in weights.items()}
     out = {k: int(q) for k, q in quotas.items()}
     position = {k: i for i, k in enumerate(weights)}
@@ -133,7 +142,7 @@ def largest_remainder(weights: dict[str, float], n: int) -> dict[str, int]:
 
 def plan_city(rng: Random, persons: int, demography: object, names: NameMaker) -> CityPlan:
     communities = _communities(rng, persons)
-    district_pop: dict[str, int] = {code: 0 for code in ZHENGZHOU_DISTRICTS}
+    district_pop: dict[str, int] = dict.fromkeys(ZHENGZHOU_DISTRICTS, 0)
     for c in communities:
         district_pop[c.district] += c.size
     schools, choice, classes = _schools(rng, district_pop, demography)
@@ -209,7 +218,7 @@ def _schools(rng: Random, district_pop: dict[str, int], demography: object
     grade_fraction: dict[int, float] = demography.grade_fraction  # type: ignore[attr-defined]
     schools: list[School] = []
     choice: dict[str, dict[str, list[School]]] = {}
-    serial = {d: 0 for d in ZHENGZHOU_DISTRICTS}
+    serial = dict.fromkeys(ZHENGZHOU_DISTRICTS, 0)
     city_middle = 0  # 郑州市第N中学: one numbering for the city's middle schools
     class_id = 0
     populated = {d: p for d, p in district_pop.items() if p > 0}
@@ -346,7 +355,7 @@ def _checkpoints(persons: int) -> list[Checkpoint]:
 
 
 def _hospitals(rng: Random, persons: int, district_pop: dict[str, int]) -> list[Hospital]:
-    serial = {d: 0 for d in ZHENGZHOU_DISTRICTS}
+    serial = dict.fromkeys(ZHENGZHOU_DISTRICTS, 0)
     out: list[Hospital] = []
 
     def add(name: str, kind: str, district: str) -> None:

@@ -27,7 +27,7 @@ from sqlalchemy import MetaData, Table
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-__all__ = ["SourceDb", "Sink", "Writer", "CHUNK", "datetime_text"]
+__all__ = ["CHUNK", "Sink", "SourceDb", "Writer", "datetime_text"]
 
 #: Rows per executemany call.
 CHUNK = 10_000
@@ -96,7 +96,7 @@ class Sink:
     expected layout.
     """
 
-    __slots__ = ("table", "rows", "add", "count", "_conn", "_sql", "_writer")
+    __slots__ = ("_conn", "_sql", "_writer", "add", "count", "rows", "table")
 
     def __init__(self, conn: sqlite3.Connection, table: Table, target: str, writer: Writer | None) -> None:
         self.table = table

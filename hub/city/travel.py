@@ -15,7 +15,7 @@ from hub.city.person import FOREVER, GREEN, GREEN_REASON, RED, YELLOW, Person
 from hub.city.plan import Checkpoint, CityPlan, Community, by_nearest
 from hub.ids import OTHER_PROVINCE_REGIONS
 
-__all__ = ["Travel", "VISITOR_REGIONS"]
+__all__ = ["VISITOR_REGIONS", "Travel"]
 
 HIGH_RISK = expand([(f"{c}|{code}", w) for c, code, w in cat.HIGH_RISK_CITIES], 500)
 TRIPS = expand([(f"{c}|{code}|{int(far)}", w) for c, code, w, far in cat.TRIP_CITIES], 500)

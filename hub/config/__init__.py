@@ -33,13 +33,12 @@ from pydantic import ValidationError
 from connectors import registry
 from connectors.peer import Peer
 from connectors.registry import SqlSettings
-
 from hub.errors import ConfigError
 from hub.workflows.rules import RuleSettings
 
 from .locate import Positions
 from .report import config_error
-from .schema import MIN_SECRET_BYTES, file_model, configured
+from .schema import MIN_SECRET_BYTES, configured, file_model
 
 __all__ = ["MIN_SECRET_BYTES", "ConnectorConfig", "HubConfig", "demo_secret"]
 

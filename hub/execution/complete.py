@@ -60,8 +60,8 @@ class _Completion(_Nulls):
 
     def _classify(self, value: Any) -> bool:
         cls = type(value)
-        if cls is GeneratorType or hasattr(cls, "__getattr__") or hasattr(cls, "__getattribute__") \
-                and cls.__getattribute__ is not object.__getattribute__:
+        if cls is GeneratorType or hasattr(cls, "__getattr__") or (hasattr(cls, "__getattribute__") \
+                and cls.__getattribute__ is not object.__getattribute__):
             return is_awaitable(value)
         verdict = issubclass(cls, CoroutineType) or hasattr(cls, "__await__")
         self._awaitable_types[cls] = verdict
@@ -156,7 +156,7 @@ class _Completion(_Nulls):
             if nonnull:
                 if value is None or value is Undefined:
                     field = w.field
-                    raise TypeError(  # noqa: TRY301
+                    raise TypeError(
                         "Cannot return null for non-nullable field"
                         f" {field.parent_type.name}.{field.name}.")
                 rtype = rtype.of_type
@@ -294,7 +294,7 @@ class _Completion(_Nulls):
             if isinstance(ok, Exception):
                 raise ok
             if not ok:
-                raise GraphQLError(  # noqa: TRY301
+                raise GraphQLError(
                     f"Expected value of type '{type_}' but got: {inspect(value)}.",
                     w.field.nodes)
             self._add_child(value, type_, container, key, parent, w, nullable)

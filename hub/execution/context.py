@@ -35,7 +35,7 @@ class RequestContext:
     #: This hub's province code: other ID numbers are visitors, asked of peers.
     province: str = "41"
     #: One "now" per request, so every "last N days" in it agrees.
-    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     #: "Last N days" row filters, by N (schema.records.since_cutoff).
     cutoffs: dict[int, Any] = field(default_factory=dict)
     #: Resident ID numbers of every person in the answer (for the audit trail).

@@ -61,9 +61,24 @@ _PARENT, _KEY, _CONTAINER, _NULLABLE, _TYPENAME, _DEAD = range(6)
 class _Field:
     """One response key of a selection set over one object type: what to call."""
 
-    __slots__ = ("key", "fdl", "name", "nodes", "field_def", "rtype", "mode", "resolve",
-                 "attr", "args", "args_error", "parent_type", "unwrapped", "nonnull", "fast",
-                 "strawberry")
+    __slots__ = (
+        "args",
+        "args_error",
+        "attr",
+        "fast",
+        "fdl",
+        "field_def",
+        "key",
+        "mode",
+        "name",
+        "nodes",
+        "nonnull",
+        "parent_type",
+        "resolve",
+        "rtype",
+        "strawberry",
+        "unwrapped",
+    )
 
     def __init__(self, key: str, fdl: Any, parent_type: GraphQLObjectType,
                  run: _Operation) -> None:
@@ -134,7 +149,7 @@ class _Field:
 class _Work:
     """One field over one batch of a level: its raw values and its info."""
 
-    __slots__ = ("field", "batch", "raws", "info", "late")
+    __slots__ = ("batch", "field", "info", "late", "raws")
 
     def __init__(self, field: _Field, batch: _Batch, raws: list[Any], info: Any) -> None:
         self.field, self.batch, self.raws, self.info = field, batch, raws, info
@@ -146,7 +161,7 @@ class _Work:
 class _Batch:
     """Objects of one type sharing one selection set, at one level."""
 
-    __slots__ = ("type", "fields", "sources", "results", "nodes")
+    __slots__ = ("fields", "nodes", "results", "sources", "type")
 
     def __init__(self, type_: GraphQLObjectType, fields: list[_Field]) -> None:
         self.type = type_

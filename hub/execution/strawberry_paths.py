@@ -159,8 +159,16 @@ class _StrawberryCall:
     classes, methods); anything else is called through ``resolve``.
     """
 
-    __slots__ = ("definition", "config", "scalars", "info_class", "call", "self_param",
-                 "extra", "info_name")
+    __slots__ = (
+        "call",
+        "config",
+        "definition",
+        "extra",
+        "info_class",
+        "info_name",
+        "scalars",
+        "self_param",
+    )
 
     @classmethod
     def detect(cls, field_def: Any) -> _StrawberryCall | None:

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from hub.errors import ConfigError, RateLimited, retry_after_header
+from hub.errors import ConfigError
 
 log = logging.getLogger("hub.http.ratelimit")
 

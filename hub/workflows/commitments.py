@@ -87,7 +87,7 @@ class Commitments:
                 .values(current=0))
             last = (await conn.execute(select(func.max(rtw_commitment.c.version)).where(
                 rtw_commitment.c.credit_code == data["creditCode"]))).scalar()
-            now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+            now = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
             result = await conn.execute(insert(rtw_commitment).values(
                 credit_code=data["creditCode"], version=(last or 0) + 1, current=1, input_hash=key,
                 input=json.dumps(data, sort_keys=True, ensure_ascii=False), decision=decision,

@@ -8,7 +8,6 @@ import datetime as dt
 from collections.abc import Sequence
 
 from connectors.views import Condition
-
 from hub.execution.loaders import Loaders
 from hub.workflows.rules import Facts, RuleSettings
 
@@ -19,7 +18,7 @@ async def gather(loaders: Loaders, id_numbers: Sequence[str], on: dt.date,
     if not ids:
         return {}
     since = dt.datetime.combine(on - dt.timedelta(days=settings.clinic_visit_days), dt.time(0),
-                                tzinfo=dt.timezone.utc)
+                                tzinfo=dt.UTC)
     codes, arrivals, visits, residences = await asyncio.gather(
         loaders.records("HealthCode", "idNumber", forward=False).load_many(ids),
         loaders.records("Arrival", "idNumber").load_many(ids),

@@ -8,7 +8,11 @@ through Commitments.submit; the file is left in rollback-journal mode so it is
 one self-contained file. Run against later code it makes a file of that code's
 schema instead, so the committed file is the one to keep.
 """
-import asyncio, os, sqlite3, sys
+import asyncio
+import os
+import sqlite3
+import sys
+
 from hub.audit.trail import AuditLog, Entry, document_hash
 from hub.workflows.commitments import Commitments
 

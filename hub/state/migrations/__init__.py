@@ -40,7 +40,7 @@ from hub.errors import DataError
 
 # Imports written against hub 0.1 (``from hub.state.migrations import audit_log``)
 # keep working; new code imports hub.state.tables. The revisions never do.
-from hub.state.tables import (  # noqa: F401
+from hub.state.tables import (
     GENESIS,
     audit_checkpoint,
     audit_head,
@@ -50,9 +50,23 @@ from hub.state.tables import (  # noqa: F401
     rtw_commitment,
 )
 
-__all__ = ["LEGACY", "SCRIPTS", "Upgrade", "config", "head", "scripts", "upgrade", "upgrade_sync",
-           "GENESIS", "audit_checkpoint", "audit_head", "audit_log", "audit_person", "metadata",
-           "rtw_commitment"]
+__all__ = [
+    "GENESIS",
+    "LEGACY",
+    "SCRIPTS",
+    "Upgrade",
+    "audit_checkpoint",
+    "audit_head",
+    "audit_log",
+    "audit_person",
+    "config",
+    "head",
+    "metadata",
+    "rtw_commitment",
+    "scripts",
+    "upgrade",
+    "upgrade_sync",
+]
 
 log = logging.getLogger("hub.state.migrations")
 
