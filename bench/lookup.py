@@ -69,7 +69,8 @@ class Server:
         env = {**os.environ, "BENCH_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO)}
         self.cmd = [sys.executable, "-m", "uvicorn", "--factory", factory,
                     "--host", "127.0.0.1", "--port", str(self.port), *UVICORN_FLAGS]
-        self.log = tempfile.NamedTemporaryFile("w+", prefix=f"bench-{name}-", suffix=".log",
+        # Kept open for the server's life (its output), closed in stop().
+        self.log = tempfile.NamedTemporaryFile("w+", prefix=f"bench-{name}-", suffix=".log",  # noqa: SIM115
                                                delete=False)
         self.proc = subprocess.Popen(self.cmd, cwd=REPO, env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)

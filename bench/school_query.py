@@ -103,7 +103,7 @@ class HubClient:
         self.headers = {"Authorization": f"Bearer {token}", "X-Purpose": PURPOSE,
                         "Content-Type": "application/json", "Accept": "application/json"}
         self.statements: Counter[str] = Counter()
-        for name, source in self.hub.sources.items():
+        for source in self.hub.sources.values():
             source.observers.append(self._observe)
         self.decode_seconds = 0.0
 
@@ -304,8 +304,9 @@ def compare(hub_nodes: list[dict], sql_json: str) -> list[str]:
     for i, (a, b) in enumerate(zip(hub_nodes, sql_nodes)):
         if a != b:
             keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-            problems.append(f"pupil #{i}: {', '.join(keys)} differ: hub {json.dumps({k: a.get(k) for k in keys}, ensure_ascii=False)[:300]} "
-                            f"vs SQL {json.dumps({k: b.get(k) for k in keys}, ensure_ascii=False)[:300]}")
+            hub_side = json.dumps({k: a.get(k) for k in keys}, ensure_ascii=False)[:300]
+            sql_side = json.dumps({k: b.get(k) for k in keys}, ensure_ascii=False)[:300]
+            problems.append(f"pupil #{i}: {', '.join(keys)} differ: hub {hub_side} vs SQL {sql_side}")
     return problems
 
 
@@ -444,7 +445,7 @@ async def phases(hub: HubClient, school: str, repeats: int) -> dict[str, float]:
         total = time.perf_counter() - t0
     finally:
         hub_http.execute = original_execute
-        for name, src in hub.hub.sources.items():
+        for src in hub.hub.sources.values():
             del src._execute  # back to the class's method
     union, end = 0.0, 0.0
     for a, b in sorted(intervals):

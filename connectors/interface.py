@@ -39,12 +39,18 @@ class Page:
 class Connector(Protocol):
     """What the hub needs of a source system."""
 
-    #: Short name used in configuration, metrics, audit entries and errors.
-    name: str
-    #: The unified views it serves, by name.
-    views: Mapping[str, View]
-    #: Seconds a request may take before the source counts as unavailable.
-    timeout: float
+    @property
+    def name(self) -> str:
+        """Short name used in configuration, metrics, audit entries and errors."""
+
+    @property
+    def views(self) -> Mapping[str, View]:
+        """The unified views it serves, by name."""
+
+    @property
+    def timeout(self) -> float:
+        """Seconds a request may take before the source counts as unavailable."""
+
     #: Called after every statement (metrics, tests counting statements).
     observers: list[StatementObserver]
 

@@ -97,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("department", metavar="DEPARTMENT")
     show.add_argument("--dir", type=Path, default=None, help="policy directory")
     show.set_defaults(func=cmd_policy_show)
-    pol.set_defaults(func=lambda _a: (pol.print_help(), 2)[1])
+    pol.set_defaults(func=_help_of(pol))
 
     aud = sub.add_parser("audit", help="verify, export or prune the audit trail")
     audsub = aud.add_subparsers(metavar="ACTION")
@@ -114,8 +114,18 @@ def _parser() -> argparse.ArgumentParser:
         group.add_argument("--data-dir", type=Path, help=f"demo data dir (default {DEFAULT_DATA_DIR})")
         group.add_argument("--config", type=Path, help="configuration file naming the store")
         cmd.set_defaults(func=func)
-    aud.set_defaults(func=lambda _a: (aud.print_help(), 2)[1])
+    aud.set_defaults(func=_help_of(aud))
     return p
+
+
+def _help_of(parser: argparse.ArgumentParser) -> Any:
+    """A command's action when no sub-command is named: its help, and a usage exit."""
+
+    def show(_args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    return show
 
 
 def _date(text: str) -> Any:
@@ -221,7 +231,7 @@ def _audit_log(args: argparse.Namespace) -> Any:
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     import asyncio
 
-    _config_, audit = _audit_log(args)
+    _, audit = _audit_log(args)
 
     async def run() -> Any:
         await audit.start()
@@ -241,7 +251,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 def cmd_audit_export(args: argparse.Namespace) -> int:
     import asyncio
 
-    _config_, audit = _audit_log(args)
+    _, audit = _audit_log(args)
 
     async def run() -> None:
         await audit.start()
@@ -266,7 +276,7 @@ def cmd_audit_prune(args: argparse.Namespace) -> int:
     async def run() -> int:
         await audit.start()
         try:
-            return await audit.prune(before)
+            return int(await audit.prune(before))
         finally:
             await audit.close()
 
@@ -334,11 +344,11 @@ def demo_tokens(config: HubConfig, samples: dict[str, Any],
 
 
 def demo_query(samples: dict[str, Any]) -> str:
-    school = samples.get("school_id", "S410105001")
-    return ('{ school(id: "%s") { name students(first: 3) { totalCount edges { node '
+    school = str(samples.get("school_id", "S410105001"))
+    return ('{ school(id: "' + school + '") { name students(first: 3) { totalCount edges { node '
             '{ idNumber name enrollment { grade } healthCode { color } '
             'clinicVisits(days: 14) { time nucleicAcidResult } overseasArrival { observationEnd } '
-            '} } } } }' % school)
+            '} } } } }')
 
 
 def demo_banner(config: HubConfig, samples: dict[str, Any], base: str) -> str:

@@ -14,8 +14,12 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def then(future: asyncio.Future[Any], fn: Callable[[Any], T]) -> asyncio.Future[T]:
-    """A future of ``fn(result)``; an exception (of the future or of ``fn``) is passed on."""
+def then(future: asyncio.Future[Any], fn: Callable[[Any], T]) -> Any:
+    """A future of ``fn(result)``; an exception (of the future or of ``fn``) is passed on.
+
+    Typed ``Any``: a resolver returns it where its declared type stands (the
+    executor awaits it), which a type checker cannot see through.
+    """
     out: asyncio.Future[T] = future.get_loop().create_future()
 
     def done(f: asyncio.Future[Any]) -> None:

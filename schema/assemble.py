@@ -35,10 +35,11 @@ def assemble(sources: Mapping[str, Any]) -> strawberry.Schema:
             persons.append(module.PERSON)
     if persons:
         core = person.Person
+        definition = core.__strawberry_definition__  # type: ignore[attr-defined]
         final = strawberry.type(type("Person", (core, *persons), {"__module__": person.__name__}),
-                                name="Person", description=core.__strawberry_definition__.description)
+                                name="Person", description=definition.description)
         # Everything refers to Person lazily (schema.person.Person) or by name (records).
-        person.Person = final  # type: ignore[misc]
+        person.Person = final  # type: ignore[misc,assignment]
         register(final)
     query: type = Query
     if queries:

@@ -4,7 +4,7 @@ visits and arrivals. Each knows its place and its person."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -14,6 +14,10 @@ from connectors.views import Record
 from .enums import ArrivalKind, Direction, TestResult
 from .records import build, register
 from .resolve import person_of, place
+
+if TYPE_CHECKING:
+    from .person import Person
+    from .places import Checkpoint, Clinic, Community
 
 PersonType = Annotated["Person", strawberry.lazy("schema.person")]
 CheckpointType = Annotated["Checkpoint", strawberry.lazy("schema.places")]
@@ -34,11 +38,11 @@ class CheckpointPass:
 
     @strawberry.field
     def checkpoint(self, info: Info) -> CheckpointType | None:
-        return place(info, "Checkpoint", "id", self.checkpointId, "Checkpoint")  # type: ignore[no-any-return]
+        return place(info, "Checkpoint", "id", self.checkpointId, "Checkpoint")
 
     @strawberry.field
     def person(self, info: Info) -> PersonType:
-        return person_of(info, self.idNumber)  # type: ignore[no-any-return]
+        return person_of(info, self.idNumber)
 
 
 @register
@@ -52,11 +56,11 @@ class CommunityEntry:
 
     @strawberry.field
     def community(self, info: Info) -> CommunityType | None:
-        return place(info, "Community", "id", self.communityId, "Community")  # type: ignore[no-any-return]
+        return place(info, "Community", "id", self.communityId, "Community")
 
     @strawberry.field
     def person(self, info: Info) -> PersonType:
-        return person_of(info, self.idNumber)  # type: ignore[no-any-return]
+        return person_of(info, self.idNumber)
 
 
 @register
@@ -73,11 +77,11 @@ class ClinicVisit:
 
     @strawberry.field
     def clinic(self, info: Info) -> ClinicType | None:
-        return place(info, "Clinic", "id", self.clinicId, "Clinic")  # type: ignore[no-any-return]
+        return place(info, "Clinic", "id", self.clinicId, "Clinic")
 
     @strawberry.field
     def person(self, info: Info) -> PersonType:
-        return person_of(info, self.idNumber)  # type: ignore[no-any-return]
+        return person_of(info, self.idNumber)
 
 
 def visit(rec: Record) -> ClinicVisit:
@@ -102,4 +106,4 @@ class Arrival:
 
     @strawberry.field
     def person(self, info: Info) -> PersonType:
-        return person_of(info, self.idNumber)  # type: ignore[no-any-return]
+        return person_of(info, self.idNumber)

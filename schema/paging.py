@@ -83,11 +83,11 @@ def connection(page: Page, nodes: list[Any], after: str | None) -> Connection[An
 
 def wants_total(info: Any) -> bool:
     """Whether this connection field's selection asks for ``totalCount``."""
-    raw: GraphQLResolveInfo = info._raw_info
+    raw: GraphQLResolveInfo[Any] = info._raw_info
     return any(_selects(node.selection_set, "totalCount", raw) for node in raw.field_nodes)
 
 
-def _selects(sel: SelectionSetNode | None, name: str, info: GraphQLResolveInfo) -> bool:
+def _selects(sel: SelectionSetNode | None, name: str, info: GraphQLResolveInfo[Any]) -> bool:
     if sel is None:
         return False
     for s in sel.selections:

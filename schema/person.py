@@ -9,7 +9,7 @@ it lazily (``strawberry.lazy("schema.person")``).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -23,6 +23,9 @@ from .enums import CodeColor, EnrollmentRole
 from .events import Arrival, CheckpointPass, ClinicVisit, CommunityEntry, visit
 from .records import build, register, since_cutoff
 from .resolve import place
+
+if TYPE_CHECKING:
+    from .places import Community, Enterprise, School
 
 CommunityType = Annotated["Community", strawberry.lazy("schema.places")]
 EnterpriseType = Annotated["Enterprise", strawberry.lazy("schema.places")]
@@ -55,7 +58,7 @@ class Residence:
 
     @strawberry.field
     def community(self, info: Info) -> CommunityType | None:
-        return place(info, "Community", "id", self.communityId, "Community")  # type: ignore[no-any-return]
+        return place(info, "Community", "id", self.communityId, "Community")
 
 
 @register
@@ -67,7 +70,7 @@ class Employment:
 
     @strawberry.field
     def enterprise(self, info: Info) -> EnterpriseType | None:
-        return place(info, "Enterprise", "creditCode", self.creditCode, "Enterprise")  # type: ignore[no-any-return]
+        return place(info, "Enterprise", "creditCode", self.creditCode, "Enterprise")
 
 
 @register
@@ -80,7 +83,7 @@ class Enrollment:
 
     @strawberry.field
     def school(self, info: Info) -> SchoolType | None:
-        return place(info, "School", "id", self.schoolId, "School")  # type: ignore[no-any-return]
+        return place(info, "School", "id", self.schoolId, "School")
 
 
 @register
@@ -90,11 +93,11 @@ class Person:
 
     @strawberry.field
     def name(self, info: Info) -> str | None:
-        return then(_own_code(info).load(self.idNumber), lambda r: _attr(r, "name"))  # type: ignore[return-value]
+        return then(_own_code(info).load(self.idNumber), lambda r: _attr(r, "name"))
 
     @strawberry.field
     def phone(self, info: Info) -> str | None:
-        return then(_own_code(info).load(self.idNumber), lambda r: _attr(r, "phone"))  # type: ignore[return-value]
+        return then(_own_code(info).load(self.idNumber), lambda r: _attr(r, "phone"))
 
     @strawberry.field
     def birthDate(self) -> dt.date | None:
@@ -103,18 +106,18 @@ class Person:
     @strawberry.field(description="The current code; a visitor's comes from their province's hub.")
     def healthCode(self, info: Info) -> HealthCode | None:
         loader = info.context.loaders.records("HealthCode", "idNumber")
-        return then(loader.load(self.idNumber), health_code)  # type: ignore[return-value]
+        return then(loader.load(self.idNumber), health_code)
 
     @strawberry.field
     def residence(self, info: Info) -> Residence | None:
         loader = info.context.loaders.records("Residence", "idNumber")
-        return then(loader.load(self.idNumber),  # type: ignore[return-value]
+        return then(loader.load(self.idNumber),
                     lambda rs: build(Residence, rs[0]) if rs else None)
 
     @strawberry.field
     def employments(self, info: Info) -> list[Employment]:
         loader = info.context.loaders.records("Employment", "idNumber")
-        return then(loader.load(self.idNumber),  # type: ignore[return-value]
+        return then(loader.load(self.idNumber),
                     lambda rs: [build(Employment, r) for r in rs])
 
     @strawberry.field
@@ -122,29 +125,29 @@ class Person:
         loaders = info.context.loaders
         pupil = first(await loaders.records("Student", "idNumber").load(self.idNumber))
         if pupil is not None:
-            return build(Enrollment, pupil, role=EnrollmentRole.STUDENT, staffRole=None)  # type: ignore[no-any-return]
+            return build(Enrollment, pupil, role=EnrollmentRole.STUDENT, staffRole=None)
         member = first(await loaders.records("Staff", "idNumber").load(self.idNumber))
         if member is not None:
-            return build(Enrollment, member, role=EnrollmentRole.STAFF, grade=None,  # type: ignore[no-any-return]
+            return build(Enrollment, member, role=EnrollmentRole.STAFF, grade=None,
                          staffRole=member.get("role"))
         return None
 
     @strawberry.field(description="Checkpoint passes in the last `days` days.")
     def checkpointPasses(self, info: Info, days: int = 14) -> list[CheckpointPass]:
         loader = info.context.loaders.records("CheckpointPass", "idNumber", since_cutoff(info, days))
-        return then(loader.load(self.idNumber),  # type: ignore[return-value]
+        return then(loader.load(self.idNumber),
                     lambda rs: [build(CheckpointPass, r) for r in rs])
 
     @strawberry.field(description="Community gate entries in the last `days` days.")
     def communityEntries(self, info: Info, days: int = 14) -> list[CommunityEntry]:
         loader = info.context.loaders.records("CommunityEntry", "idNumber", since_cutoff(info, days))
-        return then(loader.load(self.idNumber),  # type: ignore[return-value]
+        return then(loader.load(self.idNumber),
                     lambda rs: [build(CommunityEntry, r) for r in rs])
 
     @strawberry.field(description="Fever-clinic visits in the last `days` days.")
     def clinicVisits(self, info: Info, days: int = 14) -> list[ClinicVisit]:
         loader = info.context.loaders.records("ClinicVisit", "idNumber", since_cutoff(info, days))
-        return then(loader.load(self.idNumber), lambda rs: [visit(r) for r in rs])  # type: ignore[return-value]
+        return then(loader.load(self.idNumber), lambda rs: [visit(r) for r in rs])
 
     @strawberry.field(description="The latest arrival from abroad, if any.")
     def overseasArrival(self, info: Info) -> Arrival | None:
@@ -154,12 +157,12 @@ class Person:
             abroad = [r for r in rs if r.get("kind") == "ABROAD"]
             return build(Arrival, abroad[-1]) if abroad else None
 
-        return then(loader.load(self.idNumber), latest)  # type: ignore[return-value]
+        return then(loader.load(self.idNumber), latest)
 
     @strawberry.field(description="Every recorded arrival (abroad or another province).")
     def arrivals(self, info: Info) -> list[Arrival]:
         loader = info.context.loaders.records("Arrival", "idNumber")
-        return then(loader.load(self.idNumber), lambda rs: [build(Arrival, r) for r in rs])  # type: ignore[return-value]
+        return then(loader.load(self.idNumber), lambda rs: [build(Arrival, r) for r in rs])
 
 
 def _own_code(info: Info) -> Any:

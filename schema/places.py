@@ -4,7 +4,7 @@ clinics, each with its lists (people, entries, passes, visits)."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -20,6 +20,9 @@ from .records import district_name, register
 from .reopening import ReopeningPlan, school_plan
 from .resolve import page, people_page
 from .returntowork import ReturnToWork, to_type
+
+if TYPE_CHECKING:
+    from .person import Person
 
 PersonType = Annotated["Person", strawberry.lazy("schema.person")]
 
@@ -46,13 +49,13 @@ class School:
             if grade not in GRADE_NAMES:
                 raise BadInput(f"grade {grade!r} is unknown; use one of {', '.join(GRADE_NAMES)}")
             where = (Condition("grade", "=", grade),)
-        return people_page(info, "Student", "schoolId", self.id, first, after, where)  # type: ignore[no-any-return]
+        return people_page(info, "Student", "schoolId", self.id, first, after, where)
 
     @strawberry.field(description="Teachers and other staff, in register order.")
     def staff(
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[PersonType]:
-        return people_page(info, "Staff", "schoolId", self.id, first, after, ())  # type: ignore[no-any-return]
+        return people_page(info, "Staff", "schoolId", self.id, first, after, ())
 
     @strawberry.field(description="Who may return on `date`, grade by grade, and why not the others.")
     async def reopening(self, info: Info, date: dt.date) -> ReopeningPlan:
@@ -76,7 +79,7 @@ class Community:
     def residents(
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[PersonType]:
-        return people_page(info, "Residence", "communityId", self.id, first, after, ())  # type: ignore[no-any-return]
+        return people_page(info, "Residence", "communityId", self.id, first, after, ())
 
     @strawberry.field(description="Gate entries since a time (default: the last 24 hours).")
     def entries(
@@ -84,7 +87,7 @@ class Community:
         after: str | None = None,
     ) -> Connection[CommunityEntry]:
         cutoff = since or info.context.now - dt.timedelta(days=1)
-        return page(info, "CommunityEntry", "communityId", self.id, first, after,  # type: ignore[no-any-return]
+        return page(info, "CommunityEntry", "communityId", self.id, first, after,
                     (Condition("time", ">=", cutoff),), "CommunityEntry")
 
 
@@ -105,7 +108,7 @@ class Enterprise:
     def employees(
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[PersonType]:
-        return people_page(info, "Employment", "creditCode", self.creditCode,  # type: ignore[no-any-return]
+        return people_page(info, "Employment", "creditCode", self.creditCode,
                            first, after, ())
 
     @strawberry.field(description="The return-to-work decision in force, if a commitment was submitted.")
@@ -145,7 +148,7 @@ class Checkpoint:
         where: tuple[Condition, ...] = (Condition("time", ">=", cutoff),)
         if direction is not None:
             where += (Condition("direction", "=", direction.value),)
-        return page(info, "CheckpointPass", "checkpointId", self.id, first, after,  # type: ignore[no-any-return]
+        return page(info, "CheckpointPass", "checkpointId", self.id, first, after,
                     where, "CheckpointPass")
 
 
@@ -167,5 +170,5 @@ class Clinic:
         after: str | None = None,
     ) -> Connection[ClinicVisit]:
         cutoff = since or info.context.now - dt.timedelta(days=7)
-        return page(info, "ClinicVisit", "clinicId", self.id, first, after,  # type: ignore[no-any-return]
+        return page(info, "ClinicVisit", "clinicId", self.id, first, after,
                     (Condition("time", ">=", cutoff),), "ClinicVisit", make=visit)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -26,6 +26,10 @@ from schema.paging import (
 )
 
 from .resolve import person_of, place
+
+if TYPE_CHECKING:
+    from .person import Person
+    from .places import School
 
 PersonType = Annotated["Person", strawberry.lazy("schema.person")]
 SchoolType = Annotated["School", strawberry.lazy("schema.places")]
@@ -54,7 +58,7 @@ class Exclusion:
 
     @strawberry.field
     def person(self, info: Info) -> PersonType:
-        return person_of(info, self.idNumber)  # type: ignore[no-any-return]
+        return person_of(info, self.idNumber)
 
 
 @strawberry.type
@@ -132,7 +136,7 @@ class SchoolReadiness:
 
     @strawberry.field
     def school(self, info: Info) -> SchoolType | None:
-        return place(info, "School", "id", self.schoolId, "School")  # type: ignore[no-any-return]
+        return place(info, "School", "id", self.schoolId, "School")
 
 
 @strawberry.type(description="Reopening across the schools of a district (or the city).")

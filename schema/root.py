@@ -4,7 +4,7 @@ of place, so a newcomer can find ids to start from."""
 from __future__ import annotations
 
 import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -22,6 +22,9 @@ from .person import HealthCode, health_code
 from .places import Checkpoint, Clinic, Community, Enterprise, School
 from .reopening import ReopeningOverview, overview
 from .resolve import page, person_of, place
+
+if TYPE_CHECKING:
+    from .person import Person
 
 PersonType = Annotated["Person", strawberry.lazy("schema.person")]
 

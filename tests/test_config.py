@@ -347,7 +347,7 @@ def test_any_wrong_type_for_any_key_is_a_config_error_naming_it(path: tuple[str 
     doc = base()
     _put(doc, path, value)
     text, lines = to_toml(doc)
-    config, error = _try(text)  # never an exception other than ConfigError
+    _config, error = _try(text)  # never an exception other than ConfigError
     if _fits(KINDS[path], value):
         return  # right type: loads, or a ConfigError about the value itself
     assert error is not None, (path, value)

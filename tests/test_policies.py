@@ -288,7 +288,7 @@ def test_person_out_of_scope_is_null(gql: Any, samples: dict[str, Any], city: Pa
     from tests.conftest import sql
 
     mine = samples["school_id"]
-    other, pupil_elsewhere = _other_school(city, mine)
+    _other, pupil_elsewhere = _other_school(city, mine)
     pupil_here = sql(city, "school", "SELECT id_number FROM student WHERE school_id = ? LIMIT 1", mine)[0][0]
     ctx_results = {}
     # Through the public API: the school policy has no Query.person, so use the
@@ -429,7 +429,7 @@ def test_server_refuses_to_start_on_invalid_policies(tmp_path: Path, config: Hub
 
     shutil.copytree(POLICY_DIR, tmp_path / "p")
     (tmp_path / "p" / "school.toml").write_text('department = "school"\nscope = "galaxy"\n')
-    with pytest.raises(ConfigError, match="school.toml:2: scope 'galaxy' is unknown"):
+    with pytest.raises(ConfigError, match=r"school\.toml:2: scope 'galaxy' is unknown"):
         create_app(replace(config, policy_dir=tmp_path / "p"))
 
 

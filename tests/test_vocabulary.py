@@ -97,10 +97,10 @@ def test_vocabulary_and_reads_errors_name_file_and_line(policies: Path, file: st
 
 def test_a_missing_vocabulary_or_reads_file_is_an_error(policies: Path) -> None:
     (policies / "_workflows.toml").unlink()
-    with pytest.raises(ConfigError, match="_workflows.toml: missing"):
+    with pytest.raises(ConfigError, match=r"_workflows\.toml: missing"):
         PolicySet.load(policies, FULL)
     (policies / "_vocabulary.toml").unlink()
-    with pytest.raises(ConfigError, match="_vocabulary.toml: missing"):
+    with pytest.raises(ConfigError, match=r"_vocabulary\.toml: missing"):
         PolicySet.load(policies, FULL)
 
 

@@ -245,6 +245,7 @@ class SqlConnector:
         self, view: View, parent: str | None, parents: Sequence[Any], where: Where
     ) -> dict[Any, int]:
         terms = _terms(view, parent, parents, where)
+        stmt: Select[Any, Any]
         if parent is None:
             stmt = select(literal(None), func.count())
         else:
@@ -264,13 +265,13 @@ class SqlConnector:
         return str(stmt.compile(dialect=dialect))
 
     # -- internals ---------------------------------------------------------
-    async def _execute(self, stmt: Select[Any], *, record: bool = True) -> list[Row[Any]]:
+    async def _execute(self, stmt: Any, *, record: bool = True) -> list[Any]:
         if self._engine is None:
             await self.start()
         assert self._engine is not None
         engine = self._engine
 
-        async def run() -> list[Row[Any]]:
+        async def run() -> list[Any]:
             async with engine.connect() as conn:
                 result = await conn.execute(stmt)
                 return list(result.fetchall())

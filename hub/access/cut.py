@@ -10,6 +10,7 @@ coerce the same way in every department's schema.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -109,7 +110,7 @@ def _masked(resolve: Callable[..., Any] | None, rule: Rule) -> Callable[..., Any
     def resolver(source: Any, info: Any, **args: Any) -> Any:
         value = inner(source, info, **args)
         if is_awaitable(value):
-            if hasattr(value, "add_done_callback"):
+            if isinstance(value, asyncio.Future):
                 return then(value, apply)
 
             async def later() -> Any:

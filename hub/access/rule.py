@@ -56,14 +56,14 @@ def granted_only(full: GraphQLSchema, granted: GraphQLSchema) -> type[Validation
             name = node.name.value
             if parent is None or name.startswith("__"):
                 return
-            parent = get_named_type(parent)
-            if name not in getattr(parent, "fields", {}):
+            named = get_named_type(parent)
+            if name not in getattr(named, "fields", {}):
                 return  # unknown in the whole schema: FieldsOnCorrectTypeRule says so
-            mine = granted.type_map.get(parent.name)
+            mine = granted.type_map.get(named.name)
             if mine is None:
                 return  # the parent itself is refused where it is named
             if name not in getattr(mine, "fields", {}):
-                self.report_error(forbidden(f"{parent.name}.{name}", [node]))
+                self.report_error(forbidden(f"{named.name}.{name}", [node]))
                 self.refused.append(node)
 
         def leave_field(self, node: FieldNode, *_: Any) -> None:

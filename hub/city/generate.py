@@ -58,7 +58,8 @@ from hub.city.people import CityBuilder
 from hub.city.plan import CityPlan, plan_city
 from hub.city.sqlite import SourceDb, Writer
 
-__all__ = ["MANIFEST", "SOURCES", "GenerationReport", "database_path", "generate", "is_generated"]
+# SOURCES is answered by the module __getattr__ below.
+__all__ = ["MANIFEST", "SOURCES", "GenerationReport", "database_path", "generate", "is_generated"]  # noqa: F822
 
 MANIFEST = "city.json"
 FORMAT = 1
@@ -127,9 +128,9 @@ def generate(out_dir: Path, persons: int, seed: int = 2020, now: datetime | None
                           work / f"{source}.stage.sqlite" if staged else None, writer,
                           cache_mb=part_type.cache_mb)
             dbs[source] = db
-            rows = {t.name: db.sink(t.name, part_type.layouts[t.name], staged.get(t.name))
-                    for t in part_type.tables.sorted_tables}
-            city_parts.append(part_type(source, rows, clock, seed))
+            sinks = {t.name: db.sink(t.name, part_type.layouts[t.name], staged.get(t.name))
+                     for t in part_type.tables.sorted_tables}
+            city_parts.append(part_type(source, sinks, clock, seed))
         events = Events(city_parts)
 
         def flush() -> None:
@@ -177,7 +178,7 @@ def generate(out_dir: Path, persons: int, seed: int = 2020, now: datetime | None
     except BaseException:
         try:
             writer.close()
-        except BaseException:  # noqa: BLE001 - the first error is the one to report
+        except BaseException:  # noqa: BLE001, S110 - the first error is the one to report
             pass
         for db in dbs.values():
             db.abort()

@@ -79,6 +79,7 @@ class NameMaker:
 
     def given_name(self, rng: Random, female: bool, birth_year: int) -> str:
         r = rng.random()
+        pool: tuple[str, ...]
         if birth_year < 1965:
             if r < 0.45:
                 pool = _OLD_FEMALE_NAMES if female else _OLD_MALE_NAMES

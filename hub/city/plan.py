@@ -102,7 +102,7 @@ class CityPlan:
     school_choice: dict[str, dict[str, list[School]]]
     enterprises: list[Enterprise]
     #: enterprise indexes, each repeated by the enterprise's size, shuffled
-    job_slots: array
+    job_slots: array[int]
     checkpoints: list[Checkpoint]
     hospitals: list[Hospital]
     class_count: int
@@ -175,7 +175,7 @@ def _communities(rng: Random, persons: int) -> list[Community]:
     raw = [0.55 + rng.random() * 0.9 for _ in range(n)]  # community sizes vary about 3:1
     sizes = largest_remainder({str(i): w for i, w in enumerate(raw)}, persons)
     lockdown = set(rng.sample(range(n), max(1, round(n * 0.02))))
-    used: set[str] = set()
+    used: set[tuple[str, str]] = set()
     out: list[Community] = []
     i = 0
     for district, count in per_district.items():
@@ -193,7 +193,7 @@ def _communities(rng: Random, persons: int) -> list[Community]:
                     break
             else:
                 name = f"{dname}第{serial}社区"
-            used.add((district, name))  # type: ignore[arg-type]
+            used.add((district, name))
             gates = tuple(rng.sample(cat.GATE_NAMES[:4], 2 + int(rng.random() * 3)))
             out.append(Community(
                 comm_id=f"C{district}{serial:03d}",
@@ -292,7 +292,7 @@ def _enterprise_size(rng: Random, cap: int) -> int:
 
 
 def _enterprises(rng: Random, persons: int, district_pop: dict[str, int], demography: object,
-                 names: NameMaker) -> tuple[list[Enterprise], array]:
+                 names: NameMaker) -> tuple[list[Enterprise], array[int]]:
     expected = persons * demography.jobs_per_person  # type: ignore[attr-defined]
     cap = max(50, int(expected / 10))
     industries = expand([(ind[0], ind[2]) for ind in cat.INDUSTRIES], 1000)
@@ -343,7 +343,7 @@ def _enterprises(rng: Random, persons: int, district_pop: dict[str, int], demogr
     slots = array("I")
     for i, e in enumerate(out):
         slots.extend([i] * e.size)
-    rng.shuffle(slots)  # type: ignore[arg-type]
+    rng.shuffle(slots)
     return out, slots
 
 

@@ -107,7 +107,8 @@ class Sink:
         self._writer = writer
         cols = ", ".join(_q(c.name) for c in table.columns)
         marks = ", ".join("?" for _ in table.columns)
-        self._sql = f"INSERT INTO {target} ({cols}) VALUES ({marks})"
+        # Names from the connectors' own tables, quoted; values are bound.
+        self._sql = f"INSERT INTO {target} ({cols}) VALUES ({marks})"  # noqa: S608
 
     def flush(self) -> None:
         if self.rows:
@@ -160,7 +161,7 @@ class SourceDb:
         if order_by is not None:
             if not self._attached:
                 raise RuntimeError("staged tables need a scratch database")
-            self.conn.execute(f"CREATE TABLE stage.{_q(name)} AS SELECT * FROM main.{_q(name)} WHERE 0")
+            self.conn.execute(f"CREATE TABLE stage.{_q(name)} AS SELECT * FROM main.{_q(name)} WHERE 0")  # noqa: S608
             self._staged[name] = order_by
             target = f"stage.{_q(name)}"
         sink = Sink(self.conn, table, target, self._writer)
@@ -190,7 +191,7 @@ class SourceDb:
             cols = ", ".join(_q(c.name) for c in table.columns if c.name not in pk)
             # The integer primary key is left out: SQLite numbers the rows 1, 2, ...
             # in insertion order, which is time order.
-            conn.execute(f"INSERT INTO main.{_q(name)} ({cols}) SELECT {cols} FROM stage.{_q(name)} "
+            conn.execute(f"INSERT INTO main.{_q(name)} ({cols}) SELECT {cols} FROM stage.{_q(name)} "  # noqa: S608
                          f"ORDER BY {_q(order_by)}, rowid")
             conn.execute(f"DROP TABLE stage.{_q(name)}")
         for table in self.metadata.sorted_tables:

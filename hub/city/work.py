@@ -74,6 +74,7 @@ class Work:
         the enterprise of a first job); returns the enterprise's index."""
         plan = self.plan
         slots = plan.job_slots
+        index: int
         if self.slot_pos < len(slots):
             index = slots[self.slot_pos]
             self.slot_pos += 1
@@ -116,6 +117,7 @@ class Work:
                     role = "TEACHER" if rng.random() < 0.85 else "STAFF"
                 staff_member(school, idn, name, phone, role)
             for j, (grade, class_no, cid) in enumerate(class_ids):
+                head: str | None
                 if len(staff) > 1:
                     head = staff[1 + j % (len(staff) - 1)][0]
                 else:

@@ -42,7 +42,7 @@ from .schema import MIN_SECRET_BYTES, configured, file_model
 
 __all__ = ["MIN_SECRET_BYTES", "ConnectorConfig", "HubConfig", "demo_secret"]
 
-SECRET_FILE = "hub-secret"
+SECRET_FILE = "hub-secret"  # noqa: S105 - the name of the file holding the key, not a key
 
 #: A database source's ``[connectors.NAME]``; other sources have their own
 #: settings class (``Source.settings``).

@@ -23,7 +23,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PydanticUserError, Strict, create_model
 from pydantic_core import PydanticCustomError
@@ -181,14 +181,18 @@ class PeerTable(BaseModel):
 
 
 #: ``[rules]``: each key a field of RuleSettings.
-RulesTable = table_model(RuleSettings, "rules", at_least_zero=True)
+if TYPE_CHECKING:  # a model made at run time from RuleSettings' fields
+    RulesTable: TypeAlias = Any
+else:
+    RulesTable = table_model(RuleSettings, "rules", at_least_zero=True)
 
 
 class FileBase(BaseModel):
     """The whole file, but ``[connectors]`` (see :func:`file_model`)."""
 
     model_config = STRICT
-    hub: HubTable = Field(default_factory=HubTable, description="a table ([hub])")
+    # HubTable's every key has a default (mypy reads its pydantic constructor otherwise).
+    hub: HubTable = Field(default_factory=HubTable, description="a table ([hub])")  # type: ignore[arg-type]
     rate_limit: RateLimitTable | None = Field(None, description="a table ([rate_limit])")
     peers: list[Annotated[PeerTable, _build(Peer)]] = Field(
         default_factory=list, description="[[peers]] tables, one per peer hub")

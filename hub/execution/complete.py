@@ -49,7 +49,7 @@ _NOT_AWAITABLE: dict[type, bool] = dict.fromkeys(
 class _Completion(_Nulls):
     """Completing the values of a level; what it leaves for the next."""
 
-    def __init__(self, executor: Executor) -> None:
+    def __init__(self, executor: Executor[Any]) -> None:
         super().__init__(executor)
         self._awaitable_types: dict[type, bool] = dict(_NOT_AWAITABLE)
         self._enum_names: dict[Any, dict[Any, Any]] = {}
@@ -61,7 +61,7 @@ class _Completion(_Nulls):
     def _classify(self, value: Any) -> bool:
         cls = type(value)
         if cls is GeneratorType or hasattr(cls, "__getattr__") or (hasattr(cls, "__getattribute__") \
-                and cls.__getattribute__ is not object.__getattribute__):
+                and cls.__getattribute__ is not object.__getattribute__):  # type: ignore[comparison-overlap]
             return is_awaitable(value)
         verdict = issubclass(cls, CoroutineType) or hasattr(cls, "__await__")
         self._awaitable_types[cls] = verdict

@@ -100,7 +100,7 @@ async def _delegate(schema: GraphQLSchema, document: DocumentNode, context_value
                               context_value=context_value, variable_values=variable_values,
                               operation_name=operation_name)
     if is_awaitable(result):
-        result = await result  # type: ignore[misc]
+        result = await result
     assert isinstance(result, ExecutionResult)
     return result
 

@@ -79,6 +79,10 @@ class _Field:
         "strawberry",
         "unwrapped",
     )
+    #: The field's type, and without its non-null wrapper (None: __typename, unknown).
+    rtype: Any
+    unwrapped: Any
+    field_def: Any
 
     def __init__(self, key: str, fdl: Any, parent_type: GraphQLObjectType,
                  run: _Operation) -> None:
@@ -107,7 +111,8 @@ class _Field:
             self.rtype = self.unwrapped = None
             self.nonnull = False
             return
-        self.rtype = rtype = field_def.type
+        rtype: Any = field_def.type
+        self.rtype = rtype
         self.nonnull = isinstance(rtype, GraphQLNonNull)
         self.unwrapped = unwrapped = rtype.of_type if self.nonnull else rtype
         if isinstance(unwrapped, GraphQLObjectType) and unwrapped.is_type_of is None:
@@ -174,7 +179,7 @@ class _Batch:
 class _Operation:
     """One operation being executed: its parts, its field plans, the infos made for them."""
 
-    def __init__(self, executor: Executor) -> None:
+    def __init__(self, executor: Executor[Any]) -> None:
         self.schema = executor.schema
         self.fragments = executor.fragments
         self.fragment_definitions = executor.fragment_definitions
@@ -202,7 +207,7 @@ class _Operation:
             plan = self._plans[key] = (fdl, self._fields(type_, grouped))
         return plan[1]
 
-    def _info(self, field: _Field, batch: _Batch) -> GraphQLResolveInfo:
+    def _info(self, field: _Field, batch: _Batch) -> GraphQLResolveInfo[Any]:
         return GraphQLResolveInfo(
             field.name, field.nodes, field.rtype, batch.type,
             Path(_path_of(batch.nodes[0]), field.key, batch.type.name), self.schema,
@@ -210,10 +215,11 @@ class _Operation:
             self.context, is_awaitable, None, self.helpers,
         )
 
-    def _work_info(self, w: _Work) -> GraphQLResolveInfo:
+    def _work_info(self, w: _Work) -> GraphQLResolveInfo[Any]:
         if w.info is None:
             w.info = self._info(w.field, w.batch)
-        return w.info
+        info: GraphQLResolveInfo[Any] = w.info
+        return info
 
     def _gather_work(self, values: Any) -> Any:
         return gather_with_cancel(*values)

@@ -42,7 +42,8 @@ class _Run(_Completion):
         level = [batch]
         while level:
             level = await self._level(level)
-        return holder[None]
+        answer: dict[str, Any] | None = holder[None]
+        return answer
 
     async def _level(self, batches: list[_Batch]) -> list[_Batch]:
         if self.any_dead:
@@ -52,8 +53,7 @@ class _Run(_Completion):
         pending: list[Any] = []
         slots: list[tuple[list[Any], int]] = []
         for batch in batches:
-            for field in batch.fields:
-                work.append(self._resolve(field, batch, pending, slots))
+            work.extend(self._resolve(field, batch, pending, slots) for field in batch.fields)
         if pending:
             for (raws, i), value in zip(slots, await _settle(pending)):
                 raws[i] = value

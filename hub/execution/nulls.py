@@ -28,7 +28,7 @@ from hub.execution.fields import _CONTAINER, _DEAD, _KEY, _NULLABLE, _PARENT, _O
 class _Nulls(_Operation):
     """The errors of one run, and the nodes they nulled."""
 
-    def __init__(self, executor: Executor) -> None:
+    def __init__(self, executor: Executor[Any]) -> None:
         super().__init__(executor)
         self.errors: list[GraphQLError] = []
         self.any_dead = False
@@ -54,7 +54,7 @@ class _Nulls(_Operation):
         events, self._events = self._events, []
         if len(events) > 1:
             events.sort(key=lambda e: (e[6], _position_rank(e[4], e[2], e[3])))
-        for err, nonnull, container, key, parent, w, _late in events:
+        for err, nonnull, _container, key, parent, w, _late in events:
             path = _path_list(parent)
             path.append(key)
             error = located_error(err, w.field.nodes, path)

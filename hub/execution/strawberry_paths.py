@@ -101,7 +101,7 @@ def _strawberry_attribute(field_def: Any) -> tuple[int, Any, str] | None:
     field.python_name)`` (``getattr`` unless the schema config says otherwise).
     """
     resolve = field_def.resolve
-    definition = (field_def.extensions or {}).get(STRAWBERRY_DEFINITION)
+    definition: Any = (field_def.extensions or {}).get(STRAWBERRY_DEFINITION)
     if resolve is None or definition is None:
         return None
     if getattr(resolve, "__name__", None) != "_get_basic_result" \
@@ -169,6 +169,14 @@ class _StrawberryCall:
         "scalars",
         "self_param",
     )
+    call: Any
+    config: Any
+    definition: Any
+    extra: tuple[str, ...]
+    info_class: Any
+    info_name: str | None
+    scalars: Any
+    self_param: bool
 
     @classmethod
     def detect(cls, field_def: Any) -> _StrawberryCall | None:
@@ -178,7 +186,7 @@ class _StrawberryCall:
         except ImportError:  # pragma: no cover - strawberry is a dependency
             return None
         resolve = field_def.resolve
-        definition = (field_def.extensions or {}).get(STRAWBERRY_DEFINITION)
+        definition: Any = (field_def.extensions or {}).get(STRAWBERRY_DEFINITION)
         name = getattr(resolve, "__name__", None)
         if definition is None or name not in ("_resolver", "_async_resolver") \
                 or not getattr(resolve, "__qualname__", "").endswith(f"from_resolver.<locals>.{name}"):
@@ -192,6 +200,7 @@ class _StrawberryCall:
         if info_cells.get("field") is not definition or ext_cells.get("field") is not definition \
                 or ext_cells.get("self") is not converter or ext_cells.get("extension_functions") != []:
             return None
+        assert definition is not None  # (the identity checks above narrowed it to the cells' type)
         if type(definition).get_result is not StrawberryField.get_result or definition.extensions:
             return None
         resolver = definition.base_resolver

@@ -20,7 +20,7 @@ def is_forbidden(err: GraphQLError) -> bool:
 
 def format_request_error(err: GraphQLError) -> dict[str, Any]:
     """A parse, validation or variable error (before execution)."""
-    out = err.formatted
+    out: dict[str, Any] = dict(err.formatted)
     code = "GRAPHQL_PARSE_FAILED" if "Syntax Error" in err.message else "GRAPHQL_VALIDATION_FAILED"
     if err.message.startswith("Variable "):
         code = "BAD_INPUT"

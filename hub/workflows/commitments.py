@@ -94,7 +94,9 @@ class Commitments:
                 reasons=json.dumps(reasons, ensure_ascii=False),
                 stay_home=json.dumps(stay_home, ensure_ascii=False), employees=employees,
                 submitted_at=now, submitted_by=submitted_by))
-            new_id = result.inserted_primary_key[0]
+            key_row = result.inserted_primary_key
+            assert key_row is not None
+            new_id = key_row[0]
         fresh = await self.current(data["creditCode"])
         assert fresh is not None and fresh.id == new_id
         return fresh, True

@@ -4,7 +4,7 @@ person's kiosk visits."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -13,6 +13,9 @@ from hub.futures import then
 from schema.paging import DEFAULT_PAGE, Connection
 from schema.records import build, register, since_cutoff
 from schema.resolve import page, person_of, place
+
+if TYPE_CHECKING:
+    from schema.person import Person
 
 PersonType = Annotated["Person", strawberry.lazy("schema.person")]
 
