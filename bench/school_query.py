@@ -399,12 +399,12 @@ async def profile_hub(hub: HubClient, school: str, repeats: int) -> tuple[str, l
 async def phases(hub: HubClient, school: str, repeats: int) -> dict[str, float]:
     """Wall-clock split of one whole-school answer, no profiler: seconds per answer.
 
-    Wraps (for these runs only) ``hub.http.endpoint.execute`` and each connector's
+    Wraps (for these runs only) ``hub.execution.runner.execute`` and each connector's
     ``_execute``; statements that overlap in time are counted once.
     """
     from graphql.pyutils import is_awaitable
 
-    import hub.http.endpoint as hub_http
+    import hub.execution.runner as hub_http
 
     spent = {"execute": 0.0}
     intervals: list[tuple[float, float]] = []
@@ -803,7 +803,7 @@ def write_profile(args: argparse.Namespace, case: dict[str, Any], split: dict[st
     tool, buckets, funcs = profile
     per = sum(v for _, v in buckets)
     runs = max(3, args.profile_runs)
-    if split["execute"] <= 0:  # hub.http.endpoint no longer calls a module-level execute()
+    if split["execute"] <= 0:  # the runner no longer calls a module-level execute()
         split["execute"] = float("nan")
     lines = [
         "## What limits us: profile of the school query",
