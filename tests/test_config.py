@@ -209,7 +209,7 @@ def test_hub_config_keeps_its_shape(tmp_path: Path) -> None:
     config = HubConfig.for_data_dir(tmp_path)
     names = [f.name for f in dataclasses.fields(HubConfig)]
     assert names == ["secret", "connectors", "data_dir", "policy_dir", "policy_poll_seconds", "state_url",
-                     "audit_retention_days", "rules", "province", "rate_limit", "peers",
+                     "audit_retention_days", "rules", "limits", "province", "rate_limit", "peers",
                      "allow_persisted_register", "origin", "extra"]
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.secret = "x"  # type: ignore[misc]

@@ -34,6 +34,7 @@ from connectors import registry
 from connectors.peer import Peer
 from connectors.registry import SqlSettings
 from hub.errors import ConfigError
+from hub.limits import Limits
 from hub.workflows.rules import RuleSettings
 
 from .locate import Positions
@@ -63,8 +64,10 @@ class HubConfig:
     state_url: str | None = None
     #: Days the audit trail keeps entries; `hub audit prune` removes older ones.
     audit_retention_days: int = 180
-    #: Thresholds of the return rules (hub/rules.py).
+    #: Thresholds of the return rules (hub/workflows/rules.py).
     rules: RuleSettings = field(default_factory=RuleSettings)
+    #: What one request may cost, and what anyone may spend (hub/limits.py).
+    limits: Limits = field(default_factory=Limits)
     #: ID-number prefix of this hub's own residents (Henan: 41); other
     #: prefixes go to the configured peer provinces' hubs.
     province: str = "41"
@@ -146,7 +149,7 @@ class HubConfig:
         return cls(secret=secret, connectors=connectors, data_dir=data_dir,
                    policy_dir=hub.policy_dir, policy_poll_seconds=hub.policy_poll_seconds,
                    state_url=state_url, audit_retention_days=hub.audit_retention_days,
-                   rules=parsed.rules, province=hub.province,
+                   rules=parsed.rules, limits=parsed.limits, province=hub.province,
                    rate_limit=(limit.requests, limit.period_seconds, limit.redis_url or None)
                    if limit is not None else None,
                    peers=tuple(parsed.peers),

@@ -15,6 +15,7 @@ is derived from ``RuleSettings`` likewise, its numbers at least 0.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import functools
 import os
@@ -30,6 +31,7 @@ from pydantic_core import PydanticCustomError
 
 from connectors.peer import Peer
 from hub.errors import ConfigError
+from hub.limits import Limits
 from hub.workflows.rules import RuleSettings
 
 MIN_SECRET_BYTES = 32
@@ -116,6 +118,10 @@ def _strict(tp: Any) -> Any:
         return origin[_strict(args[0])] if args else tp
     if origin is Annotated:
         return Annotated[(_strict(args[0]), *tp.__metadata__)]
+    if origin in (dict, Mapping, collections.abc.Mapping) and len(args) == 2:
+        return dict[_strict(args[0]), _strict(args[1])]  # type: ignore[misc]
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):  # a nested table of its own
+        return Annotated[table_model(tp, tp.__name__), _build(tp)]
     return tp
 
 
@@ -181,10 +187,13 @@ class PeerTable(BaseModel):
 
 
 #: ``[rules]``: each key a field of RuleSettings.
-if TYPE_CHECKING:  # a model made at run time from RuleSettings' fields
+if TYPE_CHECKING:  # models made at run time from the dataclasses' fields
     RulesTable: TypeAlias = Any
+    LimitsTable: TypeAlias = Any
 else:
     RulesTable = table_model(RuleSettings, "rules", at_least_zero=True)
+    #: ``[limits]`` with ``[limits.departments.NAME]`` and ``[limits.sources.NAME]``.
+    LimitsTable = table_model(Limits, "limits", at_least_zero=True)
 
 
 class FileBase(BaseModel):
@@ -198,6 +207,8 @@ class FileBase(BaseModel):
         default_factory=list, description="[[peers]] tables, one per peer hub")
     rules: Annotated[RulesTable, _build(RuleSettings)] = Field(default_factory=RuleSettings,
                                                               description="a table ([rules])")
+    limits: Annotated[LimitsTable, _build(Limits)] = Field(default_factory=Limits,
+                                                          description="a table ([limits])")
 
 
 @functools.cache
