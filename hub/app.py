@@ -81,10 +81,14 @@ class Hub:
         self.runner = Runner(self.sources, rules=config.rules, province=config.province,
                              audit=self.audit)
         limiter = make_rate_limiter(*config.rate_limit) if config.rate_limit else None
+        limits = config.limits
+        addresses = (make_rate_limiter(limits.address_requests, limits.address_period_seconds,
+                                       config.rate_limit[2] if config.rate_limit else None)
+                     if limits.address_requests > 0 else None)
         self.endpoint = GraphQLEndpoint(
             self.access, self.runner, self.audit, self.metrics,
             persisted=PersistedQueries.from_directory(PERSISTED_DIR, config.allow_persisted_register),
-            limiter=limiter,
+            limiter=limiter, limits=limits, address_limiter=addresses,
         )
         self._watch: asyncio.Task[None] | None = None
 
@@ -106,8 +110,9 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch
         await self.sources.close()
-        if self.endpoint.limiter is not None:
-            await self.endpoint.limiter.close()
+        for limiter in (self.endpoint.limiter, self.endpoint.address_limiter):
+            if limiter is not None:
+                await limiter.close()
         await self.audit.close()
 
     async def _watch_policies(self) -> None:

@@ -12,16 +12,24 @@ says the cause and the fix.
      |    +-- NotAcceptable       NOT_ACCEPTABLE                 406
      |    +-- PayloadTooLarge     PAYLOAD_TOO_LARGE              413
      |    +-- UnsupportedMediaType UNSUPPORTED_MEDIA_TYPE        415
+     |    +-- HeaderTooLarge      HEADER_TOO_LARGE               431
      +-- BadInput                 BAD_INPUT                      400  exit 4  (an argument is wrong)
      |    +-- BadCursor           BAD_INPUT                      400          (a cursor the hub did not issue)
      |    +-- PersistedQueryNotSupported  PERSISTED_QUERY_NOT_SUPPORTED  400
      |    +-- PersistedQueryHashMismatch  PERSISTED_QUERY_HASH_MISMATCH  400
+     |    +-- CostLimit           COST_LIMIT                     400          (the price is above the budget)
+     |    +-- DepthLimit          DEPTH_LIMIT                    400
+     |    +-- AliasLimit          ALIAS_LIMIT                    400
+     |    +-- DirectiveLimit      DIRECTIVE_LIMIT                400
+     |    +-- TokenLimit          TOKEN_LIMIT                    400
+     |    +-- AnswerTooLarge      ANSWER_TOO_LARGE               400
      +-- PersistedQueryNotFound   PERSISTED_QUERY_NOT_FOUND      200          (APQ: resend with the query)
      +-- Unauthenticated          UNAUTHENTICATED                401
      +-- Forbidden                FORBIDDEN                      403
      +-- RateLimited              RATE_LIMITED                   429
      +-- SourceUnavailable        SOURCE_UNAVAILABLE             503  exit 5  (a source did not answer)
      +-- AuditUnavailable         AUDIT_UNAVAILABLE              503  exit 5  (no entry, so no answer)
+     +-- DeadlineExceeded         DEADLINE_EXCEEDED              503          (the request ran out of time)
 
 A field error (``BadInput``, ``SourceUnavailable``) inside an answer does not
 set the answer's status: the rest of the data is served with HTTP 200.
@@ -39,11 +47,35 @@ from typing import Any, ClassVar
 from graphql import GraphQLError
 
 __all__ = [
-    "AuditUnavailable", "BadCursor", "BadInput", "ConfigError", "DataError", "Forbidden",
-    "HubError", "MethodNotAllowed", "NotAcceptable", "PayloadTooLarge",
-    "PersistedQueryHashMismatch", "PersistedQueryNotFound", "PersistedQueryNotSupported",
-    "RateLimited", "RequestError", "SourceUnavailable", "Unauthenticated",
-    "UnsupportedMediaType", "UsageError", "error_body", "retry_after_header",
+    "AliasLimit",
+    "AnswerTooLarge",
+    "AuditUnavailable",
+    "BadCursor",
+    "BadInput",
+    "ConfigError",
+    "CostLimit",
+    "DataError",
+    "DeadlineExceeded",
+    "DepthLimit",
+    "DirectiveLimit",
+    "Forbidden",
+    "HeaderTooLarge",
+    "HubError",
+    "MethodNotAllowed",
+    "NotAcceptable",
+    "PayloadTooLarge",
+    "PersistedQueryHashMismatch",
+    "PersistedQueryNotFound",
+    "PersistedQueryNotSupported",
+    "RateLimited",
+    "RequestError",
+    "SourceUnavailable",
+    "TokenLimit",
+    "Unauthenticated",
+    "UnsupportedMediaType",
+    "UsageError",
+    "error_body",
+    "retry_after_header",
 ]
 
 
@@ -111,10 +143,41 @@ class UnsupportedMediaType(RequestError):
     http_status = 415
 
 
+class HeaderTooLarge(RequestError):
+    code = "HEADER_TOO_LARGE"
+    http_status = 431
+
+
 class BadInput(HubError):
     code = "BAD_INPUT"
     http_status = 400
     exit_code = 4
+
+
+class CostLimit(BadInput):
+    """The operation's price (hub.execution.price) is above the department's budget."""
+
+    code = "COST_LIMIT"
+
+
+class DepthLimit(BadInput):
+    code = "DEPTH_LIMIT"
+
+
+class AliasLimit(BadInput):
+    code = "ALIAS_LIMIT"
+
+
+class DirectiveLimit(BadInput):
+    code = "DIRECTIVE_LIMIT"
+
+
+class TokenLimit(BadInput):
+    code = "TOKEN_LIMIT"
+
+
+class AnswerTooLarge(BadInput):
+    code = "ANSWER_TOO_LARGE"
 
 
 class BadCursor(BadInput):
@@ -197,6 +260,16 @@ class AuditUnavailable(HubError):
     code = "AUDIT_UNAVAILABLE"
     http_status = 503
     exit_code = 5
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "5"}
+
+
+class DeadlineExceeded(HubError):
+    """The request ran past ``limits.deadline_seconds``: nothing of it is answered."""
+
+    code = "DEADLINE_EXCEEDED"
+    http_status = 503
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "5"}

@@ -45,9 +45,11 @@ class AuditEntry:
     purpose: str
     operation: str
     documentHash: str = strawberry.field(description="SHA-256 of the GraphQL document.")
-    fields: list[str] = strawberry.field(description="Every Type.field the request read.")
-    persons: list[str] = strawberry.field(description="Resident ID numbers of every person in the answer.")
-    sourceRows: list[SourceRows]
+    fields: list[str] = strawberry.field(description="Every Type.field the request read.",
+                                         metadata={"list_size": 20})
+    persons: list[str] = strawberry.field(description="Resident ID numbers of every person in the answer.",
+                                          metadata={"list_size": 20})
+    sourceRows: list[SourceRows] = strawberry.field(metadata={"list_size": 7})
     outcome: AuditOutcome
     status: int
     latencyMs: int

@@ -114,7 +114,7 @@ class Person:
         return then(loader.load(self.idNumber),
                     lambda rs: build(Residence, rs[0]) if rs else None)
 
-    @strawberry.field
+    @strawberry.field(metadata={"list_size": 3})
     def employments(self, info: Info) -> list[Employment]:
         loader = info.context.loaders.records("Employment", "idNumber")
         return then(loader.load(self.idNumber),
@@ -132,19 +132,20 @@ class Person:
                          staffRole=member.get("role"))
         return None
 
-    @strawberry.field(description="Checkpoint passes in the last `days` days.")
+    @strawberry.field(description="Checkpoint passes in the last `days` days.", metadata={"list_size": 10})
     def checkpointPasses(self, info: Info, days: int = 14) -> list[CheckpointPass]:
         loader = info.context.loaders.records("CheckpointPass", "idNumber", since_cutoff(info, days))
         return then(loader.load(self.idNumber),
                     lambda rs: [build(CheckpointPass, r) for r in rs])
 
-    @strawberry.field(description="Community gate entries in the last `days` days.")
+    @strawberry.field(description="Community gate entries in the last `days` days.",
+                      metadata={"list_size": 20})
     def communityEntries(self, info: Info, days: int = 14) -> list[CommunityEntry]:
         loader = info.context.loaders.records("CommunityEntry", "idNumber", since_cutoff(info, days))
         return then(loader.load(self.idNumber),
                     lambda rs: [build(CommunityEntry, r) for r in rs])
 
-    @strawberry.field(description="Fever-clinic visits in the last `days` days.")
+    @strawberry.field(description="Fever-clinic visits in the last `days` days.", metadata={"list_size": 3})
     def clinicVisits(self, info: Info, days: int = 14) -> list[ClinicVisit]:
         loader = info.context.loaders.records("ClinicVisit", "idNumber", since_cutoff(info, days))
         return then(loader.load(self.idNumber), lambda rs: [visit(r) for r in rs])
@@ -159,7 +160,8 @@ class Person:
 
         return then(loader.load(self.idNumber), latest)
 
-    @strawberry.field(description="Every recorded arrival (abroad or another province).")
+    @strawberry.field(description="Every recorded arrival (abroad or another province).",
+                      metadata={"list_size": 3})
     def arrivals(self, info: Info) -> list[Arrival]:
         loader = info.context.loaders.records("Arrival", "idNumber")
         return then(loader.load(self.idNumber), lambda rs: [build(Arrival, r) for r in rs])

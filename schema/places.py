@@ -57,7 +57,9 @@ class School:
     ) -> Connection[PersonType]:
         return people_page(info, "Staff", "schoolId", self.id, first, after, ())
 
-    @strawberry.field(description="Who may return on `date`, grade by grade, and why not the others.")
+    # Priced as 200 objects: the plan reads every pupil's and staff member's facts.
+    @strawberry.field(description="Who may return on `date`, grade by grade, and why not the others.",
+                      metadata={"cost": 200})
     async def reopening(self, info: Info, date: dt.date) -> ReopeningPlan:
         return await school_plan(info, str(self.id), date)
 
@@ -119,7 +121,7 @@ class Enterprise:
         info.context.touched.update(item["idNumber"] for item in record.stay_home)
         return to_type(record)
 
-    @strawberry.field(description="Every commitment submitted, newest first.")
+    @strawberry.field(description="Every commitment submitted, newest first.", metadata={"list_size": 5})
     async def returnToWorkHistory(self, info: Info) -> list[ReturnToWork]:
         records = await info.context.commitments.history(self.creditCode)
         for record in records:

@@ -52,7 +52,7 @@ class Exclusion:
     idNumber: strawberry.Private[str]
     role: str = strawberry.field(description="STUDENT or STAFF")
     grade: str | None
-    reasons: list[ReturnReason]
+    reasons: list[ReturnReason] = strawberry.field(metadata={"list_size": 5})
     mayReturnFrom: dt.date | None = strawberry.field(
         description="When every reason has a known end: the first date all are over.")
 
@@ -77,7 +77,7 @@ class ReopeningPlan:
     mayReturn: int
     mayNotReturn: int
     byGrade: list[GradeReturn] = strawberry.field(
-        description="Pupils by grade; the graduating grades first.")
+        description="Pupils by grade; the graduating grades first.", metadata={"list_size": 12})
     staff: GradeReturn
     people: strawberry.Private[list[Evaluated]]
 
@@ -147,7 +147,7 @@ class ReopeningOverview:
     schoolsReady: int
     people: int
     peopleExcluded: int
-    bySchool: list[SchoolReadiness]
+    bySchool: list[SchoolReadiness] = strawberry.field(metadata={"list_size": 100})
 
 
 async def overview(info: Info, district_where: Any, district: str | None, on: dt.date) -> ReopeningOverview:

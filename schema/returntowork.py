@@ -43,10 +43,11 @@ class ReturnToWork:
     version: int
     current: bool = strawberry.field(description="False once a newer commitment superseded it.")
     decision: Decision
-    reasons: list[str] = strawberry.field(description="Why it was rejected (empty when approved).")
+    reasons: list[str] = strawberry.field(description="Why it was rejected (empty when approved).",
+                                          metadata={"list_size": 5})
     plannedDate: dt.date
     headcount: int
-    measures: list[str]
+    measures: list[str] = strawberry.field(metadata={"list_size": 10})
     contactName: str
     contactPhone: str
     employees: int = strawberry.field(description="Employees on the enterprise's register.")

@@ -7,6 +7,7 @@ import json
 import sqlite3
 import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from hub.access.tokens import DEFAULT_PURPOSES, issue_token  # noqa: E402
 from hub.app import create_app  # noqa: E402
 from hub.city.generate import generate  # noqa: E402
 from hub.config import HubConfig  # noqa: E402
+from hub.limits import Limits  # noqa: E402
 
 PERSONS = 4_000
 SEED = 7
@@ -37,9 +39,15 @@ def samples(city: Path) -> dict[str, Any]:
     return json.loads((city / "city.json").read_text(encoding="utf-8"))["samples"]
 
 
+#: The suite asks for whole schools and pages of 500 in one request, as an operator
+#: would let a bureau's app do ([limits] in its configuration); the default
+#: limits themselves are tested in tests/test_price.py and tests/test_hostile.py.
+ROOMY = Limits(cost=250_000, depth=8)
+
+
 @pytest.fixture(scope="session")
 def config(city: Path) -> HubConfig:
-    return HubConfig.for_data_dir(city)
+    return replace(HubConfig.for_data_dir(city), limits=ROOMY)
 
 
 @pytest.fixture

@@ -30,7 +30,8 @@ from graphql import (
 from hub.access.admission import Grant
 from hub.access.policy import structural
 
-MAX_TOKENS = 5_000
+#: graphql-armor's default; ``limits.tokens`` in the configuration.
+MAX_TOKENS = 1_000
 CACHE_SIZE = 1_024
 
 
@@ -45,8 +46,9 @@ class Document:
 class Documents:
     """Parse and validation results by (grant, query text): bounded, least recently used."""
 
-    def __init__(self, size: int = CACHE_SIZE) -> None:
+    def __init__(self, size: int = CACHE_SIZE, max_tokens: int = MAX_TOKENS) -> None:
         self.size = size
+        self.max_tokens = max_tokens
         self._items: OrderedDict[tuple[Any, str], Document] = OrderedDict()
 
     def get(self, grant: Grant, query: str) -> Document:
@@ -56,8 +58,12 @@ class Documents:
             self._items.move_to_end(key)
             return doc
         try:
-            node = parse(query, max_tokens=MAX_TOKENS)
+            node = parse(query, max_tokens=self.max_tokens)
         except GraphQLError as err:
+            if err.message.startswith("Document contains more than"):
+                err = GraphQLError(f"the document has more than {self.max_tokens} tokens, the "
+                                   "limit; send a smaller document",
+                                   extensions={"code": "TOKEN_LIMIT", "limit": self.max_tokens})
             doc = Document(None, (err,))
         else:
             rules = (*specified_rules, grant.validation)

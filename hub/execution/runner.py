@@ -20,6 +20,11 @@ class Runner:
     def __init__(self, sources: SourceSet, *, rules: Any = None, province: str = "41",
                  audit: Any = None) -> None:
         self.sources = sources
+        #: GraphQL type -> the source whose views serve it (per-source row budgets).
+        self.sources_of: dict[str, str] = {}
+        for name, connector in sources.items():
+            for view in connector.views.values():
+                self.sources_of.setdefault(view.graph_type or view.name, name)
         self.rules = rules
         self.province = province
         self.audit = audit

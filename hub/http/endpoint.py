@@ -18,6 +18,7 @@ expects.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -31,42 +32,58 @@ from hub.access.admission import Access
 from hub.audit.exchange import Exchange
 from hub.audit.trail import AuditLog
 from hub.errors import (
+    AliasLimit,
+    AnswerTooLarge,
     AuditUnavailable,
+    CostLimit,
+    DeadlineExceeded,
+    DepthLimit,
+    DirectiveLimit,
     Forbidden,
+    HeaderTooLarge,
     HubError,
     MethodNotAllowed,
     NotAcceptable,
+    PayloadTooLarge,
     RateLimited,
+    TokenLimit,
     Unauthenticated,
     error_body,
 )
 from hub.execution.documents import Document, Documents
+from hub.execution.price import enforce, price
 from hub.execution.runner import Runner
+from hub.limits import Limits
 
 from .answers import format_error, format_request_error, is_forbidden
 from .graphiql import graphiql_response
 from .metrics import Metrics
 from .persisted import PersistedQueries
 from .ratelimit import RateLimiter
-from .request import GRAPHQL_RESPONSE, JSON, Params, media_type, read_params, wants_html
+from .request import GRAPHQL_RESPONSE, JSON, Params, check_headers, media_type, read_params, wants_html
 
 log = logging.getLogger("hub.http")
 
-#: Refusals by policy or identity (the rest of the failures are errors).
-_REFUSED = (Forbidden, Unauthenticated, RateLimited)
+#: Refusals by policy, identity or price (the rest of the failures are errors).
+_REFUSED = (Forbidden, Unauthenticated, RateLimited, AliasLimit, CostLimit, DepthLimit,
+            DirectiveLimit, HeaderTooLarge, PayloadTooLarge, TokenLimit)
 
 
 class GraphQLEndpoint:
     def __init__(self, access: Access, runner: Runner, audit: AuditLog, metrics: Metrics, *,
                  persisted: PersistedQueries | None = None,
-                 limiter: RateLimiter | None = None) -> None:
+                 limiter: RateLimiter | None = None, limits: Limits | None = None,
+                 address_limiter: RateLimiter | None = None) -> None:
         self.access = access
         self.runner = runner
         self.audit = audit
         self.metrics = metrics
         self.persisted = persisted or PersistedQueries()
         self.limiter = limiter
-        self.documents = Documents()
+        self.limits = limits or Limits()
+        #: Per client address, before the token is checked (nothing unauthenticated costs much).
+        self.address_limiter = address_limiter
+        self.documents = Documents(max_tokens=self.limits.tokens)
 
     async def __call__(self, request: Request) -> Response:
         if request.method == "GET" and wants_html(request) and "query" not in request.query_params:
@@ -78,9 +95,11 @@ class GraphQLEndpoint:
             if media is None:
                 raise NotAcceptable(f"cannot answer in any media type the Accept header lists; "
                                     f"accept {GRAPHQL_RESPONSE} or {JSON}")
+            await self._address_limit(request)
+            check_headers(request, self.limits)
             ex.identity = self.access.authenticate(request.headers.get("authorization"))
             await self._rate_limit(ex)
-            params = await read_params(request, self.persisted)
+            params = await read_params(request, self.persisted, self.limits)
             ex.operation, ex.query = params.operation_name, params.query
             admission = self.access.admit(ex.identity, ex.purpose)
             ex.context = self.runner.context(admission)
@@ -108,6 +127,14 @@ class GraphQLEndpoint:
         self.metrics.observe_request(ex.operation, ex.outcome, ex.seconds)
         return response
 
+    async def _address_limit(self, request: Request) -> None:
+        if self.address_limiter is None:
+            return
+        address = request.client.host if request.client is not None else "-"
+        decision = await self.address_limiter.hit(f"address:{address}")
+        if not decision.allowed:
+            raise RateLimited(decision.retry_after)
+
     async def _rate_limit(self, ex: Exchange) -> None:
         if self.limiter is None or ex.identity is None:
             return
@@ -131,7 +158,22 @@ class GraphQLEndpoint:
         ex.fields = doc.fields
         if request.method == "GET" and op is not None and op.operation != OperationType.QUERY:
             raise MethodNotAllowed("only queries may be sent with GET; POST mutations")
-        result = await self.runner.run(ex.context, doc.node, params.variables, params.operation_name)
+        assert ex.identity is not None
+        limits = self.limits.for_department(ex.identity.department)
+        # The price, before any source runs (hub.execution.price).
+        grant = ex.context.admission.grant
+        cost = price(grant.schema, doc.node, params.operation_name, params.variables,
+                     list_size=limits.list_size, sources_of=self.runner.sources_of)
+        self.metrics.observe_cost(cost.cost)
+        enforce(cost, limits, limits.list_size)
+        try:
+            async with asyncio.timeout(limits.deadline_seconds):
+                result = await self.runner.run(ex.context, doc.node, params.variables,
+                                               params.operation_name)
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"the request ran past its {limits.deadline_seconds:g} s deadline and was cut; ask "
+                "for less (fewer items or fields) or retry later") from None
         if result.data is None and result.errors and not _executed(result):
             ex.outcome = "error"
             body = {"errors": [format_request_error(e) for e in result.errors]}
@@ -140,7 +182,12 @@ class GraphQLEndpoint:
         if result.errors:
             out["errors"] = [format_error(e) for e in result.errors]
             ex.outcome = "error"
-        return JSONResponse(out, 200, media_type=media)
+        out["extensions"] = {"cost": {"estimate": cost.cost, "limit": limits.cost}}
+        response = JSONResponse(out, 200, media_type=media)
+        if len(response.body) > limits.answer_bytes:
+            raise AnswerTooLarge(f"the answer is larger than {limits.answer_bytes:,} bytes; ask for "
+                                 "fewer items (a smaller `first`) or fewer fields")
+        return response
 
 
 def _error_response(exc: HubError, media: str | None) -> Response:

@@ -53,6 +53,12 @@ class Metrics:
             ["connector"],
             registry=self.registry,
         )
+        self.cost = Histogram(
+            "hub_request_cost",
+            "The price of each operation, estimated before any source runs (hub.execution.price).",
+            buckets=(10, 100, 500, 1_000, 2_500, 5_000, 10_000, 100_000, 1_000_000),
+            registry=self.registry,
+        )
         self._operations: set[str] = set()
 
     def operation_label(self, name: str | None) -> str:
@@ -65,6 +71,9 @@ class Metrics:
                 return "other"
             self._operations.add(name)
         return name
+
+    def observe_cost(self, cost: int) -> None:
+        self.cost.observe(cost)
 
     def observe_request(self, operation: str | None, outcome: str, seconds: float) -> None:
         label = self.operation_label(operation)

@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 
 from hub.errors import (
+    HeaderTooLarge,
     PayloadTooLarge,
     PersistedQueryNotFound,
     RequestError,
@@ -21,6 +22,8 @@ from .persisted import PersistedQueries
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 MAX_DOCUMENT_BYTES = 100_000
+#: Nesting of the JSON body (objects in arrays in objects ...) a request may have.
+MAX_JSON_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -44,28 +47,72 @@ def media_type(request: Request) -> str | None:
     return None
 
 
-async def read_params(request: Request, persisted: PersistedQueries) -> Params:
+def check_headers(request: Request, limits: Any) -> None:
+    """Refuse oversized headers before anything reads them (their values are never stored whole)."""
+    auth = request.headers.get("authorization")
+    if auth is not None and len(auth.encode("utf-8", "replace")) > limits.authorization_bytes:
+        raise HeaderTooLarge(f"the Authorization header is longer than {limits.authorization_bytes} "
+                             "bytes; send 'Bearer <token>'")
+    purpose = request.headers.get("x-purpose")
+    if purpose is not None and len(purpose) > limits.purpose_chars:
+        raise RequestError(f"the X-Purpose header is longer than {limits.purpose_chars} "
+                           "characters; send one purpose, e.g. school-reopening")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused by its Content-Length before reading and cut while streaming."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise RequestError("the Content-Length header is not a number")
+        if int(declared) > limit:
+            raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_deep(value: Any, depth: int = 0) -> bool:
+    if depth > MAX_JSON_DEPTH:
+        return True
+    if isinstance(value, dict):
+        return any(_too_deep(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return any(_too_deep(v, depth + 1) for v in value)
+    return False
+
+
+async def read_params(request: Request, persisted: PersistedQueries, limits: Any = None) -> Params:
+    body_limit = limits.body_bytes if limits is not None else MAX_DOCUMENT_BYTES
+    operation_chars = limits.operation_chars if limits is not None else 128
     if request.method == "GET":
         raw: dict[str, Any] = dict(request.query_params)
         if "variables" in raw:
             try:
                 raw["variables"] = json.loads(raw["variables"])
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise RequestError("the variables parameter must be a JSON object") from None
+            if _too_deep(raw["variables"]):
+                raise RequestError(f"the variables nest deeper than {MAX_JSON_DEPTH} levels")
     else:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != JSON:
             raise UnsupportedMediaType(
                 f"send the request body as {JSON} (Content-Type was {ctype[:64] or 'missing'})")
-        body = await request.body()
-        if len(body) > MAX_DOCUMENT_BYTES:
-            raise PayloadTooLarge(f"the request body is larger than {MAX_DOCUMENT_BYTES} bytes")
+        body = await read_body(request, body_limit)
         try:
             raw = json.loads(body)
         except (ValueError, RecursionError):
             raise RequestError(
-                'the request body is not valid JSON; send {"query": "...", "variables": {...}}'
-            ) from None
+                'the request body is not valid JSON (or nested too deep); send '
+                '{"query": "...", "variables": {...}}') from None
+        if _too_deep(raw):
+            raise RequestError(f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
         if not isinstance(raw, dict):
             raise RequestError('the request body must be a JSON object: {"query": "..."}')
     if raw.get("extensions") is not None:
@@ -80,6 +127,8 @@ async def read_params(request: Request, persisted: PersistedQueries) -> Params:
     op = raw.get("operationName")
     if op is not None and not isinstance(op, str):
         raise RequestError('"operationName" must be a string')
+    if op is not None and len(op) > operation_chars:
+        raise RequestError(f'"operationName" is longer than {operation_chars} characters')
     return Params(query, variables, op)
 
 
