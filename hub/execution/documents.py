@@ -60,7 +60,7 @@ class Documents:
         try:
             node = parse(query, max_tokens=self.max_tokens)
         except GraphQLError as err:
-            if err.message.startswith("Document contains more than"):
+            if "Document contains more than" in err.message:
                 err = GraphQLError(f"the document has more than {self.max_tokens} tokens, the "
                                    "limit; send a smaller document",
                                    extensions={"code": "TOKEN_LIMIT", "limit": self.max_tokens})

@@ -1,0 +1,145 @@
+"""Hostile queries, with the demo's own tokens and the default limits: each is
+refused with its code before any source is asked, and the hub keeps serving.
+
+The timings (refused in well under 100 ms, a concurrent small query not
+delayed) are measured by ``python -m bench.hostile``, not asserted here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from graphql import parse
+from starlette.testclient import TestClient
+
+from hub.app import create_app
+from hub.config import HubConfig
+from hub.execution.price import price
+from hub.limits import Limits
+from schema import SCHEMA
+
+
+def nested(levels: int, first: int = 500) -> str:
+    """community -> residents(first) -> residence -> community -> ... ``levels`` times."""
+    inner = "name"
+    for _ in range(levels):
+        inner = f"residents(first: {first}) {{ edges {{ node {{ residence {{ community {{ {inner} }} }} }} }} }}"
+    return f'query($id: ID!) {{ community(id: $id) {{ {inner} }} }}'
+
+
+#: Within the depth limit, but 500 residents of each of 500 residents' communities.
+WIDE = ('query($id: ID!) { community(id: $id) { residents(first: 500) { edges { node { residence '
+        '{ community { residents(first: 500) { edges { node { idNumber } } } } } } } } } }')
+
+
+def aliases(n: int) -> str:
+    parts = " ".join(f'a{i}: reopeningOverview(date: "2026-12-01") {{ people }}' for i in range(n))
+    return "{ " + parts + " }"
+
+
+def fragment_chain(levels: int) -> str:
+    """Each fragment spreads the next twice, under two aliases: 2^levels if expanded."""
+    frags = []
+    for i in range(levels):
+        nxt = f"...F{i + 1}" if i + 1 < levels else "name"
+        frags.append(f"fragment F{i} on Community {{ x: residents(first: 2) {{ edges {{ node {{ residence "
+                     f"{{ community {{ {nxt} }} }} }} }} }} y: residents(first: 2) {{ edges {{ node "
+                     f"{{ residence {{ community {{ {nxt} }} }} }} }} }} }}")
+    return 'query($id: ID!) { community(id: $id) { ...F0 } } ' + " ".join(frags)
+
+
+@pytest.fixture(scope="module")
+def hostile(config: HubConfig) -> Iterator[TestClient]:
+    with TestClient(create_app(replace(config, limits=Limits()))) as client:
+        yield client
+
+
+def _statements(client: TestClient) -> list[int]:
+    counted = [0]
+    for source in client.app.state.hub.sources.values():  # type: ignore[attr-defined]
+        source.observers.append(lambda *_a: counted.__setitem__(0, counted[0] + 1))
+    return counted
+
+
+def _post(client: TestClient, token: Any, department: str, query: str, purpose: str,
+          variables: dict[str, Any] | None = None, **kw: Any) -> Any:
+    return client.post("/graphql", json={"query": query, "variables": variables},
+                       headers={"Authorization": f"Bearer {token(department, **kw)}",
+                                "X-Purpose": purpose})
+
+
+@pytest.mark.parametrize(("query", "code"), [
+    (nested(9), "DEPTH_LIMIT"),       # the 215-byte query that took the hub to 4 GB
+    (WIDE, "COST_LIMIT"),
+    (fragment_chain(6), "DEPTH_LIMIT"),
+])
+def test_nesting_and_fragment_chains_are_refused_before_any_source(
+        hostile: TestClient, token: Any, samples: dict[str, Any], query: str, code: str) -> None:
+    counted = _statements(hostile)
+    community = samples["community_id"]
+    r = _post(hostile, token, "community", query, "community-management", {"id": community},
+              scopes={"community": [community]})
+    assert r.status_code == 400, r.text
+    err = r.json()["errors"][0]
+    assert err["extensions"]["code"] == code
+    assert "limit" in err["extensions"] and format(err["extensions"]["limit"], ",") in err["message"]
+    assert counted[0] == 0, "a refused query reached a source"
+
+
+def test_cost_names_estimate_limit_and_the_dominant_path(hostile: TestClient, token: Any,
+                                                         samples: dict[str, Any]) -> None:
+    community = samples["community_id"]
+    r = _post(hostile, token, "community", WIDE, "community-management", {"id": community},
+              scopes={"community": [community]})
+    ext = r.json()["errors"][0]["extensions"]
+    assert ext["cost"] > ext["limit"] == 5000
+    assert ext["path"].startswith("community.residents.residence.community.residents")
+
+
+@pytest.mark.parametrize(("n", "code"), [(40, "ALIAS_LIMIT"), (10, "COST_LIMIT")])
+def test_many_copies_of_an_expensive_field(hostile: TestClient, token: Any, n: int, code: str) -> None:
+    counted = _statements(hostile)
+    r = _post(hostile, token, "education", aliases(n), "school-reopening")
+    assert r.status_code == 400 and r.json()["errors"][0]["extensions"]["code"] == code, r.text
+    assert counted[0] == 0
+
+
+def test_a_large_document_is_refused_by_its_tokens(hostile: TestClient, token: Any) -> None:
+    query = "{ " + " ".join("__typename" for _ in range(1_200)) + " }"
+    r = _post(hostile, token, "health", query, "epidemiological-investigation")
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["extensions"]["code"] == "TOKEN_LIMIT"
+
+
+def test_pricing_a_fragment_chain_takes_its_length_not_two_to_its_length() -> None:
+    doc = parse(fragment_chain(60))
+    started = time.process_time()
+    p = price(SCHEMA._schema, doc, None, {"id": "C1"}, list_size=10)
+    assert p.cost > 2 ** 60  # priced as executed ...
+    assert time.process_time() - started < 5  # ... without executing 2^60 branches (a hang, not a timing)
+
+
+def test_a_normal_query_answers_with_its_price(hostile: TestClient, token: Any, samples: dict[str, Any]) -> None:
+    school = samples["school_id"]
+    r = _post(hostile, token, "school", 'query($id: ID!) { school(id: $id) { name students(first: 20) '
+              '{ edges { node { name healthCode { color } } } } } }', "school-reopening", {"id": school},
+              scopes={"school": [school]})
+    assert r.status_code == 200 and "errors" not in r.json(), r.text
+    assert 0 < r.json()["extensions"]["cost"]["estimate"] <= 5000
+    assert "hub_request_cost_bucket" in hostile.get("/metrics").text
+
+
+def test_a_department_budget_in_the_configuration(config: HubConfig, token: Any) -> None:
+    from hub.limits import DepartmentLimits
+
+    generous = replace(Limits(), departments={"education": DepartmentLimits(cost=50_000)})
+    with TestClient(create_app(replace(config, limits=generous))) as client:
+        r = _post(client, token, "education", aliases(10), "school-reopening")
+        assert r.status_code == 200, r.text
+        r = _post(client, token, "transport", '{ checkpoints(first: 100) { edges { node { passes(first: 500) '
+                  '{ edges { node { time } } } } } } }', "traffic-control")
+        assert r.json()["errors"][0]["extensions"]["code"] == "COST_LIMIT"
