@@ -10,10 +10,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--persons", type=_positive, default=DEFAULT_PERSONS,
                    help="size of the city generated when the data dir has none")
     d.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    d.add_argument("--healthcode-over-http", action="store_true",
+                   help="serve the health codes from the platform's JSON API, run as its own process")
     d.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("serve", help="serve from a TOML configuration file")
@@ -302,9 +305,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = HubConfig.for_data_dir(data_dir)
     samples = _samples(data_dir)
     base = f"http://{args.host}:{args.port}"
-    print(demo_banner(config, samples, base), flush=True)
-    _serve(config, args.host, args.port)
+    with (_healthcode_over_http(config, data_dir) if args.healthcode_over_http
+          else contextlib.nullcontext(config)) as config:
+        print(demo_banner(config, samples, base), flush=True)
+        _serve(config, args.host, args.port)
     return 0
+
+
+@contextlib.contextmanager
+def _healthcode_over_http(config: HubConfig, data_dir: Path) -> Iterator[HubConfig]:
+    """``config`` reading the health codes from the platform's API, run as its own
+    process (connectors/healthcode/platform.py) on a free port while the demo runs."""
+    from dataclasses import replace
+
+    from connectors.healthcode import HealthCodeSettings
+    from connectors.healthcode.platform import spawn
+
+    with spawn(data_dir / "healthcode.sqlite", "--log-level", "info") as (url, key):
+        print(f"health codes over HTTP: the platform's API at {url}", flush=True)
+        yield replace(config, connectors={**config.connectors, "healthcode": HealthCodeSettings(url, token=key)})
 
 
 # --------------------------------------------------------------------------- helpers

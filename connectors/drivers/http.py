@@ -1,8 +1,10 @@
 """The HTTP driver: connectors whose source answers over HTTP with JSON.
 
-A subclass says how to ask for one key (``fetch(key, deadline)``, using
-:meth:`HttpConnector.post`) and the driver does the rest the way every HTTP
-source needs it:
+A subclass says how to ask for one key (``fetch(key, deadline)``) or, when
+its API looks many keys up at once, for a batch of keys (``batched = True`` and
+``fetch_many(keys, fields, deadline)``), using :meth:`HttpConnector.post` or
+:meth:`HttpConnector.get`; the driver does the rest the way every HTTP source
+needs it:
 
 - a shared ``httpx.AsyncClient`` with bounded connections;
 - a time budget per key (``timeout`` seconds from when it is asked, retries
@@ -10,8 +12,12 @@ source needs it:
 - retries with exponential backoff and jitter on connect errors, timeouts, 5xx
   and 429, honouring ``Retry-After`` when it fits in what is left;
 - a short TTL cache (answers, ``None`` included) and no key asked twice at once;
-- ``load(view, key, keys)`` of the connector interface: distinct keys asked
-  concurrently, at most ``concurrency`` at a time.
+  a batched connector's cache remembers which fields it fetched (column
+  push-down), so a later call wanting more fields asks again;
+- ``load(view, key, keys)`` of the connector interface: per key, distinct keys
+  asked concurrently; batched, one request per ``batch_size`` keys not cached
+  or in flight, with only the fields the caller may read; at most
+  ``concurrency`` requests at a time.
 
 Failures raise ``SourceUnavailable(name, cause)`` with a one-line cause.
 """
@@ -47,6 +53,16 @@ class Retryable(Exception):
         self.cause, self.retry_after = cause, retry_after
 
 
+#: The fields of a record fetched whole (``fetch``, or ``fetch_many`` asked for every field).
+ALL: None = None
+Fields = frozenset[str] | None
+
+
+def _covers(fetched: Fields, wanted: Fields) -> bool:
+    """Whether a record fetched with ``fetched`` fields holds every field ``wanted``."""
+    return fetched is ALL or (wanted is not ALL and wanted <= fetched)
+
+
 class HttpConnector:
     """Base class of connectors whose source is an HTTP API answering JSON."""
 
@@ -56,6 +72,10 @@ class HttpConnector:
     partial = False
     #: Asks another hub (never used where a loop between hubs must be impossible).
     forwards = False
+    #: Asks many keys in one request (``fetch_many``) rather than one per key (``fetch``).
+    batched = False
+    #: Most keys in one request of a batched connector; more become several requests.
+    batch_size = 1000
 
     def __init__(self, *, timeout: float = 2.0, retries: int = 2, cache_seconds: float = 60.0,
                  cache_size: int = 10_000, concurrency: int = 16,
@@ -71,8 +91,10 @@ class HttpConnector:
         self._clock = clock
         self._client: httpx.AsyncClient | None = None
         self._slots: asyncio.Semaphore | None = None
-        self._cache: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
-        self._inflight: dict[Any, asyncio.Task[Any]] = {}
+        #: key -> (expiry, the fields fetched, the record or None).
+        self._cache: OrderedDict[Any, tuple[float, Fields, Record | None]] = OrderedDict()
+        #: key -> (the request asking it, the fields it asks); its result maps keys to records.
+        self._inflight: dict[Any, tuple[asyncio.Task[dict[Any, Record | None]], Fields]] = {}
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
@@ -85,7 +107,7 @@ class HttpConnector:
             self._slots = asyncio.Semaphore(self.concurrency)
 
     async def close(self) -> None:
-        for task in list(self._inflight.values()):
+        for task, _fields in list(self._inflight.values()):
             task.cancel()
         self._inflight.clear()
         if self._client is not None:
@@ -103,13 +125,20 @@ class HttpConnector:
         """The record for one key, or None; raise ``SourceError`` when the source fails."""
         raise NotImplementedError
 
+    async def fetch_many(self, keys: Sequence[Any], fields: Fields,
+                         deadline: float) -> Mapping[Any, Record | None]:
+        """Batched connectors: the records of ``keys`` (at most ``batch_size``) in one
+        request, each with at least ``fields`` (unified names; ``ALL``: every field);
+        a key left out has no record. Raise ``SourceError`` when the source fails."""
+        raise NotImplementedError
+
     # -- the connector interface -------------------------------------------
     async def load(self, view: str, key: str, keys: Sequence[Any], *, fields: Iterable[str],
                    where: Where = ()) -> dict[Any, list[Record]]:
         if where:
             raise SourceError(self.name, "this HTTP source cannot filter rows")
-        wanted = set(fields) | set(self.views[view].always) | {key}
-        found = await self.lookup(keys)
+        wanted = frozenset(fields) | self.views[view].always | {key}
+        found = await self.lookup(keys, wanted)
         out: dict[Any, list[Record]] = {}
         for k, rec in found.items():
             if rec is not None:
@@ -123,57 +152,84 @@ class HttpConnector:
                     where: Where = (), with_total: bool = False) -> dict[Any, Page]:
         raise SourceError(self.name, "this HTTP source serves look-ups by key, not lists")
 
-    async def lookup(self, keys: Sequence[Any]) -> dict[Any, Record | None]:
+    async def lookup(self, keys: Sequence[Any], fields: Iterable[str] | None = ALL
+                     ) -> dict[Any, Record | None]:
         """Each key's record (None: the source knows none), through the cache.
 
-        Distinct keys are asked concurrently and a key already being asked is
-        not asked twice. One failure fails the call, after every other answer
-        has been cached.
+        ``fields``: the unified fields wanted (``ALL``: the whole record); a
+        batched connector asks the source for those only. Keys not cached are
+        asked concurrently (per key, or in batches of ``batch_size``) and a key
+        already being asked for those fields is not asked twice. One failure
+        fails the call, after every other answer has been cached.
         """
         await self.start()
+        wanted: Fields = ALL if fields is None else frozenset(fields)
         result: dict[Any, Record | None] = {}
-        waiting: dict[Any, asyncio.Task[Any]] = {}
+        waiting: dict[Any, asyncio.Task[dict[Any, Record | None]]] = {}
+        missing: list[Any] = []
         now = self._clock()
         for k in dict.fromkeys(keys):
             hit = self._cache.get(k)
-            if hit is not None and hit[0] > now:
+            if hit is not None and hit[0] > now and _covers(hit[1], wanted):
                 self._cache.move_to_end(k)
-                result[k] = dict(hit[1]) if hit[1] is not None else None
+                result[k] = dict(hit[2]) if hit[2] is not None else None
                 continue
-            task = self._inflight.get(k)
-            if task is None:
-                task = asyncio.ensure_future(self._fetch_one(k))
-                self._inflight[k] = task
-                task.add_done_callback(functools.partial(self._forget, k))
-            waiting[k] = task
+            flight = self._inflight.get(k)
+            if flight is not None and _covers(flight[1], wanted):
+                waiting[k] = flight[0]
+            else:
+                missing.append(k)
+        size = self.batch_size if self.batched else 1
+        for i in range(0, len(missing), size):
+            chunk = missing[i:i + size]
+            task = asyncio.ensure_future(self._fetch_chunk(chunk, wanted))
+            asked: Fields = wanted if self.batched else ALL
+            for k in chunk:
+                self._inflight[k] = (task, asked)
+                waiting[k] = task
+            task.add_done_callback(functools.partial(self._forget, chunk))
+        tasks = list(dict.fromkeys(waiting.values()))
         # shield: one caller giving up must not cancel a look-up others wait on.
-        outcomes = await asyncio.gather(*(asyncio.shield(t) for t in waiting.values()),
-                                        return_exceptions=True)
+        outcomes = await asyncio.gather(*(asyncio.shield(t) for t in tasks), return_exceptions=True)
         raise_failures(self.name, outcomes)
-        for k, rec in zip(waiting, outcomes, strict=True):
+        answers = {t: o for t, o in zip(tasks, outcomes, strict=True) if isinstance(o, dict)}
+        for k, task in waiting.items():
+            rec = answers[task].get(k)
             result[k] = dict(rec) if isinstance(rec, dict) else None
         return result
 
-    def _forget(self, key: Any, task: asyncio.Task[Any]) -> None:
-        if self._inflight.get(key) is task:
-            del self._inflight[key]
+    def _forget(self, keys: Sequence[Any], task: asyncio.Task[Any]) -> None:
+        for key in keys:
+            flight = self._inflight.get(key)
+            if flight is not None and flight[0] is task:
+                del self._inflight[key]
 
-    async def _fetch_one(self, key: Any) -> Record | None:
-        assert self._slots is not None
+    async def _fetch_chunk(self, keys: list[Any], wanted: Fields) -> dict[Any, Record | None]:
+        if self._slots is None:
+            raise SourceError(self.name, "the connector is closed")
         async with self._slots:
-            deadline = asyncio.get_running_loop().time() + self.budget(key)
-            rec = await self.fetch(key, deadline)
-        self._remember(key, rec)
-        return rec
+            if not self.batched:
+                (key,) = keys
+                deadline = asyncio.get_running_loop().time() + self.budget(key)
+                rec = await self.fetch(key, deadline)
+                self._remember(key, ALL, rec)
+                return {key: rec}
+            deadline = asyncio.get_running_loop().time() + self.timeout
+            found = await self.fetch_many(keys, wanted, deadline)
+        out = {k: found.get(k) for k in keys}
+        for k, rec in out.items():
+            # "No record" holds whatever fields are asked.
+            self._remember(k, wanted if rec is not None else ALL, rec)
+        return out
 
     def budget(self, key: Any) -> float:
         """Seconds one key's look-up may take in all (retries included)."""
         return self.timeout
 
-    def _remember(self, key: Any, rec: Record | None) -> None:
+    def _remember(self, key: Any, fields: Fields, rec: Record | None) -> None:
         if self.cache_seconds <= 0:
             return
-        self._cache[key] = (self._clock() + self.cache_seconds, rec)
+        self._cache[key] = (self._clock() + self.cache_seconds, fields, rec)
         self._cache.move_to_end(key)
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
@@ -183,8 +239,23 @@ class HttpConnector:
                    retries: int | None = None, budget: float | None = None, label: str = "",
                    error: Callable[[str], SourceError] | None = None) -> tuple[int, Any]:
         """(status, JSON body or None) of the first answer worth keeping, or SourceError."""
+        return await self.send("POST", url, payload, headers, deadline, retries=retries,
+                               budget=budget, label=label, error=error)
+
+    async def get(self, url: str, headers: Mapping[str, str], deadline: float, *,
+                  retries: int | None = None, budget: float | None = None, label: str = "",
+                  error: Callable[[str], SourceError] | None = None) -> tuple[int, Any]:
+        """Like :meth:`post`, for a GET without a body."""
+        return await self.send("GET", url, None, headers, deadline, retries=retries,
+                               budget=budget, label=label, error=error)
+
+    async def send(self, method: str, url: str, payload: Any, headers: Mapping[str, str],
+                   deadline: float, *, retries: int | None = None, budget: float | None = None,
+                   label: str = "", error: Callable[[str], SourceError] | None = None
+                   ) -> tuple[int, Any]:
+        """One idempotent request, retried until ``deadline``: (status, JSON body or None)."""
         loop = asyncio.get_running_loop()
-        assert self._client is not None
+        client = self._client
         fail = error or (lambda cause: SourceError(self.name, cause))
         budget = self.timeout if budget is None else budget
         attempts = self.retries if retries is None else retries
@@ -194,9 +265,11 @@ class HttpConnector:
             try:
                 if left <= 0:
                     raise TimeoutError
+                if client is None:
+                    raise SourceError(self.name, "the connector is closed")
                 async with asyncio.timeout(left):
-                    response = await self._client.post(url, json=payload, headers=dict(headers),
-                                                       timeout=left)
+                    response = await client.request(method, url, json=payload,
+                                                    headers=dict(headers), timeout=left)
                 if response.status_code == 429 or response.status_code >= 500:
                     raise Retryable(f"HTTP {response.status_code}", retry_after(response))
                 return response.status_code, _json(response)
