@@ -134,7 +134,7 @@ def test_503s_are_retried_after_retry_after(config: HubConfig, token: Any, sampl
         body = poster(client, token)(example("query Code"), {"id": samples["red_id_number"]},
                                      department="province").json()
         waited = time.perf_counter() - started
-    assert body == {"data": {"healthCode": {"color": "RED", "updatedAt": body["data"]["healthCode"]["updatedAt"]}}}
+    assert "errors" not in body and body["data"]["healthCode"]["color"] == "RED"
     assert waited >= 0.5 and platform.stats()["batchGet"] == 3
 
 
