@@ -76,6 +76,14 @@ class SourceSet:
         for connector in self.connectors.values():
             await connector.close()
 
+    async def trial_start(self) -> None:
+        """Start every connector and close it again: what a command checks before it
+        serves, so that a source that cannot start (its SQLite file missing) stops it."""
+        try:
+            await self.start()
+        finally:
+            await self.close()
+
     async def readiness(self) -> dict[str, str]:
         """connector -> "ok" or the one-line reason it is not ready.
 
