@@ -91,10 +91,11 @@ class SourceSet:
         driver: a row of every table its views read). Probes arriving while a
         check runs share it, so a flood of them costs the sources one check at
         a time."""
-        if self._check is None or self._check.done():
-            self._check = asyncio.ensure_future(self._readiness())
+        check = self._check
+        if check is None or check.done() or check.get_loop() is not asyncio.get_running_loop():
+            self._check = check = asyncio.ensure_future(self._readiness())
         # Shielded: a probe that hangs up does not cancel the check others wait for.
-        return dict(await asyncio.shield(self._check))
+        return dict(await asyncio.shield(check))
 
     async def _readiness(self) -> dict[str, str]:
         async def check(name: str, connector: Connector) -> str:
