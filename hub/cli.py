@@ -1,7 +1,7 @@
 """The ``hub`` command.
 
     hub generate --persons N --seed S --out DIR   build a synthetic city (SQLite per source)
-    hub demo [--port 8000] [--data-dir DIR]       generate if missing, print tokens, serve
+    hub demo [--port 8000] [--data-dir DIR]       generate into a dir without a city, print tokens, serve
     hub serve --config FILE                        serve from a TOML configuration
     hub token --department NAME [--scope K=ID]... issue a bearer token (last line)
     hub schema                                     print the GraphQL SDL
@@ -296,10 +296,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from hub.city.generate import generate, is_generated
+    from hub.city.generate import check_city, generate, holds_city
 
     data_dir: Path = args.data_dir
-    if not is_generated(data_dir):
+    if holds_city(data_dir):
+        check_city(data_dir)  # a partial or damaged city: an error naming the file, never generated over
+    else:
         print(f"generating a city of {args.persons:,} persons into {data_dir} ...", flush=True)
         generate(data_dir, persons=args.persons, seed=args.seed)
     config = HubConfig.for_data_dir(data_dir)
@@ -397,11 +399,16 @@ def demo_banner(config: HubConfig, samples: dict[str, Any], base: str) -> str:
 
 
 def _serve(config: HubConfig, host: str, port: int) -> None:
+    import asyncio
+
     import uvicorn
 
     from hub.app import create_app
 
-    uvicorn.run(create_app(config), host=host, port=port, log_level="info", access_log=False)
+    app = create_app(config)
+    # A source file missing stops the command here, in one line naming it, before anything is created.
+    asyncio.run(app.state.hub.sources.trial_start())
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
 
 
 if __name__ == "__main__":

@@ -232,7 +232,9 @@ def test_readyz_names_a_source_that_is_down(tmp_path: Any, config: Any) -> None:
     from hub.config import ConnectorConfig
 
     broken = dict(config.connectors)
-    broken["clinic"] = ConnectorConfig(f"sqlite+aiosqlite:///{tmp_path}/missing-dir/x.sqlite")
+    # An empty file (a missing one stops the start: tests/test_readiness.py).
+    (tmp_path / "x.sqlite").touch()
+    broken["clinic"] = ConnectorConfig(f"sqlite+aiosqlite:///{tmp_path}/x.sqlite")
     with TestClient(create_app(replace(config, connectors=broken))) as c:
         r = c.get("/readyz")
     assert r.status_code == 503

@@ -10,6 +10,14 @@ Example::
     rows = await transport.load("CheckpointPass", "idNumber", ["410105..."],
                                 fields={"time", "direction"},
                                 where=[Condition("time", ">=", since)])
+
+A SQLite source is a file its department owns: the driver opens it read-only
+and never creates it (a missing file at start-up is a :class:`DataError` naming
+the path), and looks at the file (one ``stat``) before every statement, so a
+file replaced or truncated while serving is reopened, not read through
+connections to what is no longer there. :meth:`SqlConnector.ping` asks one
+row of every table its views read, so /readyz says "table jkm_xx is missing"
+or "the file is empty (0 bytes)" rather than passing ``SELECT 1``.
 """
 
 from __future__ import annotations
@@ -17,23 +25,27 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
+import stat
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy import and_, case, func, literal, select
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Row, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.schema import Column, MetaData
 
-from hub.errors import BadCursor
+from hub.errors import BadCursor, DataError
 
 from ..interface import Page, SourceError, StatementObserver
 from ..views import Condition, Record, View, Where
+from .sqlite import Signature, file_problem, read_only, signature, sqlite_file, why_failed
 
-__all__ = ["SqlConnector", "decode_cursor", "encode_cursor"]
+__all__ = ["SqlConnector", "decode_cursor", "encode_cursor", "sqlite_file"]
 
 
 def _column(view: View, name: str) -> Column[Any]:
@@ -120,25 +132,99 @@ class SqlConnector:
         self.timeout = timeout if timeout is not None else self.default_timeout
         self.observers: list[StatementObserver] = []
         self._engine: AsyncEngine | None = None
+        #: The SQLite file this source reads (None: a database server).
+        self.file: Path | None = sqlite_file(url)
+        self._seen: Signature | None = None  # the file the engine was opened on
+        self._probe_statements: list[Select[Any]] | None = None
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
-        if self._engine is None:
-            # A file database has no connection to lose; a network one may, so ping it.
-            self._engine = create_async_engine(self.url,
-                                               pool_pre_ping=not self.url.startswith("sqlite"))
+        """Make the engine; a SQLite file must exist (it is never created)."""
+        if self._engine is not None:
+            return
+        if self.file is not None:
+            try:
+                st = os.stat(self.file)
+            except FileNotFoundError:
+                raise DataError(
+                    f"the {self.name} source's file {self.file} does not exist: restore it, or "
+                    f"point [connectors.{self.name}] url at its file (the hub never creates a "
+                    "source's file)") from None
+            except OSError:
+                st = None  # unreachable now: /readyz says why until it is not
+            if st is not None and not stat.S_ISREG(st.st_mode):
+                raise DataError(f"the {self.name} source's file {self.file} is not a file")
+            self._seen = signature(self.file) if st is not None else None
+        self._engine = self._create_engine()
+
+    def _create_engine(self) -> AsyncEngine:
+        if self.file is None:
+            # A database in memory has no connection to lose; a network one may, so ping it.
+            return create_async_engine(self.url, pool_pre_ping=not self.url.startswith("sqlite"))
+        return create_async_engine(read_only(make_url(self.url), self.file, self.timeout * 0.8))
 
     async def close(self) -> None:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
 
+    async def _current_engine(self) -> AsyncEngine:
+        """The engine, on the file as it is now.
+
+        One ``stat`` per statement: when the file was replaced, truncated or
+        rewritten since the engine opened it, a new engine opens it again
+        (statements already running finish on what they had open)."""
+        if self._engine is None:
+            await self.start()
+        engine = self._engine
+        assert engine is not None
+        if self.file is not None:
+            try:
+                now = signature(self.file)
+            except OSError:
+                raise SourceError(self.name, file_problem(self.file)
+                                  or f"the file {self.file.name} cannot be read") from None
+            if now != self._seen:
+                self._seen = now
+                self._engine = self._create_engine()
+                await engine.dispose()
+                engine = self._engine
+        return engine
+
     def claims(self, view: str, key: str, value: Any) -> bool:
         return True
 
+    def _probes(self) -> list[Select[Any]]:
+        """One ``SELECT <columns> ... LIMIT 1`` per table the views read."""
+        if self._probe_statements is None:
+            tables: dict[Any, dict[str, Column[Any]]] = {}
+            for view in self.views.values():
+                for f in view.fields.values():
+                    tables.setdefault(f.column.table, {})[f.column.name] = f.column
+            self._probe_statements = [select(*cols.values()).limit(1) for cols in tables.values()]
+        return self._probe_statements
+
     async def ping(self) -> None:
-        """Raise SourceError unless the source answers ``SELECT 1`` in time."""
-        await self._execute(select(literal(1)), record=False)
+        """Raise SourceError, with a one-line reason, unless the source answers a
+        row of each table its views read (``SELECT 1`` would pass an empty file)."""
+        if self.file is not None:
+            problem = file_problem(self.file)
+            if problem is not None:
+                raise SourceError(self.name, problem)
+        statements = self._probes()
+        engine = await self._current_engine()
+
+        async def run() -> None:
+            async with engine.connect() as conn:
+                for stmt in statements:
+                    (await conn.execute(stmt)).fetchall()
+
+        try:
+            await asyncio.wait_for(run(), self.timeout)
+        except TimeoutError:
+            raise SourceError(self.name, f"no answer within {self.timeout:g}s") from None
+        except (SQLAlchemyError, OSError) as exc:
+            raise SourceError(self.name, why_failed(exc, self.file)) from exc
 
     # -- queries -----------------------------------------------------------
     async def load(
@@ -266,10 +352,7 @@ class SqlConnector:
 
     # -- internals ---------------------------------------------------------
     async def _execute(self, stmt: Any, *, record: bool = True) -> list[Any]:
-        if self._engine is None:
-            await self.start()
-        assert self._engine is not None
-        engine = self._engine
+        engine = await self._current_engine()
 
         async def run() -> list[Any]:
             async with engine.connect() as conn:
@@ -281,7 +364,7 @@ class SqlConnector:
         except TimeoutError:
             raise SourceError(self.name, f"no answer within {self.timeout:g}s") from None
         except (SQLAlchemyError, OSError) as exc:
-            raise SourceError(self.name, type(exc).__name__) from exc
+            raise SourceError(self.name, why_failed(exc, self.file, known_only=True)) from exc
         if record:
             for observer in self.observers:
                 observer(self, stmt, len(rows))

@@ -12,6 +12,7 @@ see :mod:`hub.city.part`) writes its own tables in its own encoding into
 >>> report = generate(Path("/tmp/city"), persons=20_000, seed=2020)  # doctest: +SKIP
 >>> is_generated(Path("/tmp/city"))  # doctest: +SKIP
 True
+>>> check_city(Path("/tmp/city"))  # a partial or damaged city: DataError naming the file  # doctest: +SKIP
 
 What is in it (see :mod:`hub.city.people` for the model):
 
@@ -30,15 +31,20 @@ What is in it (see :mod:`hub.city.people` for the model):
 
 The same seed and ``now`` give the same rows, byte for byte. The files are
 written to a scratch directory and moved into place at the end, the manifest
-``city.json`` last: :func:`is_generated` never accepts half a city.
+``city.json`` last: :func:`is_generated` never accepts half a city, and
+:func:`check_city` says which file makes it half (missing, empty, not SQLite,
+truncated, without a table its source reads), so that a damaged city is
+reported, never silently generated over.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -48,18 +54,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from random import Random
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import MetaData
 
+from connectors.drivers.sqlite import file_problem
 from hub.city.model import Clock, calibrate
 from hub.city.names import NameMaker
 from hub.city.part import CityPart, Events, registered_parts
 from hub.city.people import CityBuilder
 from hub.city.plan import CityPlan, plan_city
 from hub.city.sqlite import SourceDb, Writer
+from hub.errors import DataError
 
 # SOURCES is answered by the module __getattr__ below.
-__all__ = ["MANIFEST", "SOURCES", "GenerationReport", "database_path", "generate", "is_generated"]  # noqa: F822
+__all__ = ["MANIFEST", "SOURCES", "GenerationReport", "check_city", "database_path",  # noqa: F822
+           "generate", "holds_city", "is_generated"]
 
 MANIFEST = "city.json"
 FORMAT = 1
@@ -193,20 +203,100 @@ def generate(out_dir: Path, persons: int, seed: int = 2020, now: datetime | None
 
 def is_generated(out_dir: Path) -> bool:
     """True if ``out_dir`` holds a complete city: the manifest (written last),
-    the SQLite files it lists and one for every registered source."""
+    the SQLite files it lists and one for every registered source (see
+    :func:`check_city` for what is checked, and for which file is wrong)."""
+    try:
+        check_city(out_dir)
+    except DataError:
+        return False
+    return True
+
+
+def holds_city(out_dir: Path) -> bool:
+    """Whether ``out_dir`` holds anything of a city: its manifest or a registered
+    source's file, whole or not. (The hub's own ``hub.sqlite`` and key are not the city's.)"""
     from connectors.registry import generated_sources
 
+    out_dir = Path(out_dir)
+    return any(p.exists() or p.is_symlink() for p in
+               [out_dir / MANIFEST, *(database_path(out_dir, s) for s in generated_sources())])
+
+
+def check_city(out_dir: Path) -> None:
+    """Raise :class:`DataError` naming the file unless ``out_dir`` holds a complete city.
+
+    Complete: a manifest of this format marked complete, and for each file it
+    lists and each registered source a SQLite file that is not empty, not
+    shorter than its header says, and has every table its source reads. A
+    source registered after the city was generated has no file: regenerate
+    into a new directory (a city is never generated over a damaged one)."""
+    from connectors.registry import generated_sources, sources
+
+    out_dir = Path(out_dir)
+    manifest_path = out_dir / MANIFEST
+    fresh = "generate a city into a new directory (hub demo --data-dir NEW, or hub generate --out NEW)"
     try:
-        manifest = json.loads((Path(out_dir) / MANIFEST).read_text(encoding="utf-8"))
-        if manifest.get("format") != FORMAT or manifest.get("complete") is not True:
-            return False
-        for source in dict.fromkeys([*generated_sources(), *manifest["files"]]):
-            with open(database_path(out_dir, source), "rb") as f:
-                if f.read(16) != b"SQLite format 3\x00":
-                    return False
-        return True
-    except (OSError, ValueError, AttributeError, KeyError, TypeError):
-        return False
+        text = manifest_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        found = next((database_path(out_dir, s) for s in generated_sources()
+                      if database_path(out_dir, s).exists()), None)
+        if found is None:
+            raise DataError(f"{out_dir} holds no city: {manifest_path} is missing") from None
+        raise DataError(f"{manifest_path} is missing, though {found} is there: the city in {out_dir} is "
+                        f"incomplete (an interrupted generation?); {fresh}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{manifest_path} cannot be read ({_why(exc)}); {fresh}") from None
+    try:
+        manifest = json.loads(text)
+    except ValueError as exc:
+        raise DataError(f"{manifest_path} is damaged (not JSON: {exc}); {fresh}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        got = manifest.get("format") if isinstance(manifest, dict) else None
+        raise DataError(f"{manifest_path} is a city manifest of format {got!r}; this hub reads format "
+                        f"{FORMAT}: {fresh}")
+    if manifest.get("complete") is not True:
+        raise DataError(f"{manifest_path} does not mark its city complete; {fresh}")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v and Path(v).name == v for k, v in files.items()):
+        raise DataError(f"{manifest_path}: \"files\" is not a table of source -> file name; {fresh}")
+    registered = sources()
+    for source, name in files.items():
+        tables = registered[source].tables if source in registered else None
+        _check_source_file(out_dir / name, tables, fresh)
+    for source in generated_sources():
+        if source in files:
+            continue
+        path = database_path(out_dir, source)
+        if not path.exists():
+            raise DataError(f"{path} is missing: the source {source} was registered after this city was "
+                            f"generated ({manifest_path} lists {', '.join(files) or 'no files'}); {fresh}")
+        _check_source_file(path, registered[source].tables, fresh)
+
+
+def _why(exc: BaseException) -> str:
+    return (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__).lower()
+
+
+def _check_source_file(path: Path, tables: MetaData | None, fresh: str) -> None:
+    """DataError naming ``path`` unless it is a whole SQLite file with ``tables``."""
+    problem = file_problem(path, label=str(path))
+    if problem is not None:
+        raise DataError(f"{problem}: the city in {path.parent} is incomplete or damaged; restore "
+                        f"the file, or {fresh}")
+    if tables is None:
+        return
+    uri = "file:" + quote(str(path.resolve()), safe="/") + "?mode=ro"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+            present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            for table in tables.sorted_tables:
+                if table.name not in present:
+                    raise DataError(f"{path} has no table {table.name}: the city in {path.parent} is "
+                                    f"damaged or from another version; {fresh}")
+                conn.execute(f'SELECT * FROM "{table.name}" LIMIT 1').fetchall()  # noqa: S608 - a known table
+    except sqlite3.DatabaseError as exc:
+        raise DataError(f"{path} is damaged ({exc}); restore the file, or {fresh}") from None
 
 
 # --------------------------------------------------------------------------- helpers

@@ -10,12 +10,15 @@ some keys (``partial``, e.g. ID numbers of other provinces) is asked first.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from connectors.interface import Connector
 from connectors.views import View
-from hub.errors import SourceUnavailable
+from hub.errors import HubError, SourceUnavailable
+
+log = logging.getLogger("hub.sources")
 
 
 class SourceSet:
@@ -28,6 +31,7 @@ class SourceSet:
         for names in serving.values():
             names.sort(key=lambda n: not getattr(self.connectors[n], "partial", False))
         self._serving = serving
+        self._check: asyncio.Future[dict[str, str]] | None = None
 
     def __getitem__(self, name: str) -> Connector:
         return self.connectors[name]
@@ -72,15 +76,42 @@ class SourceSet:
         for connector in self.connectors.values():
             await connector.close()
 
-    async def readiness(self) -> dict[str, str]:
-        """connector -> "ok" or the one-line reason it is not ready."""
+    async def trial_start(self) -> None:
+        """Start every connector and close it again: what a command checks before it
+        serves, so that a source that cannot start (its SQLite file missing) stops it."""
+        try:
+            await self.start()
+        finally:
+            await self.close()
 
-        async def check(connector: Connector) -> str:
+    async def readiness(self) -> dict[str, str]:
+        """connector -> "ok" or the one-line reason it is not ready.
+
+        Each connector's ``ping`` asks its source a real question (the SQL
+        driver: a row of every table its views read). Probes arriving while a
+        check runs share it, so a flood of them costs the sources one check at
+        a time."""
+        check = self._check
+        if check is None or check.done() or check.get_loop() is not asyncio.get_running_loop():
+            self._check = check = asyncio.ensure_future(self._readiness())
+        # Shielded: a probe that hangs up does not cancel the check others wait for.
+        return dict(await asyncio.shield(check))
+
+    async def _readiness(self) -> dict[str, str]:
+        async def check(name: str, connector: Connector) -> str:
             try:
-                await connector.ping()
+                # Its own timeout bounds a ping; this one bounds a connector that has none.
+                await asyncio.wait_for(connector.ping(), connector.timeout + 1.0)
             except SourceUnavailable as exc:
                 return exc.cause
+            except TimeoutError:
+                return f"no answer within {connector.timeout:g}s"
+            except HubError as exc:
+                return exc.message
+            except Exception as exc:  # one connector's bug must not hide the others
+                log.exception("readiness check of the %s source failed", name)
+                return f"its readiness check failed ({type(exc).__name__}; the hub's log has the details)"
             return "ok"
 
-        results = await asyncio.gather(*(check(c) for c in self.connectors.values()))
+        results = await asyncio.gather(*(check(n, c) for n, c in self.connectors.items()))
         return dict(zip(self.connectors, results))

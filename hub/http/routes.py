@@ -13,17 +13,22 @@ from .metrics import Metrics
 
 
 def service_routes(readiness: Callable[[], Awaitable[dict[str, str]]], metrics: Metrics) -> list[Any]:
-    """``/healthz`` (the process), ``/readyz`` (every source answers; 503 names the
-    ones that do not), ``/metrics`` (Prometheus text) and ``/`` (where things are)."""
+    """``/healthz`` (the process), ``/readyz`` (every source answers a real query on
+    its own tables; 503 names the ones that do not, each with a one-line reason),
+    ``/metrics`` (Prometheus text) and ``/`` (where things are)."""
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_request: Request) -> Response:
         sources = await readiness()
-        ready = all(v == "ok" for v in sources.values())
-        return JSONResponse({"status": "ready" if ready else "unavailable", "sources": sources},
-                            200 if ready else 503)
+        failing = {name: why for name, why in sources.items() if why != "ok"}
+        if not failing:
+            return JSONResponse({"status": "ready", "sources": sources})
+        # One line for a probe's log: each source that is not ready, and why.
+        reason = "; ".join(f"{name}: {why}" for name, why in failing.items())
+        return JSONResponse({"status": "not ready", "reason": reason, "sources": sources}, 503,
+                            headers={"Retry-After": "5"})
 
     async def render(_request: Request) -> Response:
         body, media = metrics.render()
