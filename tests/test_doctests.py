@@ -17,7 +17,7 @@ def _modules_with_examples() -> list[str]:
     names = []
     for package in (hub, connectors, schema):
         for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
-            if info.name.startswith("hub.state.migrations."):
+            if info.name.startswith("hub.state.migrations.") or info.name.endswith(".__main__"):
                 continue  # Alembic's scripts run only inside Alembic
             module = importlib.import_module(info.name)
             if ">>>" in (module.__doc__ or "") or any(

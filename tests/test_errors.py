@@ -24,7 +24,7 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encodi
 def _all_error_classes() -> list[type[HubError]]:
     for package in (hub, connectors, schema):
         for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
-            if info.name.startswith("hub.state.migrations."):
+            if info.name.startswith("hub.state.migrations.") or info.name.endswith(".__main__"):
                 continue  # Alembic's env and revisions run only inside Alembic
             importlib.import_module(info.name)
     found: list[type[HubError]] = []

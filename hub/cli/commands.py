@@ -1,0 +1,161 @@
+"""The commands that work on files and stores: generate, token, schema,
+policy check/show, audit verify/export/prune."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from hub.access.tokens import issue_token, parse_scope
+from hub.access.vocabulary import POLICY_DIR, load_vocabulary
+from hub.config import HubConfig
+from hub.errors import BadInput, UsageError
+
+DEFAULT_DATA_DIR = Path("demo-data")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from hub.city.generate import generate
+
+    report = generate(args.out, persons=args.persons, seed=args.seed,
+                      progress=lambda msg: print(msg, file=sys.stderr))
+    print(f"generated {report.persons:,} persons (seed {report.seed}) into {report.out_dir} "
+          f"in {report.seconds:.1f}s")
+    for table, count in report.rows.items():
+        print(f"  {table:<24} {count:>10,}")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    config = _config(args.config, args.data_dir)
+    vocabulary = load_vocabulary(config.policy_dir or POLICY_DIR)
+    scopes: dict[str, list[str]] = {}
+    try:
+        for text in args.scope:
+            kind, value = parse_scope(text, vocabulary)
+            scopes.setdefault(kind, []).append(value)
+        token = issue_token(config.secret, args.department, scopes=scopes,
+                            purposes=args.purpose or None, ttl=args.ttl, subject=args.subject,
+                            vocabulary=vocabulary)
+    except BadInput as exc:  # the command's own arguments: a usage error
+        raise UsageError(exc.message) from None
+    print(token)
+    return 0
+
+
+def cmd_schema(_args: argparse.Namespace) -> int:
+    from schema import SCHEMA
+
+    print(SCHEMA.as_str())
+    return 0
+
+
+def cmd_policy_check(args: argparse.Namespace) -> int:
+    from hub.access.policy import PolicySet
+    from schema import SCHEMA
+
+    directory = args.directory or POLICY_DIR
+    policies = PolicySet.load(directory, SCHEMA._schema)
+    for dept, policy in sorted(policies.policies.items()):
+        fields = sum(len(r) for r in policy.rules.values())
+        print(f"ok  {policy.path}  ({dept}: {fields} grants, purposes "
+              f"{', '.join(policy.purposes)}{', scope ' + policy.scope if policy.scope else ''})")
+    return 0
+
+
+def cmd_policy_show(args: argparse.Namespace) -> int:
+    from hub.access.policy import PolicySet, access_table
+    from schema import SCHEMA
+
+    policies = PolicySet.load(args.dir or POLICY_DIR, SCHEMA._schema)
+    if args.department not in policies.policies:
+        raise UsageError(f"department {args.department!r} has no policy file; the departments "
+                         f"are {', '.join(sorted(policies.policies))}")
+    policy = policies[args.department]
+    print(f"department {policy.department}: {policy.description}")
+    print(f"purposes: {', '.join(policy.purposes)}")
+    print(f"row scope: {policy.scope + ' (from the token)' if policy.scope else 'none (all rows)'}")
+    print()
+    rows = access_table(policy, SCHEMA._schema)
+    width = max(len(r[0]) for r in rows)
+    print(f"{'field':<{width}}  {'access':<16} purposes")
+    for key, decision, purposes in rows:
+        print(f"{key:<{width}}  {decision:<16} {purposes}")
+    return 0
+
+
+def _audit_log(args: argparse.Namespace) -> Any:
+    from hub.audit.trail import AuditLog
+
+    config = _config(args.config, args.data_dir)
+    if config.state_url is None:
+        raise UsageError("the configuration names no state_url")
+    return config, AuditLog(config.state_url, config.secret)
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    import asyncio
+
+    _, audit = _audit_log(args)
+
+    async def run() -> Any:
+        await audit.start()
+        try:
+            return await audit.verify(), await audit.count()
+        finally:
+            await audit.close()
+
+    problem, count = asyncio.run(run())
+    if problem is None:
+        print(f"audit trail intact: {count} entries verify")
+        return 0
+    print(f"audit trail broken at entry {problem.seq} ({problem.kind}): {problem.message}")
+    return 1
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    import asyncio
+
+    _, audit = _audit_log(args)
+
+    async def run() -> None:
+        await audit.start()
+        try:
+            async for chunk in audit.export(args.since, args.format):
+                sys.stdout.write(chunk)
+        finally:
+            await audit.close()
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_audit_prune(args: argparse.Namespace) -> int:
+    import asyncio
+    import datetime as dt
+
+    config, audit = _audit_log(args)
+    days = args.days or config.audit_retention_days
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+
+    async def run() -> int:
+        await audit.start()
+        try:
+            return int(await audit.prune(before))
+        finally:
+            await audit.close()
+
+    removed = asyncio.run(run())
+    print(f"pruned {removed} entries older than {before:%Y-%m-%d %H:%M} UTC ({days} days); "
+          "a signed checkpoint keeps the chain verifiable")
+    return 0
+
+
+def _config(config_file: Path | None, data_dir: Path | None) -> HubConfig:
+    if config_file is not None:
+        return HubConfig.from_file(config_file)
+    return HubConfig.for_data_dir(data_dir or DEFAULT_DATA_DIR)
+
+
