@@ -77,7 +77,7 @@ class Hub:
                              secret=lambda: self.config.secret)
         if config.state_url is None:
             raise ConfigError("the configuration names no state_url for the audit trail")
-        self.audit = AuditLog(config.state_url, config.secret)
+        self.audit = AuditLog(config.state_url, config.secret, config.limits)
         self.runner = Runner(self.sources, rules=config.rules, province=config.province,
                              audit=self.audit)
         limiter = make_rate_limiter(*config.rate_limit) if config.rate_limit else None

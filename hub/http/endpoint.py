@@ -88,6 +88,7 @@ class GraphQLEndpoint:
             response = await self._execute(request, ex, document, params, media)
         except HubError as exc:
             ex.outcome = "refused" if isinstance(exc, _REFUSED) else "error"
+            ex.error = exc  # its code and reason go to the audit entry
             response = _error_response(exc, media)
         except Exception:  # a bug: answered (and audited) without its text or a trace
             incident = uuid.uuid4().hex[:12]
@@ -98,13 +99,15 @@ class GraphQLEndpoint:
                 "INTERNAL", incident=incident), 500, media_type=media or JSON)
         ex.status = response.status_code
         ex.seconds = time.perf_counter() - started
+        ex.client = request.client.host if request.client else None
         try:
             seq = await self.audit.record(ex.entry())
         except AuditUnavailable as exc:  # the audit could not be written: no answer
             ex.outcome = "error"
             response = _error_response(exc, media)
         else:
-            response.headers["X-Audit-Entry"] = str(seq)
+            if seq is not None:  # None: a refusal counted in a summary entry (hub/audit/trail.py)
+                response.headers["X-Audit-Entry"] = str(seq)
         self.metrics.observe_request(ex.operation, ex.outcome, ex.seconds)
         return response
 
