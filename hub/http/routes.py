@@ -12,18 +12,21 @@ from starlette.routing import Route
 from .metrics import Metrics
 
 
-def service_routes(readiness: Callable[[], Awaitable[dict[str, str]]], metrics: Metrics) -> list[Any]:
-    """``/healthz`` (the process), ``/readyz`` (every source answers; 503 names the
-    ones that do not), ``/metrics`` (Prometheus text) and ``/`` (where things are)."""
+def service_routes(readiness: Callable[[], Awaitable[dict[str, str]]], metrics: Metrics,
+                   audit: Callable[[], Awaitable[str]] | None = None) -> list[Any]:
+    """``/healthz`` (the process), ``/readyz`` (every source answers and the audit
+    store can be written; 503 names the ones that cannot, with why), ``/metrics``
+    (Prometheus text) and ``/`` (where things are)."""
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_request: Request) -> Response:
         sources = await readiness()
-        ready = all(v == "ok" for v in sources.values())
-        return JSONResponse({"status": "ready" if ready else "unavailable", "sources": sources},
-                            200 if ready else 503)
+        store = await audit() if audit is not None else "ok"
+        ready = all(v == "ok" for v in sources.values()) and store == "ok"
+        return JSONResponse({"status": "ready" if ready else "unavailable", "sources": sources,
+                             "audit": store}, 200 if ready else 503)
 
     async def render(_request: Request) -> Response:
         body, media = metrics.render()
