@@ -77,7 +77,8 @@ class Hub:
                              secret=lambda: self.config.secret)
         if config.state_url is None:
             raise ConfigError("the configuration names no state_url for the audit trail")
-        self.audit = AuditLog(config.state_url, config.secret)
+        self.audit = AuditLog(config.state_url, config.secret, config.limits)
+        self.audit.observers.append(self.metrics.observe_audit_store)
         self.runner = Runner(self.sources, rules=config.rules, province=config.province,
                              audit=self.audit)
         limiter = make_rate_limiter(*config.rate_limit) if config.rate_limit else None
@@ -94,6 +95,7 @@ class Hub:
 
     async def start(self) -> None:
         await self.audit.start()
+        self.audit.watch()  # the write probe and the size, for /readyz and /metrics
         self.runner.commitments = Commitments(self.audit.engine)
         await self.sources.start()
         loop = asyncio.get_running_loop()
@@ -156,7 +158,7 @@ def create_app(config: HubConfig) -> Starlette:
     routes: list[Any] = [
         # A bound method, so Starlette hands it a Request (an object would be ASGI).
         Route("/graphql", hub.endpoint.__call__, methods=["GET", "POST"]),
-        *service_routes(hub.readiness, hub.metrics),
+        *service_routes(hub.readiness, hub.metrics, hub.audit.readiness),
         *graphiql.routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -68,6 +68,17 @@ class Limits:
     address_period_seconds: float = 1.0
     #: Longest lifetime a token may have (a token valid for longer is refused).
     token_max_seconds: int = 7 * 24 * 3600
+    #: Characters of a token's subject as the audit trail records it (longer: cut, marked "…").
+    subject_chars: int = 128
+    #: Seconds a request waits for its audit entry to be committed; past it the
+    #: answer is 503 AUDIT_UNAVAILABLE and the entry is not written (hub/audit/trail.py).
+    audit_write_seconds: float = 2.0
+    #: Seconds within which identical refusals before admission (401, 429, 400, 413,
+    #: 415, 431 from one client address) are counted in one summary entry (0: one entry each).
+    audit_summary_seconds: float = 1.0
+    #: Bytes the audit store may hold (SQLite: the file and its WAL; PostgreSQL: the
+    #: audit tables) before /readyz says not ready (0: no budget). Entries are still written.
+    audit_max_bytes: int = 0
     departments: Mapping[str, DepartmentLimits] = field(default_factory=dict)
     sources: Mapping[str, SourceLimits] = field(default_factory=dict)
 

@@ -54,6 +54,10 @@ class AuditEntry:
     status: int
     latencyMs: int
     hash: str
+    repeat: int = strawberry.field(description="Requests the entry stands for: 1, or more for a summary "
+                                               "of identical refusals counted within a short window.")
+    client: str = strawberry.field(description="The address the request came from.")
+    code: str = strawberry.field(description="The error that refused it: CODE or CODE:reason (empty: none).")
 
 
 @strawberry.input(description="Which audit entries to list; every given condition must hold.")
@@ -72,7 +76,7 @@ def _entry(row: dict[str, Any]) -> AuditEntry:
         documentHash=row["document_hash"], fields=row["fields"], persons=row["persons"],
         sourceRows=[SourceRows(connector=k, rows=v) for k, v in row["source_rows"].items()],
         outcome=AuditOutcome(row["outcome"]), status=row["status"], latencyMs=row["latency_ms"],
-        hash=row["hash"],
+        hash=row["hash"], repeat=row["repeat"], client=row["client"], code=row["code"],
     )
 
 

@@ -134,7 +134,9 @@ def _verify(fresh: HubConfig, tmp_path: Path, capsys: Any) -> tuple[int, str]:
         ("DELETE FROM audit_log WHERE seq = 2", "entry 2 (removed)"),
         ("DELETE FROM audit_log WHERE seq >= 5", "entry 5 (removed)"),
         ("UPDATE audit_log SET seq = seq + 100 WHERE seq >= 4; "
-         "INSERT INTO audit_log SELECT 4, at, department, subject, purpose, operation, document_hash, "
+         "INSERT INTO audit_log (seq, at, department, subject, purpose, operation, document_hash, "
+         "fields, persons, source_rows, outcome, status, latency_ms, prev_hash, hash) "
+         "SELECT 4, at, department, subject, purpose, operation, document_hash, "
          "fields, persons, source_rows, outcome, status, latency_ms, prev_hash, "
          "'0000000000000000000000000000000000000000000000000000000000000000' FROM audit_log WHERE seq = 3; "
          "UPDATE audit_log SET seq = seq - 99 WHERE seq >= 104", "entry 4"),

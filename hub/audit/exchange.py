@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub.access.tokens import Identity
+from hub.errors import HubError
 
 from .trail import Entry, document_hash
 
@@ -23,10 +24,14 @@ class Exchange:
     status: int = 200
     outcome: str = "ok"
     seconds: float = 0.0
+    #: The address the request came from.
+    client: str | None = None
+    #: The hub error the request was answered with, if one was.
+    error: HubError | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def entry(self) -> Entry:
-        """The audit entry of this exchange."""
+        """The audit entry of this exchange (its free text is bounded when recorded)."""
         ctx = self.context
         return Entry(
             department=self.identity.department if self.identity else "-",
@@ -40,4 +45,14 @@ class Exchange:
             outcome=self.outcome,
             status=self.status,
             latency_ms=round(self.seconds * 1000),
+            client=self.client or "",
+            code=self.code(),
+            admitted=ctx is not None,
         )
+
+    def code(self) -> str:
+        """``CODE`` or ``CODE:reason`` of the error answered, "" when none was."""
+        if self.error is None:
+            return ""
+        reason = self.error.extensions.get("reason")
+        return f"{self.error.code}:{reason}" if isinstance(reason, str) and reason else self.error.code

@@ -1,95 +1,135 @@
 """The audit trail: every request to /graphql, refused and failed ones
-included, appended to a hash chain in the hub's own database before the
-answer is sent.
+included, appended to a hash chain in the hub's own database.
 
 Each entry's hash covers its content and the previous entry's hash, so a
 changed, removed or inserted entry breaks the chain at that point;
 ``verify`` names the first one. Writers lock the one-row ``audit_head``, so
 several hub processes append one chain. Pruning past the retention period
 leaves a checkpoint signed with the hub's key, from which the chain verifies.
+
+What is durable when
+--------------------
+**An answered request** (every request but the counted refusals below) is
+answered only once its entry is committed, and waits for that at most
+``Limits.audit_write_seconds`` (default 2 s) from the moment it asks to be
+recorded. If the entry is not committed by then (the store is locked by
+another process, unreachable, out of disk), ``record`` raises
+``AuditUnavailable`` (the client gets 503 AUDIT_UNAVAILABLE) at the latest
+``GRACE`` (0.25 s) past that bound, and the entry is not written: the
+transaction carrying it waits for locks and statements only until the
+earliest deadline of the entries it holds (SQLite's busy timeout, PostgreSQL's
+lock and statement timeouts) and rolls back when it passes, and an entry whose
+deadline passed while it queued behind the transaction before it is never
+started. Only if the database overruns its own timeout by more than the grace
+can an entry be committed for a request that got the 503 (a warning names the
+entry): the trail may then hold an entry for an answer that was not sent,
+never an answer sent without its entry.
+
+**A refusal before admission** (no identity, or no grant applied yet, with a
+status in ``SUMMARISED``: 400, 401, 406, 413, 415, 429, 431) is recorded as
+above when it is the first of its kind (same status, code and reason, client
+address, department and subject). Identical refusals in the window that
+follows (``Limits.audit_summary_seconds``, default 1 s; 0: none are counted)
+are counted, not written one by one: each is answered at once, without
+``X-Audit-Entry``, and the window's count is committed as one summary entry
+(``repeat`` = N) when the window ends: for a counted refusal, "durable" means
+counted in a summary whose commit starts at the end of its window (at most
+``audit_summary_seconds`` after it) and is bounded like any entry's. If the
+process dies first, the counts of the open windows are lost (at most one
+window of refusals per kind), never an answered request's entry. A summary
+that cannot be written is kept in memory, merged with later counts of its
+kind and retried every window (the log says how many refusals wait); while
+the store is failing, refusals are not counted but recorded one by one, so each
+gets its 503 as any request does. hub/audit/summaries.py has the details.
+
+Free text from clients is stored bounded: purpose, operation name and subject
+are cut to ``Limits.purpose_chars``, ``operation_chars`` and ``subject_chars``
+(or their column's length if that is smaller), department, client address and
+error code to their column's; a cut is marked by a trailing "…". No value is
+ever stored whole past its bound.
+
+The store's health (``watch``, started by the hub; hub/audit/store.py): a cheap
+write probe every ``PROBE_SECONDS`` (lock the chain's head and commit, bounded
+by ``audit_write_seconds`` or ``PROBE_MAX_SECONDS`` if shorter) and the store's
+size every ``SIZE_SECONDS``, handed to ``observers`` (the
+``hub_audit_store_bytes`` gauge). ``readiness`` says "ok" or one line: why the
+probe or the last write failed ("the audit store is locked (...)", "disk full:
+..."), or that the store is over ``Limits.audit_max_bytes`` (entries are still
+written then; the log says so when it crosses the budget).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
 import io
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable
-from dataclasses import asdict, dataclass, field
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from hub.errors import AuditUnavailable
+from hub.errors import AuditUnavailable, ConfigError
+from hub.limits import Limits
 from hub.state.migrations import upgrade
 from hub.state.tables import GENESIS, audit_checkpoint, audit_head, audit_log, audit_person
 
+from .chain import CONTENT, Entry, Problem, bounded, column_chars, decoded, document_hash, entry_hash
+from .store import BUSY_SECONDS, Health, bounded_transaction, describe, store_size
+from .summaries import Summaries
+from .writer import GroupWriter
+
+__all__ = ["CONTENT", "AuditLog", "Entry", "Problem", "document_hash", "entry_hash", "fields_of"]
+
 log = logging.getLogger("hub.audit.trail")
 
-#: The fields of an entry that its hash covers, in this order.
-#: Most entries written in one transaction.
-GROUP_MAX = 256
-CONTENT = ("seq", "at", "department", "subject", "purpose", "operation", "document_hash",
-           "fields", "persons", "source_rows", "outcome", "status", "latency_ms")
-
-
-@dataclass
-class Entry:
-    """One request, as the audit records it (before it has a place in the chain)."""
-
-    department: str
-    subject: str
-    purpose: str
-    operation: str
-    document_hash: str
-    fields: list[str] = field(default_factory=list)
-    persons: list[str] = field(default_factory=list)
-    source_rows: dict[str, int] = field(default_factory=dict)
-    outcome: str = "ok"
-    status: int = 200
-    latency_ms: int = 0
-    at: str = ""
-
-
-def entry_hash(prev_hash: str, row: dict[str, Any]) -> str:
-    content = json.dumps([row[k] for k in CONTENT], ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256((prev_hash + "\n" + content).encode()).hexdigest()
-
-
-def document_hash(query: str | None) -> str:
-    return hashlib.sha256((query or "").encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Problem:
-    seq: int
-    kind: str  # changed / removed / inserted / truncated / checkpoint
-    message: str
+PROBE_SECONDS = 1.0
+PROBE_MAX_SECONDS = 2.0
+SIZE_SECONDS = 5.0
 
 
 class AuditLog:
-    def __init__(self, url: str, secret: str) -> None:
+    def __init__(self, url: str, secret: str, limits: Limits | None = None) -> None:
         self.url = url
         self.secret = secret
+        self.limits = limits or Limits()
+        if not self.limits.audit_write_seconds > 0:
+            raise ConfigError("limits.audit_write_seconds must be more than 0 seconds "
+                              f"(got {self.limits.audit_write_seconds!r})")
+        self.write_seconds = float(self.limits.audit_write_seconds)
+        #: Called with the store's size in bytes each time it is measured.
+        self.observers: list[Callable[[int], None]] = []
+        #: The store's size when last measured (None: not yet).
+        self.store_bytes: int | None = None
+        self.health = Health(self.limits.audit_max_bytes)
+        self.summaries = Summaries(self.limits.audit_summary_seconds)
+        self.writer = GroupWriter(lambda: self.engine, self.write_seconds, self.health, self.summaries)
         self._engine: AsyncEngine | None = None
         self._lock = asyncio.Lock()
-        self._queue: list[tuple[Entry, asyncio.Future[int]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._monitor: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
         if self._engine is not None:
             return
         connect_args: dict[str, Any] = {}
-        if self.url.startswith("sqlite"):
-            connect_args = {"timeout": 30}
+        url = make_url(self.url)
+        if url.get_backend_name() == "sqlite":
+            # What other writes wait for a lock (migrations at start-up, commitments);
+            # an entry's transaction waits only until its deadline (store.bounded_transaction).
+            connect_args = {"timeout": BUSY_SECONDS}
+        elif url.get_driver_name() == "asyncpg":
+            connect_args = {"timeout": max(self.write_seconds, 1.0)}  # to connect
         self._engine = create_async_engine(self.url, connect_args=connect_args,
                                            pool_pre_ping=not self.url.startswith("sqlite"))
         if self.url.startswith("sqlite"):
@@ -106,10 +146,18 @@ class AuditLog:
         # Alembic, under a lock, so processes starting at once migrate once; logs what it applied.
         await upgrade(self._engine)
 
+    def watch(self) -> None:
+        """Check the store in the background until ``close``: the write probe and the size."""
+        if self._monitor is None or self._monitor.done():
+            self._monitor = asyncio.create_task(self._watch())
+
     async def close(self) -> None:
-        if self._writer is not None and not self._writer.done():
-            await self._writer  # entries already promised are written first
+        if self._monitor is not None and not self._monitor.done():
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
         if self._engine is not None:
+            await self.writer.close()  # entries already promised, and counts, are written first
             await self._engine.dispose()
             self._engine = None
 
@@ -120,60 +168,74 @@ class AuditLog:
         return self._engine
 
     # -- writing -----------------------------------------------------------
-    async def record(self, entry: Entry) -> int:
-        """Append ``entry`` and commit; returns its sequence number.
+    async def record(self, entry: Entry) -> int | None:
+        """Append ``entry``: its sequence number once committed, or None when it
+        is a refusal counted in a summary (the module's docstring says what is
+        durable when).
 
         Entries that arrive while a commit is in flight are written together
         in the next transaction (group commit): each request still waits for
         its own entry to be durable. Raises AuditUnavailable when it could not
-        be: the caller must then not send the answer.
+        be within ``Limits.audit_write_seconds``: the caller must then not send
+        the answer.
         """
+        entry = self._bounded(entry)
         entry.at = entry.at or dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._queue.append((entry, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._drain())
-        return await future
+        if self.summaries.count(entry, writable=self.health.problem is None):
+            return None
+        return await self.writer.commit(entry)
 
-    async def _drain(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue[:GROUP_MAX], self._queue[GROUP_MAX:]
-            try:
-                seqs = await self._write([e for e, _ in batch])
-            except (SQLAlchemyError, OSError) as exc:
-                log.error("audit entries could not be written: %s", exc)
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(AuditUnavailable(
-                            "the audit trail could not be written, so no answer is served; retry "
-                            "later (the hub's operators are told by the log)"))
-            else:
-                for (_, future), seq in zip(batch, seqs):
-                    if not future.done():
-                        future.set_result(seq)
+    def _bounded(self, entry: Entry) -> Entry:
+        lim = self.limits
+        return dataclasses.replace(
+            entry, department=bounded(entry.department, column_chars("department")),
+            subject=bounded(entry.subject, column_chars("subject", lim.subject_chars)),
+            purpose=bounded(entry.purpose, column_chars("purpose", lim.purpose_chars)),
+            operation=bounded(entry.operation, column_chars("operation", lim.operation_chars)),
+            client=bounded(entry.client, column_chars("client")),
+            code=bounded(entry.code, column_chars("code")))
 
-    async def _write(self, entries: list[Entry]) -> list[int]:
-        async with self.engine.begin() as conn:
-            # Advancing the head first locks it: one writer at a time, across processes.
-            await conn.execute(update(audit_head).where(audit_head.c.id == 1)
-                               .values(seq=audit_head.c.seq + len(entries)))
-            head = (await conn.execute(select(audit_head.c.seq, audit_head.c.hash)
-                                       .where(audit_head.c.id == 1))).one()
-            seq, prev = int(head.seq) - len(entries) + 1, head.hash
-            rows, persons, seqs = [], [], []
-            for entry in entries:
-                row = _row(entry, seq)
-                row["prev_hash"] = prev
-                row["hash"] = prev = entry_hash(prev, row)
-                rows.append(row)
-                persons += [{"id_number": p, "seq": seq} for p in sorted(set(entry.persons))]
-                seqs.append(seq)
-                seq += 1
-            await conn.execute(insert(audit_log), rows)
-            if persons:
-                await conn.execute(insert(audit_person), persons)
-            await conn.execute(update(audit_head).where(audit_head.c.id == 1).values(hash=prev))
-        return seqs
+    # -- the store's health --------------------------------------------------
+    async def readiness(self) -> str:
+        """"ok", or why the audit store is not ready, in one line."""
+        return "the audit store is not started" if self._engine is None else self.health.line()
+
+    async def probe(self) -> str:
+        """Write as an entry would, without one (lock the head, commit): "ok" or why not."""
+        seconds = min(self.write_seconds, PROBE_MAX_SECONDS)
+
+        async def write() -> None:
+            async with bounded_transaction(self.engine, seconds) as conn:
+                await conn.execute(update(audit_head).where(audit_head.c.id == 1)
+                                   .values(seq=audit_head.c.seq))
+
+        try:
+            await asyncio.wait_for(write(), seconds + 1.0)
+        except (SQLAlchemyError, OSError) as exc:
+            self.health.failed(describe(exc), exc)
+        else:
+            self.health.succeeded()
+        return self.health.problem or "ok"
+
+    async def measure(self) -> int:
+        """The store's size in bytes, told to the observers and checked against the budget."""
+        size = self.store_bytes = await store_size(self.engine, self.url)
+        for observe in self.observers:
+            observe(size)
+        self.health.sized(size)
+        return size
+
+    async def _watch(self) -> None:
+        measure_at = 0.0
+        while True:
+            if time.monotonic() >= measure_at:
+                measure_at = time.monotonic() + SIZE_SECONDS
+                try:
+                    await self.measure()
+                except (SQLAlchemyError, OSError) as exc:
+                    log.debug("audit: the store's size could not be measured: %s", exc)
+            await self.probe()
+            await asyncio.sleep(PROBE_SECONDS)
 
     # -- verifying ---------------------------------------------------------
     async def verify(self) -> Problem | None:
@@ -221,6 +283,13 @@ class AuditLog:
         async with self.engine.connect() as conn:
             return int((await conn.execute(select(func.count()).select_from(audit_log))).scalar_one())
 
+    async def summaries_stored(self) -> tuple[int, int]:
+        """(summary entries, the requests they count) in the log."""
+        async with self.engine.connect() as conn:
+            found = (await conn.execute(select(func.count(), func.coalesce(func.sum(audit_log.c.repeat), 0))
+                                        .where(audit_log.c.repeat != 1))).one()
+        return int(found[0]), int(found[1])
+
     # -- reading -----------------------------------------------------------
     async def entries(
         self, *, department: str | None = None, since: dt.datetime | None = None,
@@ -254,7 +323,7 @@ class AuditLog:
         async with self.engine.connect() as conn:
             rows = [dict(r._mapping) for r in await conn.execute(stmt)]
             total = int((await conn.execute(count)).scalar_one())
-        return [_decoded(r) for r in rows[:first]], len(rows) > first, total
+        return [decoded(r) for r in rows[:first]], len(rows) > first, total
 
     async def export(self, since: dt.datetime, fmt: str = "jsonl") -> AsyncIterator[str]:
         async with self.engine.connect() as conn:
@@ -272,7 +341,7 @@ class AuditLog:
                     yield buf.getvalue()
             else:
                 async for r in result:
-                    yield json.dumps(_decoded(dict(r._mapping)), ensure_ascii=False) + "\n"
+                    yield json.dumps(decoded(dict(r._mapping)), ensure_ascii=False) + "\n"
 
     # -- retention ---------------------------------------------------------
     async def prune(self, before: dt.datetime) -> int:
@@ -296,32 +365,6 @@ class AuditLog:
     def _sign(self, seq: int, hash_: str, before: str) -> str:
         msg = f"{seq}\n{hash_}\n{before}".encode()
         return hmac.new(self.secret.encode(), msg, hashlib.sha256).hexdigest()
-
-
-def _row(entry: Entry, seq: int) -> dict[str, Any]:
-    d = asdict(entry)
-    return {
-        "seq": int(seq),
-        "at": d["at"],
-        "department": d["department"],
-        "subject": d["subject"],
-        "purpose": d["purpose"],
-        "operation": d["operation"],
-        "document_hash": d["document_hash"],
-        "fields": json.dumps(sorted(set(d["fields"]))),
-        "persons": json.dumps(sorted(set(d["persons"]))),
-        "source_rows": json.dumps(dict(sorted(d["source_rows"].items()))),
-        "outcome": d["outcome"],
-        "status": int(d["status"]),
-        "latency_ms": int(d["latency_ms"]),
-    }
-
-
-def _decoded(row: dict[str, Any]) -> dict[str, Any]:
-    out = dict(row)
-    for key in ("fields", "persons", "source_rows"):
-        out[key] = json.loads(out[key])
-    return out
 
 
 def _iso(value: dt.datetime) -> str:

@@ -92,7 +92,7 @@ def _audit_log(args: argparse.Namespace) -> Any:
     config = _config(args.config, args.data_dir)
     if config.state_url is None:
         raise UsageError("the configuration names no state_url")
-    return config, AuditLog(config.state_url, config.secret)
+    return config, AuditLog(config.state_url, config.secret, config.limits)
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
@@ -103,13 +103,15 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     async def run() -> Any:
         await audit.start()
         try:
-            return await audit.verify(), await audit.count()
+            return await audit.verify(), await audit.count(), await audit.summaries_stored()
         finally:
             await audit.close()
 
-    problem, count = asyncio.run(run())
+    problem, count, (summaries, counted) = asyncio.run(run())
     if problem is None:
-        print(f"audit trail intact: {count} entries verify")
+        # A summary entry stands for several refused requests (its repeat).
+        counts = f" ({summaries} of them summaries counting {counted} refused requests)" if summaries else ""
+        print(f"audit trail intact: {count} entries verify{counts}")
         return 0
     print(f"audit trail broken at entry {problem.seq} ({problem.kind}): {problem.message}")
     return 1

@@ -60,7 +60,17 @@ from .graphiql import graphiql_response
 from .metrics import Metrics
 from .persisted import PersistedQueries
 from .ratelimit import RateLimiter
-from .request import GRAPHQL_RESPONSE, JSON, Params, check_headers, media_type, read_params, wants_html
+from .request import (
+    GRAPHQL_RESPONSE,
+    JSON,
+    Params,
+    check_authorization,
+    check_headers,
+    check_operation_name,
+    media_type,
+    read_params,
+    wants_html,
+)
 
 log = logging.getLogger("hub.http")
 
@@ -96,17 +106,20 @@ class GraphQLEndpoint:
                 raise NotAcceptable(f"cannot answer in any media type the Accept header lists; "
                                     f"accept {GRAPHQL_RESPONSE} or {JSON}")
             await self._address_limit(request)
-            check_headers(request, self.limits)
+            check_authorization(request, self.limits)
             ex.identity = self.access.authenticate(request.headers.get("authorization"))
             await self._rate_limit(ex)
             params = await read_params(request, self.persisted, self.limits)
-            ex.operation, ex.query = params.operation_name, params.query
+            ex.operation, ex.query = params.operation_name, params.query  # recorded bounded
+            check_headers(request, self.limits)
+            check_operation_name(params.operation_name, self.limits)
             admission = self.access.admit(ex.identity, ex.purpose)
             ex.context = self.runner.context(admission)
             document = self.documents.get(admission.grant, params.query)
             response = await self._execute(request, ex, document, params, media)
         except HubError as exc:
             ex.outcome = "refused" if isinstance(exc, _REFUSED) else "error"
+            ex.error = exc  # its code and reason go to the audit entry
             response = _error_response(exc, media)
         except Exception:  # a bug: answered (and audited) without its text or a trace
             incident = uuid.uuid4().hex[:12]
@@ -117,13 +130,15 @@ class GraphQLEndpoint:
                 "INTERNAL", incident=incident), 500, media_type=media or JSON)
         ex.status = response.status_code
         ex.seconds = time.perf_counter() - started
+        ex.client = request.client.host if request.client else None
         try:
             seq = await self.audit.record(ex.entry())
         except AuditUnavailable as exc:  # the audit could not be written: no answer
             ex.outcome = "error"
             response = _error_response(exc, media)
         else:
-            response.headers["X-Audit-Entry"] = str(seq)
+            if seq is not None:  # None: a refusal counted in a summary entry (hub/audit/trail.py)
+                response.headers["X-Audit-Entry"] = str(seq)
         self.metrics.observe_request(ex.operation, ex.outcome, ex.seconds)
         return response
 

@@ -13,6 +13,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -59,6 +60,12 @@ class Metrics:
             buckets=(10, 100, 500, 1_000, 2_500, 5_000, 10_000, 100_000, 1_000_000),
             registry=self.registry,
         )
+        self.audit_store = Gauge(
+            "hub_audit_store_bytes",
+            "Bytes the audit store takes (SQLite: the file and its WAL; PostgreSQL: the audit "
+            "tables), measured every few seconds.",
+            registry=self.registry,
+        )
         self._operations: set[str] = set()
 
     def operation_label(self, name: str | None) -> str:
@@ -83,6 +90,9 @@ class Metrics:
     def observe_statement(self, connector: Any, _stmt: Any, rows: int) -> None:
         self.source_queries.labels(connector.name).inc()
         self.source_rows.labels(connector.name).inc(rows)
+
+    def observe_audit_store(self, size: int) -> None:
+        self.audit_store.set(size)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -47,12 +47,16 @@ def media_type(request: Request) -> str | None:
     return None
 
 
-def check_headers(request: Request, limits: Any) -> None:
-    """Refuse oversized headers before anything reads them (their values are never stored whole)."""
+def check_authorization(request: Request, limits: Any) -> None:
+    """Refuse an oversized Authorization header before the token in it is read."""
     auth = request.headers.get("authorization")
     if auth is not None and len(auth.encode("utf-8", "replace")) > limits.authorization_bytes:
         raise HeaderTooLarge(f"the Authorization header is longer than {limits.authorization_bytes} "
                              "bytes; send 'Bearer <token>'")
+
+
+def check_headers(request: Request, limits: Any) -> None:
+    """Refuse an oversized X-Purpose (the audit stores such values bounded, never whole)."""
     purpose = request.headers.get("x-purpose")
     if purpose is not None and len(purpose) > limits.purpose_chars:
         raise RequestError(f"the X-Purpose header is longer than {limits.purpose_chars} "
@@ -87,9 +91,13 @@ def _too_deep(value: Any, depth: int = 0) -> bool:
     return False
 
 
+def check_operation_name(name: str | None, limits: Any) -> None:
+    if name is not None and len(name) > limits.operation_chars:
+        raise RequestError(f'"operationName" is longer than {limits.operation_chars} characters')
+
+
 async def read_params(request: Request, persisted: PersistedQueries, limits: Any = None) -> Params:
     body_limit = limits.body_bytes if limits is not None else MAX_DOCUMENT_BYTES
-    operation_chars = limits.operation_chars if limits is not None else 128
     if request.method == "GET":
         raw: dict[str, Any] = dict(request.query_params)
         if "variables" in raw:
@@ -127,8 +135,6 @@ async def read_params(request: Request, persisted: PersistedQueries, limits: Any
     op = raw.get("operationName")
     if op is not None and not isinstance(op, str):
         raise RequestError('"operationName" must be a string')
-    if op is not None and len(op) > operation_chars:
-        raise RequestError(f'"operationName" is longer than {operation_chars} characters')
     return Params(query, variables, op)
 
 

@@ -12,23 +12,27 @@ from starlette.routing import Route
 from .metrics import Metrics
 
 
-def service_routes(readiness: Callable[[], Awaitable[dict[str, str]]], metrics: Metrics) -> list[Any]:
-    """``/healthz`` (the process), ``/readyz`` (every source answers a real query on
-    its own tables; 503 names the ones that do not, each with a one-line reason),
-    ``/metrics`` (Prometheus text) and ``/`` (where things are)."""
+def service_routes(readiness: Callable[[], Awaitable[dict[str, str]]], metrics: Metrics,
+                   audit: Callable[[], Awaitable[str]] | None = None) -> list[Any]:
+    """``/healthz`` (the process), ``/readyz`` (every source answers and the audit
+    store can be written; 503 names the ones that cannot, with why), ``/metrics``
+    (Prometheus text) and ``/`` (where things are)."""
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_request: Request) -> Response:
         sources = await readiness()
+        store = await audit() if audit is not None else "ok"
         failing = {name: why for name, why in sources.items() if why != "ok"}
+        if store != "ok":
+            failing["audit"] = store
         if not failing:
-            return JSONResponse({"status": "ready", "sources": sources})
-        # One line for a probe's log: each source that is not ready, and why.
+            return JSONResponse({"status": "ready", "sources": sources, "audit": store})
+        # One line for a probe's log: each part that is not ready, and why.
         reason = "; ".join(f"{name}: {why}" for name, why in failing.items())
-        return JSONResponse({"status": "not ready", "reason": reason, "sources": sources}, 503,
-                            headers={"Retry-After": "5"})
+        return JSONResponse({"status": "not ready", "reason": reason, "sources": sources,
+                             "audit": store}, 503, headers={"Retry-After": "5"})
 
     async def render(_request: Request) -> Response:
         body, media = metrics.render()

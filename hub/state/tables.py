@@ -11,7 +11,7 @@ a migrated database with these tables).
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text, text
 
 metadata = MetaData()
 
@@ -32,6 +32,11 @@ audit_log = Table(
     Column("latency_ms", Integer, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # Revision 0003. How many requests the entry stands for: 1, or a summary of
+    # identical refusals counted within a short window.
+    Column("repeat", Integer, nullable=False, server_default=text("1")),
+    Column("client", String(64), nullable=False, server_default=""),  # the client's address
+    Column("code", String(64), nullable=False, server_default=""),  # the refusing error: CODE[:reason]
     Index("ix_audit_at", "at"),
     Index("ix_audit_department", "department", "seq"),
 )

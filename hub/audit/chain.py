@@ -1,0 +1,135 @@
+"""One entry of the audit trail and its place in the hash chain: its fields,
+what its hash covers, its row, and the bounds on the text it holds.
+
+An entry's hash covers ``CONTENT`` in order and, only where they differ from
+their defaults, the fields of ``EXTRA`` (added by revision 0003), so every
+entry written before them still verifies and a changed count shows:
+
+>>> row = {k: "" for k in CONTENT}
+>>> entry_hash(GENESIS, row) == entry_hash(GENESIS, {**row, "repeat": 1, "client": "", "code": ""})
+True
+>>> entry_hash(GENESIS, row) == entry_hash(GENESIS, {**row, "repeat": 5000})
+False
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from hub.state.tables import GENESIS, audit_log
+
+__all__ = ["CONTENT", "EXTRA", "GENESIS", "MARK", "Entry", "Problem", "bounded", "column_chars",
+           "decoded", "document_hash", "entry_hash", "row"]
+
+#: The fields of an entry that its hash covers, in this order.
+CONTENT = ("seq", "at", "department", "subject", "purpose", "operation", "document_hash",
+           "fields", "persons", "source_rows", "outcome", "status", "latency_ms")
+#: Fields a hash covers only where they differ from these values, appended as one object.
+EXTRA: dict[str, Any] = {"repeat": 1, "client": "", "code": ""}
+#: What marks a value cut to its bound.
+MARK = "…"
+
+
+@dataclass
+class Entry:
+    """One request, as the audit records it (before it has a place in the chain)."""
+
+    department: str
+    subject: str
+    purpose: str
+    operation: str
+    document_hash: str
+    fields: list[str] = field(default_factory=list)
+    persons: list[str] = field(default_factory=list)
+    source_rows: dict[str, int] = field(default_factory=dict)
+    outcome: str = "ok"
+    status: int = 200
+    latency_ms: int = 0
+    at: str = ""
+    #: The address the request came from ("" when unknown).
+    client: str = ""
+    #: The error that refused it: ``CODE`` or ``CODE:reason`` ("" when none did).
+    code: str = ""
+    #: How many requests this entry stands for (a summary counts more than one).
+    repeat: int = 1
+    #: False when refused before admission (no identity or grant applied yet):
+    #: such a refusal may be counted in a summary (hub/audit/summaries.py). Not stored.
+    admitted: bool = True
+
+
+@dataclass(frozen=True)
+class Problem:
+    seq: int
+    kind: str  # changed / removed / inserted / truncated / checkpoint
+    message: str
+
+
+def entry_hash(prev_hash: str, row: dict[str, Any]) -> str:
+    values: list[Any] = [row[k] for k in CONTENT]
+    extra = {k: row[k] for k, default in EXTRA.items() if row.get(k, default) != default}
+    if extra:
+        values.append(extra)
+    content = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256((prev_hash + "\n" + content).encode()).hexdigest()
+
+
+def document_hash(query: str | None) -> str:
+    return hashlib.sha256((query or "").encode()).hexdigest()
+
+
+def bounded(text: str, chars: int) -> str:
+    """``text`` cut to at most ``chars`` characters, a cut marked by a trailing "…".
+
+    >>> bounded("school-reopening", 64)
+    'school-reopening'
+    >>> bounded("x" * 60_000, 8)
+    'xxxxxxx…'
+    """
+    chars = max(chars, 1)
+    return text if len(text) <= chars else text[:chars - 1] + MARK
+
+
+def column_chars(name: str, limit: int | None = None) -> int:
+    """The most characters audit_log's column ``name`` holds: its length, or ``limit`` if smaller.
+
+    >>> column_chars("purpose"), column_chars("purpose", 32), column_chars("purpose", 10_000)
+    (64, 32, 64)
+    """
+    length = getattr(audit_log.c[name].type, "length", None)
+    if length is None:
+        raise ValueError(f"audit_log.{name} has no length")
+    return min(length, limit) if limit is not None else int(length)
+
+
+def row(entry: Entry, seq: int) -> dict[str, Any]:
+    """The entry as audit_log stores it (without its hashes)."""
+    d = asdict(entry)
+    return {
+        "seq": int(seq),
+        "at": d["at"],
+        "department": d["department"],
+        "subject": d["subject"],
+        "purpose": d["purpose"],
+        "operation": d["operation"],
+        "document_hash": d["document_hash"],
+        "fields": json.dumps(sorted(set(d["fields"]))),
+        "persons": json.dumps(sorted(set(d["persons"]))),
+        "source_rows": json.dumps(dict(sorted(d["source_rows"].items()))),
+        "outcome": d["outcome"],
+        "status": int(d["status"]),
+        "latency_ms": int(d["latency_ms"]),
+        "repeat": int(d["repeat"]),
+        "client": d["client"],
+        "code": d["code"],
+    }
+
+
+def decoded(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored row with its JSON columns read."""
+    out = dict(stored)
+    for key in ("fields", "persons", "source_rows"):
+        out[key] = json.loads(out[key])
+    return out

@@ -1,0 +1,177 @@
+"""Writing entries: group commit with a deadline per entry, and the summaries
+of counted refusals written when their windows end. hub/audit/trail.py says
+what is durable when; this is how.
+
+Entries that arrive while a transaction is in flight are written together in
+the next one. Each waiting entry has a deadline (``write_seconds`` after it
+was queued); a transaction waits for locks and statements only until the
+earliest deadline among its entries, an entry whose deadline has (nearly)
+passed is not started, and its request stops waiting ``GRACE`` past it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.errors import AuditUnavailable
+from hub.state.tables import audit_head, audit_log, audit_person
+
+from .chain import Entry, entry_hash, row
+from .store import Health, bounded_transaction, describe
+from .summaries import Summaries
+
+log = logging.getLogger("hub.audit.trail")
+
+#: Most entries written in one transaction.
+GROUP_MAX = 256
+#: Seconds past its deadline a request waits for a database overrunning its timeout.
+GRACE = 0.25
+#: An entry with less than this left before its deadline is not started.
+LEAST = 0.05
+
+
+@dataclass
+class _Pending:
+    entry: Entry
+    #: None for a summary: nobody waits for it.
+    future: asyncio.Future[int] | None = None
+    deadline: float | None = None  # time.monotonic()
+
+
+class GroupWriter:
+    def __init__(self, engine: Callable[[], AsyncEngine], write_seconds: float, health: Health,
+                 summaries: Summaries) -> None:
+        self._engine = engine
+        self.write_seconds = write_seconds
+        self.health = health
+        self.summaries = summaries
+        self._queue: deque[_Pending] = deque()
+        self._writer: asyncio.Task[None] | None = None
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def commit(self, entry: Entry) -> int:
+        """Write ``entry`` and wait for its commit: its sequence number, or
+        AuditUnavailable within ``write_seconds`` (+ ``GRACE``)."""
+        self._start_flusher()
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(entry, future, time.monotonic() + self.write_seconds))
+        self._start_writer()
+        try:
+            return await asyncio.wait_for(future, self.write_seconds + GRACE)
+        except TimeoutError:
+            raise self._unavailable(self._late()) from None
+
+    def later(self, summaries: Iterable[Entry]) -> None:
+        """Write these summaries; nobody waits for them."""
+        self._queue.extend(_Pending(s) for s in summaries)
+        if self._queue:
+            self._start_writer()
+
+    async def close(self) -> None:
+        """Stop counting; write the open windows' counts and every entry promised."""
+        if self._flusher is not None and not self._flusher.done():
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        self.later(self.summaries.rest())
+        if self._writer is not None and not self._writer.done():
+            await self._writer
+
+    def _late(self) -> str:
+        return self.health.problem or f"the audit store did not commit within {self.write_seconds:g} s"
+
+    def _unavailable(self, reason: str) -> AuditUnavailable:
+        return AuditUnavailable(f"the audit trail could not be written ({reason}), so no answer is "
+                                "served; retry later (the hub's operators are told by the log)")
+
+    def _start_writer(self) -> None:
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+
+    def _start_flusher(self) -> None:
+        if self.summaries.next_due() is not None and (self._flusher is None or self._flusher.done()):
+            self._flusher = asyncio.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        """At each window's end its count goes to the queue, one summary entry."""
+        while (due := self.summaries.next_due()) is not None:
+            await asyncio.sleep(max(0.01, due - time.monotonic()))
+            self.later(self.summaries.due())
+
+    def _take(self) -> tuple[list[_Pending], float]:
+        """The next batch, and the seconds its transaction may wait."""
+        now = time.monotonic()
+        batch: list[_Pending] = []
+        while self._queue and len(batch) < GROUP_MAX:
+            item = self._queue.popleft()
+            if item.future is not None:
+                if item.future.done():
+                    continue  # its request stopped waiting: never written
+                if item.deadline is not None and item.deadline - now < LEAST:
+                    item.future.set_exception(self._unavailable(self._late()))
+                    continue
+            batch.append(item)
+        deadlines = [i.deadline for i in batch if i.deadline is not None]
+        return batch, (min(deadlines) - now if deadlines else self.write_seconds)
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, seconds = self._take()
+            if not batch:
+                continue
+            try:
+                seqs = await self._write([i.entry for i in batch], seconds)
+            except Exception as exc:  # every waiter is told; none is left hanging
+                known = isinstance(exc, (SQLAlchemyError, OSError))
+                if not known:
+                    log.exception("audit entries could not be written")
+                reason = describe(exc) if known else (
+                    f"the audit store could not be written ({type(exc).__name__})")
+                self.health.failed(reason, exc)
+                for item in batch:
+                    if item.future is None:
+                        self.summaries.keep(item.entry)
+                    elif not item.future.done():
+                        item.future.set_exception(self._unavailable(reason))
+                self._start_flusher()
+                continue
+            self.health.succeeded()
+            for item, seq in zip(batch, seqs, strict=True):
+                if item.future is not None and item.future.done():
+                    log.warning("audit entry %d was committed after its request was answered 503 "
+                                "(the store overran its timeout)", seq)
+                elif item.future is not None:
+                    item.future.set_result(seq)
+
+    async def _write(self, entries: list[Entry], seconds: float) -> list[int]:
+        async with bounded_transaction(self._engine(), seconds) as conn:
+            # Advancing the head first locks it: one writer at a time, across processes.
+            await conn.execute(update(audit_head).where(audit_head.c.id == 1)
+                               .values(seq=audit_head.c.seq + len(entries)))
+            head = (await conn.execute(select(audit_head.c.seq, audit_head.c.hash)
+                                       .where(audit_head.c.id == 1))).one()
+            seq, prev = int(head.seq) - len(entries) + 1, head.hash
+            rows, persons, seqs = [], [], []
+            for entry in entries:
+                values = row(entry, seq)
+                values["prev_hash"] = prev
+                values["hash"] = prev = entry_hash(prev, values)
+                rows.append(values)
+                persons += [{"id_number": p, "seq": seq} for p in sorted(set(entry.persons))]
+                seqs.append(seq)
+                seq += 1
+            await conn.execute(insert(audit_log), rows)
+            if persons:
+                await conn.execute(insert(audit_person), persons)
+            await conn.execute(update(audit_head).where(audit_head.c.id == 1).values(hash=prev))
+        return seqs
