@@ -48,11 +48,11 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import MetaData, String, Table, insert, inspect, text
 from sqlalchemy.engine import URL, make_url
@@ -85,6 +85,7 @@ _MY_NO_DATABASE = {1049}
 _MY_DENIED = {1044, 1142, 1227, 1370}
 
 Say = Callable[[str], None]
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -364,11 +365,20 @@ def check_targets(targets: Mapping[str, URL]) -> None:
     """Before generating anything: every server answers, every database exists
     (created when missing) and can take its source's tables."""
 
-    async def run() -> None:
-        for source, url in targets.items():
-            await _check(source, url, _tables(source))
+    asyncio.run(_together([_check(source, url, _tables(source)) for source, url in targets.items()]))
 
-    asyncio.run(run())
+
+async def _together(jobs: Sequence[Coroutine[Any, Any, _T]]) -> list[_T]:
+    """Run ``jobs`` at once (a server creates databases and takes rows faster in
+    parallel); the first failure cancels the others and is raised."""
+    tasks = [asyncio.create_task(job) for job in jobs]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 # --------------------------------------------------------------------------- copying
@@ -411,25 +421,54 @@ def _quote(name: str) -> str:
 async def _copy(conn: AsyncConnection, table: Table, src: sqlite3.Connection, batch: int) -> int:
     names = [c.name for c in table.columns]
     converters = [_converter(c) for c in table.columns]
-    plain = all(f is None for f in converters)
     cursor = src.execute(f"SELECT {', '.join(map(_quote, names))} FROM {_quote(table.name)}")  # noqa: S608 - names from the Table
+    raw: Any = None
+    if conn.dialect.driver == "asyncpg" and all(_copyable(c) for c in table.columns):
+        raw = (await conn.get_raw_connection()).driver_connection
     statement = insert(table)
+    # MySQL / MariaDB: the driver's executemany on tuples, which PyMySQL sends as multi-row
+    # INSERTs; the statement and each value's bind step still come from the Table.
+    compiled = statement.compile(dialect=conn.dialect)
+    positional = _mysql_dialect(conn) and list(compiled.positiontup or []) == names
+    binds = [c.type.bind_processor(conn.dialect) for c in table.columns] if positional else []
     count = 0
     try:
         while True:
             rows = await asyncio.to_thread(cursor.fetchmany, batch)
             if not rows:
                 return count
-            if plain:
-                params = [dict(zip(names, row, strict=True)) for row in rows]
+            if any(f is not None for f in converters):
+                rows = [tuple(v if f is None or v is None else f(v) for f, v in zip(converters, row, strict=True))
+                        for row in rows]
+            if raw is not None:
+                # PostgreSQL: COPY in the binary format, several times faster than INSERTs for
+                # the same rows, in the same transaction (asyncpg encodes each value by its type).
+                await raw.copy_records_to_table(table.name, records=rows, columns=names,
+                                                schema_name=table.schema)
+            elif positional:
+                if any(binds):
+                    rows = [tuple(v if p is None or v is None else p(v) for p, v in zip(binds, row, strict=True))
+                            for row in rows]
+                await conn.exec_driver_sql(str(compiled), rows)
             else:
-                params = [{n: (v if f is None or v is None else f(v)) for n, f, v in zip(names, converters, row,
-                                                                                        strict=True)}
-                          for row in rows]
-            await conn.execute(statement, params)
+                await conn.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
             count += len(rows)
     finally:
         cursor.close()
+
+
+def _mysql_dialect(conn: AsyncConnection) -> bool:
+    return conn.dialect.name in ("mysql", "mariadb")
+
+
+def _copyable(column: Any) -> bool:
+    """Whether COPY may take the column's Python values as they are: types
+    whose SQLAlchemy bind step adds nothing on asyncpg (any other type goes
+    through an INSERT and its bind processor)."""
+    try:
+        return column.type.python_type in (int, str, dt.datetime, dt.date, Decimal, bool, float)
+    except NotImplementedError:
+        return False
 
 
 async def _after_load(conn: AsyncConnection, table: Table, mysql: bool) -> None:
@@ -501,19 +540,9 @@ def load_city(city_dir: Path, targets: Mapping[str, URL], *, batch: int = BATCH,
         if not path.is_file():
             raise DataError(f"{path}: no {source} file in the city; generate it with hub generate --out {city_dir}")
 
-    async def run() -> list[dict[str, int]]:
-        tasks = [asyncio.create_task(_load_source(s, u, Path(city_dir) / f"{s}.sqlite", batch, say))
-                 for s, u in targets.items()]
-        try:
-            return list(await asyncio.gather(*tasks))
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
-
+    jobs = [_load_source(s, u, Path(city_dir) / f"{s}.sqlite", batch, say) for s, u in targets.items()]
     rows: dict[str, int] = {}
-    for counts in asyncio.run(run()):
+    for counts in asyncio.run(_together(jobs)):
         rows.update(counts)
     return LoadReport(rows=rows, seconds=time.perf_counter() - started)
 
