@@ -18,7 +18,7 @@ from hub.app import create_app
 from hub.city.load import DEFAULT_PREFIX, connectors_toml, resolve_targets
 from hub.cli import main
 from hub.config import HubConfig
-from hub.errors import UsageError
+from hub.errors import ConfigError, UsageError
 from tests import stores
 
 SOURCES = generated_sources()
@@ -183,3 +183,14 @@ def test_a_server_that_is_down_fails_the_tests_that_need_it(tmp_path: Path, monk
         (tmp_path / f"{source}.sqlite").touch()
     with pytest.raises(pytest.fail.Exception, match=r"postgresql is not answering .* do not skip"):
         stores.load("postgresql", tmp_path, "down")
+
+
+def test_a_driver_that_is_not_installed_names_the_extra(monkeypatch: Any) -> None:
+    from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+
+    def missing(cls: Any) -> Any:
+        raise ModuleNotFoundError("No module named 'asyncpg'")
+
+    monkeypatch.setattr(PGDialect_asyncpg, "import_dbapi", classmethod(missing))
+    with pytest.raises(ConfigError, match=r"asyncpg is not installed; pip install -e '\.\[postgres\]'"):
+        resolve_targets([PG], SOURCES)

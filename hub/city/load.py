@@ -163,6 +163,12 @@ def _url(value: str, spec: str) -> URL:
     if not is_async:
         raise UsageError(f"--target {_safe(spec)}: {url.drivername} is not an async driver, which the hub's "
                          f"connectors need; use {backend}+{_ASYNC_DRIVERS[backend]}")
+    try:
+        url.get_dialect().import_dbapi()
+    except ImportError:
+        extra = "postgres" if backend == "postgresql" else "mysql"
+        raise ConfigError(f"--target {_safe(spec)}: the driver {url.get_driver_name()} is not installed; "
+                          f"pip install -e '.[{extra}]'") from None
     if _mysql(url) and "charset" not in url.query:
         url = url.update_query_dict({"charset": "utf8mb4"})  # Chinese names, whatever the server's default
     return url
