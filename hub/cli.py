@@ -50,21 +50,18 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hub", description="City-brain GraphQL data hub.")
     sub = p.add_subparsers(metavar="COMMAND")
 
-    g = sub.add_parser("generate", help="generate a synthetic city (one SQLite file per source, "
-                                        "or into PostgreSQL / MariaDB with --target)")
+    g = sub.add_parser("generate", help="generate a synthetic city (SQLite files, or databases with --target)")
     g.add_argument("--persons", type=_positive, default=None, help=f"residents (default {DEFAULT_PERSONS:,})")
     g.add_argument("--seed", type=int, default=None, help=f"(default {DEFAULT_SEED})")
-    g.add_argument("--out", type=Path, default=None,
-                   help=f"directory of the city (default {DEFAULT_DATA_DIR}); with --target it keeps "
-                        "city.json, the key and the audit store, the sources go to the target")
+    g.add_argument("--out", type=Path, default=None, help=f"the city's directory (default {DEFAULT_DATA_DIR}); with "
+                   "--target it keeps city.json, the key and the audit store")
     g.add_argument("--target", action="append", default=[], metavar="URL|NAME=URL",
-                   help="load the sources into databases: a server URL (a database per source, e.g. "
-                        "postgresql+asyncpg://root@127.0.0.1/) and/or NAME=URL for one source "
-                        "(repeatable); prints the configuration that serves them")
-    g.add_argument("--database-prefix", default=None, metavar="PREFIX",
-                   help="database names on a server URL: PREFIX + source (default hub_city_)")
-    g.add_argument("--from", dest="from_dir", type=Path, default=None, metavar="DIR",
-                   help="with --target: load the city already generated in DIR instead of a new one")
+                   help="load the sources into a server (a database per source, e.g. postgresql+asyncpg://"
+                        "root@127.0.0.1/) and/or NAME=URL databases; prints the configuration serving them")
+    g.add_argument("--database-prefix", metavar="PREFIX", help="database names on a server: PREFIX + source "
+                   "(default hub_city_)")
+    g.add_argument("--from", dest="from_dir", type=Path, metavar="DIR",
+                   help="with --target: load the city already generated in DIR")
     g.set_defaults(func=cmd_generate)
 
     d = sub.add_parser("demo", help="serve the demo hub on a generated city")
@@ -154,8 +151,14 @@ def _positive(text: str) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from hub.city.generate import generate
 
-    if args.target:
-        return _generate_into_targets(args)
+    if args.target:  # stdout: the configuration that serves the loaded city (hub/city/load.py)
+        from hub.city.load import target_command
+        from hub.config import demo_secret  # the key that `hub token` and `hub serve` share
+
+        print(target_command(args.target, args.database_prefix, args.from_dir, out=args.out, persons=args.persons,
+                             seed=args.seed, defaults=(DEFAULT_DATA_DIR, DEFAULT_PERSONS, DEFAULT_SEED),
+                             keep_key=demo_secret, progress=lambda m: print(m, file=sys.stderr, flush=True)), end="")
+        return 0
     for flag, value in (("--database-prefix", args.database_prefix), ("--from", args.from_dir)):
         if value is not None:
             raise UsageError(f"{flag} goes with --target (the databases to load the city into)")
@@ -166,48 +169,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
           f"in {report.seconds:.1f}s")
     for table, count in report.rows.items():
         print(f"  {table:<24} {count:>10,}")
-    return 0
-
-
-def _generate_into_targets(args: argparse.Namespace) -> int:
-    """``hub generate --target``: stdout is the TOML configuration that serves
-    the loaded city (the summary in comments), so ``> hub-pg.toml`` saves it."""
-    from connectors.registry import generated_sources
-    from hub.city.generate import is_generated
-    from hub.city.load import DEFAULT_PREFIX, connectors_toml, generate_into, load_city, resolve_targets
-    from hub.config import demo_secret
-
-    def say(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    targets = resolve_targets(args.target, generated_sources(), args.database_prefix or DEFAULT_PREFIX)
-    if args.from_dir is not None:
-        for flag, value in (("--out", args.out), ("--persons", args.persons), ("--seed", args.seed)):
-            if value is not None:
-                raise UsageError(f"{flag} does not go with --from: the city in {args.from_dir} is loaded as it is")
-        data_dir: Path = args.from_dir
-        if not is_generated(data_dir):
-            raise UsageError(f"--from {data_dir}: no complete generated city there; generate one with "
-                             f"hub generate --out {data_dir}")
-        manifest = json.loads((data_dir / "city.json").read_text(encoding="utf-8"))
-        report = load_city(data_dir, targets, progress=say)
-        summary = (f"# loaded the city of {manifest['persons']:,} persons (seed {manifest['seed']}) in "
-                   f"{data_dir} in {report.seconds:.1f}s")
-        rows = report.rows
-    else:
-        data_dir = args.out or DEFAULT_DATA_DIR
-        generated = generate_into(targets, data_dir, persons=args.persons or DEFAULT_PERSONS,
-                                  seed=DEFAULT_SEED if args.seed is None else args.seed, progress=say)
-        summary = (f"# generated {generated.persons:,} persons (seed {generated.seed}) into their databases "
-                   f"in {generated.seconds:.1f}s; city.json and the key in {data_dir}")
-        rows = generated.rows
-    demo_secret(data_dir)  # the key that `hub token` and `hub serve` share
-    print(summary)
-    for table, count in rows.items():
-        print(f"#   {table:<24} {count:>10,}")
-    print("# serve it: hub serve --config THIS_FILE; tokens: hub token --config THIS_FILE --department NAME")
-    print()
-    print(connectors_toml(targets, data_dir), end="")
     return 0
 
 
