@@ -19,6 +19,8 @@ from hub.errors import HubError
 
 from .commands import (
     DEFAULT_DATA_DIR,
+    DEFAULT_PERSONS,
+    DEFAULT_SEED,
     cmd_audit_export,
     cmd_audit_prune,
     cmd_audit_verify,
@@ -32,8 +34,6 @@ from .serving import DEMO_TTL, cmd_demo, cmd_serve, demo_banner, demo_query, dem
 
 __all__ = ["DEFAULT_DATA_DIR", "DEMO_TTL", "demo_banner", "demo_query", "demo_tokens", "main"]
 
-DEFAULT_PERSONS = 20_000
-DEFAULT_SEED = 2020
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,10 +57,18 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hub", description="City-brain GraphQL data hub.")
     sub = p.add_subparsers(metavar="COMMAND")
 
-    g = sub.add_parser("generate", help="generate a synthetic city (one SQLite file per source)")
-    g.add_argument("--persons", type=_positive, default=DEFAULT_PERSONS)
-    g.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    g.add_argument("--out", type=Path, default=DEFAULT_DATA_DIR)
+    g = sub.add_parser("generate", help="generate a synthetic city (SQLite files, or databases with --target)")
+    g.add_argument("--persons", type=_positive, default=None, help=f"residents (default {DEFAULT_PERSONS:,})")
+    g.add_argument("--seed", type=int, default=None, help=f"(default {DEFAULT_SEED})")
+    g.add_argument("--out", type=Path, default=None, help=f"the city's directory (default {DEFAULT_DATA_DIR}); with "
+                   "--target it keeps city.json, the key and the audit store")
+    g.add_argument("--target", action="append", default=[], metavar="URL|NAME=URL",
+                   help="load the sources into a server (a database per source, e.g. postgresql+asyncpg://"
+                        "root@127.0.0.1/) and/or NAME=URL databases; prints the configuration serving them")
+    g.add_argument("--database-prefix", metavar="PREFIX", help="database names on a server: PREFIX + source "
+                   "(default hub_city_)")
+    g.add_argument("--from", dest="from_dir", type=Path, metavar="DIR",
+                   help="with --target: load the city already generated in DIR")
     g.set_defaults(func=cmd_generate)
 
     d = sub.add_parser("demo", help="serve the demo hub on a generated city")

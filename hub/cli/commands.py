@@ -14,12 +14,26 @@ from hub.config import HubConfig
 from hub.errors import BadInput, UsageError
 
 DEFAULT_DATA_DIR = Path("demo-data")
+DEFAULT_PERSONS = 20_000
+DEFAULT_SEED = 2020
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from hub.city.generate import generate
 
-    report = generate(args.out, persons=args.persons, seed=args.seed,
+    if args.target:  # stdout: the configuration that serves the loaded city (hub/city/load.py)
+        from hub.city.load import target_command
+        from hub.config import demo_secret  # the key that `hub token` and `hub serve` share
+
+        print(target_command(args.target, args.database_prefix, args.from_dir, out=args.out, persons=args.persons,
+                             seed=args.seed, defaults=(DEFAULT_DATA_DIR, DEFAULT_PERSONS, DEFAULT_SEED),
+                             keep_key=demo_secret, progress=lambda m: print(m, file=sys.stderr, flush=True)), end="")
+        return 0
+    for flag, value in (("--database-prefix", args.database_prefix), ("--from", args.from_dir)):
+        if value is not None:
+            raise UsageError(f"{flag} goes with --target (the databases to load the city into)")
+    report = generate(args.out or DEFAULT_DATA_DIR, persons=args.persons or DEFAULT_PERSONS,
+                      seed=DEFAULT_SEED if args.seed is None else args.seed,
                       progress=lambda msg: print(msg, file=sys.stderr))
     print(f"generated {report.persons:,} persons (seed {report.seed}) into {report.out_dir} "
           f"in {report.seconds:.1f}s")
