@@ -16,40 +16,12 @@ import pytest
 from graphql import parse
 from starlette.testclient import TestClient
 
+from bench.hostile import WIDE, aliases, fragment_chain, nested
 from hub.app import create_app
 from hub.config import HubConfig
 from hub.execution.price import price
 from hub.limits import Limits
 from schema import SCHEMA
-
-
-def nested(levels: int, first: int = 500) -> str:
-    """community -> residents(first) -> residence -> community -> ... ``levels`` times."""
-    inner = "name"
-    for _ in range(levels):
-        inner = f"residents(first: {first}) {{ edges {{ node {{ residence {{ community {{ {inner} }} }} }} }} }}"
-    return f'query($id: ID!) {{ community(id: $id) {{ {inner} }} }}'
-
-
-#: Within the depth limit, but 500 residents of each of 500 residents' communities.
-WIDE = ('query($id: ID!) { community(id: $id) { residents(first: 500) { edges { node { residence '
-        '{ community { residents(first: 500) { edges { node { idNumber } } } } } } } } } }')
-
-
-def aliases(n: int) -> str:
-    parts = " ".join(f'a{i}: reopeningOverview(date: "2026-12-01") {{ people }}' for i in range(n))
-    return "{ " + parts + " }"
-
-
-def fragment_chain(levels: int) -> str:
-    """Each fragment spreads the next twice, under two aliases: 2^levels if expanded."""
-    frags = []
-    for i in range(levels):
-        nxt = f"...F{i + 1}" if i + 1 < levels else "name"
-        frags.append(f"fragment F{i} on Community {{ x: residents(first: 2) {{ edges {{ node {{ residence "
-                     f"{{ community {{ {nxt} }} }} }} }} }} y: residents(first: 2) {{ edges {{ node "
-                     f"{{ residence {{ community {{ {nxt} }} }} }} }} }} }}")
-    return 'query($id: ID!) { community(id: $id) { ...F0 } } ' + " ".join(frags)
 
 
 @pytest.fixture(scope="module")
