@@ -289,3 +289,25 @@ def test_a_long_operation_name_is_stored_bounded_by_default(seen: Seen) -> None:
     with sqlite3.connect(seen.db) as conn:
         (stored,) = conn.execute("SELECT operation FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
     assert stored.startswith("Opxxx") and len(stored) == Limits().operation_chars
+
+
+# --------------------------------------------------------------------------- the executor's part
+@pytest.mark.parametrize("operation", ["query", "mutation"])
+def test_an_object_an_error_nulled_is_not_in_the_answer(operation: str) -> None:
+    """The executor tells of the objects the answer holds, after null propagation: level
+    by level (queries) and when graphql-core runs the operation (mutations)."""
+    import asyncio
+
+    from graphql import build_schema, parse
+
+    from hub.execution.executor import execute
+
+    schema = build_schema("type Query { people: [P] } type Mutation { people: [P] } "
+                          "type P { id: String! name: String }")
+    people = [{"id": "a", "name": "A"}, {"id": None, "name": "B"}, {"id": "c", "name": "C"}]
+    shown: list[Any] = []
+    result = asyncio.run(execute(schema, parse(f"{operation} {{ people {{ id name }} }}"),
+                                 context_value=None, root_value={"people": people},
+                                 watch={"P": shown.extend}))
+    assert result.data == {"people": [{"id": "a", "name": "A"}, None, {"id": "c", "name": "C"}]}
+    assert [p["name"] for p in shown] == ["A", "C"]

@@ -69,8 +69,8 @@ async def execute(
 
     ``watch`` maps object type names to a callback, called with the objects of
     that type the answer holds (the audit trail's persons, ``RequestContext.watch``):
-    level by level, once the run is over, leaving out objects an error nulled;
-    when delegated to graphql-core (mutations), as each object's fields are executed.
+    once the run is over, leaving out objects an error nulled (level by level,
+    and when delegated to graphql-core: mutations).
     """
     watch = watch or {}
     if schema.get_directive("defer") or schema.get_directive("stream"):
@@ -107,29 +107,48 @@ async def _delegate(schema: GraphQLSchema, document: DocumentNode, context_value
                     variable_values: dict[str, Any] | None, operation_name: str | None,
                     root_value: Any,
                     watch: Mapping[str, Callable[[list[Any]], None]]) -> ExecutionResult:
+    met: list[tuple[Callable[[list[Any]], None], Any, list[Any]]] = []
     result = _graphql_execute(schema, document, root_value=root_value,
                               context_value=context_value, variable_values=variable_values,
                               operation_name=operation_name,
-                              executor_class=_watching(watch) if watch else None)
+                              executor_class=_watching(watch, met) if watch else None)
     if is_awaitable(result):
         result = await result
     assert isinstance(result, ExecutionResult)
+    for seen, obj, path in met:
+        if _holds(result.data, path):
+            seen([obj])
     return result
 
 
-def _watching(watch: Mapping[str, Callable[[list[Any]], None]]) -> type[Executor[Any]]:
-    """graphql-core's executor, telling ``watch`` of each object whose fields it executes."""
+def _watching(watch: Mapping[str, Callable[[list[Any]], None]],
+              met: list[tuple[Callable[[list[Any]], None], Any, list[Any]]]) -> type[Executor[Any]]:
+    """graphql-core's executor, noting in ``met`` each watched object whose fields it
+    executes, with its path (kept once the answer is known to hold it: ``_holds``)."""
 
     class Watching(Executor[Any]):
         def execute_fields(self, parent_type: GraphQLObjectType, source_value: Any,
                            path: Any, grouped_field_set: Any, position_context: Any) -> Any:
             seen = watch.get(parent_type.name)
-            if seen is not None:
-                seen([source_value])
+            if seen is not None and path is not None:
+                met.append((seen, source_value, path.as_list()))
             return super().execute_fields(parent_type, source_value, path, grouped_field_set,
                                           position_context)
 
     return Watching
+
+
+def _holds(data: Any, path: list[Any]) -> bool:
+    """Whether the answer has an object at ``path`` (no error nulled it or what encloses it)."""
+    node = data
+    for key in path:
+        if isinstance(key, int):
+            if not isinstance(node, list) or not 0 <= key < len(node):
+                return False
+        elif not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return isinstance(node, dict)
 
 
 def _rank(data: Any, path: Any) -> list[int]:
