@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -38,6 +39,8 @@ class SourceSet:
         settings = breakers or Breakers()
         #: connector -> its circuit breaker.
         self.breakers = {name: Breaker(name, settings.for_source(name)) for name in self.connectors}
+        #: Calls handed to each connector (a call its open circuit refused is not one).
+        self.asked: Counter[str] = Counter()
         #: Calls given up on whose driver is still cleaning up (kept so they are not collected).
         self._abandoned: set[asyncio.Future[Any]] = set()
         serving: dict[str, list[str]] = {}
@@ -104,6 +107,7 @@ class SourceSet:
         connector = self.connectors[name]
         breaker = self.breakers[name]
         probe = breaker.admit()
+        self.asked[name] += 1
         task = asyncio.ensure_future(ask(connector))
         try:
             done, _pending = await asyncio.wait({task}, timeout=connector.timeout)

@@ -72,12 +72,14 @@ async def decide(loaders: Any, clean: dict[str, Any], planned: dt.date, today: d
     if clean["headcount"] > len(ids):
         why.append(f"headcount {clean['headcount']} exceeds the {len(ids)} employees on the register")
     share = settings.max_excluded_share
-    if ids and len(home) > share * len(ids):
-        why.append(f"{len(home)} of {len(ids)} employees must stay home, more than "
+    # Only those known to stay home reject it; the undecided make it UNDECIDED below.
+    held = [h for h in home if h["undecided"]]
+    definite = len(home) - len(held)
+    if ids and definite > share * len(ids):
+        why.append(f"{definite} of {len(ids)} employees must stay home, more than "
                    f"{share:.0%} (rules.max_excluded_share)")
     if why:
         return "REJECTED", why, home, len(ids)
-    held = [h for h in home if h["undecided"]]
     if held:
         # Fail safe: not approved on facts the hub could not check; submitting again re-decides.
         sources = sorted({r["source"] for h in held for r in h["reasons"] if r["source"]})
