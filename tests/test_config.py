@@ -531,3 +531,11 @@ def test_the_circuit_breakers_thresholds_and_a_sources_own(tmp_path: Path) -> No
     assert "min_calls" in refused(tmp_path, base + "[breaker]\nmin_calls = 0\n")
     assert "names no registered source" in refused(tmp_path, base + "[breaker.sources.schools]\nprobes = 2\n")
     assert "windows" in refused(tmp_path, base + "[breaker]\nwindows = 3\n")
+
+
+def test_the_readmes_breaker_example_is_a_valid_configuration(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    [example] = [b for b in re.findall(r"```toml\n(.+?)```", readme, re.S) if b.startswith("[breaker]")]
+    config = load(tmp_path, f'[hub]\nsecret = "{KEY}"\ndata_dir = "{tmp_path}"\n' + example)
+    assert config.breaker.for_source("school") == BreakerSettings()  # the example shows the defaults
+    assert config.breaker.for_source("healthcode") == BreakerSettings(open_seconds=2.0)
