@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import signal
@@ -71,7 +72,9 @@ class Hub:
             connector = known[name].create(settings)
             connector.observers.append(self.metrics.observe_statement)
             connectors[name] = connector
-        self.sources = SourceSet(connectors)
+        self.sources = SourceSet(connectors, config.breaker)
+        for name, breaker in self.sources.breakers.items():
+            self.metrics.watch_circuit(name, functools.partial(getattr, breaker, "value"))
         # Refuses to start on invalid policies: ConfigError names file and line.
         self.access = Access(SCHEMA._schema, self.sources.views, config.policy_dir or POLICY_DIR,
                              secret=lambda: self.config.secret)
@@ -158,7 +161,7 @@ def create_app(config: HubConfig) -> Starlette:
     routes: list[Any] = [
         # A bound method, so Starlette hands it a Request (an object would be ASGI).
         Route("/graphql", hub.endpoint.__call__, methods=["GET", "POST"]),
-        *service_routes(hub.readiness, hub.metrics, hub.audit.readiness),
+        *service_routes(hub.readiness, hub.metrics, hub.audit.readiness, hub.sources.circuits),
         *graphiql.routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

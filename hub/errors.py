@@ -28,6 +28,8 @@ says the cause and the fix.
      +-- Forbidden                FORBIDDEN                      403
      +-- RateLimited              RATE_LIMITED                   429
      +-- SourceUnavailable        SOURCE_UNAVAILABLE             503  exit 5  (a source did not answer)
+     |    +-- SourceTimeout       SOURCE_TIMEOUT                 503  exit 5  (not within its timeout)
+     |    +-- SourceCircuitOpen   SOURCE_CIRCUIT_OPEN            503  exit 5  (failing: not asked at all)
      +-- AuditUnavailable         AUDIT_UNAVAILABLE              503  exit 5  (no entry, so no answer)
      +-- DeadlineExceeded         DEADLINE_EXCEEDED              503          (the request ran out of time)
 
@@ -69,6 +71,8 @@ __all__ = [
     "PersistedQueryNotSupported",
     "RateLimited",
     "RequestError",
+    "SourceCircuitOpen",
+    "SourceTimeout",
     "SourceUnavailable",
     "TokenLimit",
     "Unauthenticated",
@@ -246,12 +250,41 @@ class SourceUnavailable(HubError):
     http_status = 503
     exit_code = 5
 
-    def __init__(self, connector: str, cause: str) -> None:
-        super().__init__(
-            f"the {connector} source did not answer ({cause}); the rest of the answer is "
-            "complete, retry this part later", connector=connector)
+    def __init__(self, connector: str, cause: str, **extensions: Any) -> None:
+        super().__init__(self.explain(connector, cause), connector=connector, **extensions)
         self.connector = connector
         self.cause = cause
+
+    @staticmethod
+    def explain(connector: str, cause: str) -> str:
+        return (f"the {connector} source did not answer ({cause}); the rest of the answer is "
+                "complete, retry this part later")
+
+
+class SourceTimeout(SourceUnavailable):
+    """A source did not answer within its timeout (``[connectors.NAME] timeout``)."""
+
+    code = "SOURCE_TIMEOUT"
+
+    def __init__(self, connector: str, seconds: float, cause: str | None = None) -> None:
+        super().__init__(connector, cause or f"no answer within {seconds:g}s")
+        self.seconds = seconds
+
+
+class SourceCircuitOpen(SourceUnavailable):
+    """The source's circuit breaker is open: it failed too often lately, so it is not
+    asked at all until a probe finds it answering again (``[breaker]``)."""
+
+    code = "SOURCE_CIRCUIT_OPEN"
+
+    def __init__(self, connector: str, cause: str, retry_after: float = 1.0) -> None:
+        super().__init__(connector, cause, retryAfter=retry_after_header(retry_after))
+        self.retry_after = retry_after
+
+    @staticmethod
+    def explain(connector: str, cause: str) -> str:
+        return (f"the {connector} source was not asked: its circuit is open ({cause}); the rest "
+                "of the answer is complete, retry this part later")
 
 
 class AuditUnavailable(HubError):

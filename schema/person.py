@@ -8,6 +8,7 @@ it lazily (``strawberry.lazy("schema.person")``).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -15,6 +16,7 @@ import strawberry
 from strawberry.types import Info
 
 from connectors.views import Record
+from hub.errors import SourceUnavailable
 from hub.execution.loaders import first
 from hub.futures import then
 from hub.ids import birth_date_of
@@ -165,6 +167,44 @@ class Person:
     def arrivals(self, info: Info) -> list[Arrival]:
         loader = info.context.loaders.records("Arrival", "idNumber")
         return then(loader.load(self.idNumber), lambda rs: [build(Arrival, r) for r in rs])
+
+
+#: The registers that know a person by ID number, besides the health codes:
+#: a person exists when any of them knows the number (schema.root's ``person``).
+REGISTERS = ("Residence", "Student", "Staff", "Employment")
+
+
+async def known(info: Info, id_number: str) -> bool:
+    """Whether any source knows this resident: the health codes first, then the
+    other registers the caller may read. A source that fails does not make a
+    person unknown; only when none that answered knows them and one failed is
+    the failure raised (null with its error: the person may exist)."""
+    loaders = info.context.loaders
+    failures: list[SourceUnavailable] = []
+    try:
+        if await _own_code(info).load(id_number):
+            return True
+    except SourceUnavailable as exc:
+        failures.append(exc)
+    asked = []
+    for view in REGISTERS:
+        try:
+            name = loaders.sources.home(view)
+        except KeyError:  # no registered source serves it
+            continue
+        granted = loaders.reads.columns_for(name, view) - loaders.sources[name].views[view].always
+        if granted:
+            asked.append(loaders.records(view, "idNumber").load(id_number))
+    for outcome in await asyncio.gather(*asked, return_exceptions=True):
+        if isinstance(outcome, SourceUnavailable):
+            failures.append(outcome)
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        elif outcome:
+            return True
+    if failures:
+        raise failures[0]
+    return False
 
 
 def _own_code(info: Info) -> Any:

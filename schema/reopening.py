@@ -14,8 +14,8 @@ from strawberry.types import Info
 from connectors.interface import Page
 from connectors.school.views import GRADE_NAMES
 from hub.errors import BadInput
-from hub.workflows.reopening import FIRST_TO_RETURN, Evaluated, evaluate_schools, ready
-from hub.workflows.rules import Reason, may_return_from
+from hub.workflows.reopening import FIRST_TO_RETURN, Evaluated, counts, evaluate_schools, ready
+from hub.workflows.rules import UNAVAILABLE, Reason, may_return_from, undecided
 from schema.paging import (
     DEFAULT_PAGE,
     Connection,
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 PersonType = Annotated["Person", strawberry.lazy("schema.person")]
 SchoolType = Annotated["School", strawberry.lazy("schema.places")]
 MAX_SCHOOLS = 500
+#: The undecided: a fact about them unknown (its source did not answer), no reason known.
+UNDECIDED = (f"People with facts unknown ({UNAVAILABLE}: a source did not answer) and no "
+             "other reason: never counted as may return.")
 
 
 @strawberry.type(name="ReturnReason", description="Why a person may not return, and until when.")
@@ -42,10 +45,13 @@ class ReturnReason:
     rule: str = strawberry.field(description="The rule's name in hub/rules.py.")
     detail: str
     until: dt.date | None = strawberry.field(description="First date the person may return, if known.")
+    source: str | None = strawberry.field(
+        default=None, description=f"Rule {UNAVAILABLE}: the source that did not answer.")
 
 
 def reasons_out(reasons: Sequence[Reason]) -> list[ReturnReason]:
-    return [ReturnReason(rule=r.rule, detail=r.detail, until=r.until) for r in reasons]
+    return [ReturnReason(rule=r.rule, detail=r.detail, until=r.until, source=r.source)
+            for r in reasons]
 
 
 # Registered: an Exclusion in the answer (a per-person reason) puts its person
@@ -59,6 +65,9 @@ class Exclusion:
     reasons: list[ReturnReason] = strawberry.field(metadata={"list_size": 5})
     mayReturnFrom: dt.date | None = strawberry.field(
         description="When every reason has a known end: the first date all are over.")
+    undecided: bool = strawberry.field(
+        default=False, description=f"Facts unknown (only {UNAVAILABLE} reasons): neither may "
+                                   "nor may not return until the source answers.")
 
     @strawberry.field
     def person(self, info: Info) -> PersonType:
@@ -71,6 +80,7 @@ class GradeReturn:
     total: int
     mayReturn: int
     mayNotReturn: int
+    undecided: int = strawberry.field(description=UNDECIDED)
     returnsFirst: bool = strawberry.field(description="A graduating grade (senior-3, junior-3).")
 
 
@@ -80,12 +90,14 @@ class ReopeningPlan:
     total: int
     mayReturn: int
     mayNotReturn: int
+    undecided: int = strawberry.field(description=UNDECIDED)
     byGrade: list[GradeReturn] = strawberry.field(
         description="Pupils by grade; the graduating grades first.", metadata={"list_size": 12})
     staff: GradeReturn
     people: strawberry.Private[list[Evaluated]]
 
-    @strawberry.field(description="Everyone who may not return, in register order, with reasons.")
+    @strawberry.field(description="Everyone who may not return or is undecided, in register "
+                                  "order, with reasons.")
     def excluded(self, first: int = DEFAULT_PAGE, after: str | None = None) -> Connection[Exclusion]:
         check_first(first)
         out = [p for p in self.people if p.reasons]
@@ -94,7 +106,8 @@ class ReopeningPlan:
         page = Page(records=[], has_next=start + first < len(out), total=len(out),
                     cursors=[_cursor(start + i) for i in range(len(chunk))])
         nodes = [Exclusion(idNumber=p.id_number, role=p.role, grade=p.grade,
-                           reasons=reasons_out(p.reasons), mayReturnFrom=may_return_from(p.reasons))
+                           reasons=reasons_out(p.reasons), mayReturnFrom=may_return_from(p.reasons),
+                           undecided=undecided(p.reasons))
                  for p in chunk]
         return connection(page, nodes, after)
 
@@ -108,9 +121,9 @@ def _index(cursor: str) -> int:
 
 
 def _summary(label: str, people: list[Evaluated]) -> GradeReturn:
-    bad = sum(1 for p in people if p.reasons)
-    return GradeReturn(grade=label, total=len(people), mayReturn=len(people) - bad, mayNotReturn=bad,
-                       returnsFirst=label in FIRST_TO_RETURN)
+    may, bad, held = counts(people)
+    return GradeReturn(grade=label, total=len(people), mayReturn=may, mayNotReturn=bad,
+                       undecided=held, returnsFirst=label in FIRST_TO_RETURN)
 
 
 def plan(on: dt.date, people: list[Evaluated]) -> ReopeningPlan:
@@ -118,8 +131,8 @@ def plan(on: dt.date, people: list[Evaluated]) -> ReopeningPlan:
     grades = sorted({p.grade for p in pupils if p.grade},
                     key=lambda g: (g not in FIRST_TO_RETURN, GRADE_NAMES.index(g)))
     by_grade = [_summary(g, [p for p in pupils if p.grade == g]) for g in grades]
-    bad = sum(1 for p in people if p.reasons)
-    return ReopeningPlan(date=on, total=len(people), mayReturn=len(people) - bad, mayNotReturn=bad,
+    may, bad, held = counts(people)
+    return ReopeningPlan(date=on, total=len(people), mayReturn=may, mayNotReturn=bad, undecided=held,
                          byGrade=by_grade, staff=_summary("staff", [p for p in people if p.role == "STAFF"]),
                          people=people)
 
@@ -136,6 +149,7 @@ class SchoolReadiness:
     total: int
     mayReturn: int
     mayNotReturn: int
+    undecided: int = strawberry.field(description=UNDECIDED)
     ready: bool = strawberry.field(description="At most rules.school_ready_share of its people excluded.")
 
     @strawberry.field
@@ -151,6 +165,7 @@ class ReopeningOverview:
     schoolsReady: int
     people: int
     peopleExcluded: int
+    peopleUndecided: int = strawberry.field(description=UNDECIDED)
     bySchool: list[SchoolReadiness] = strawberry.field(metadata={"list_size": 100})
 
 
@@ -165,12 +180,14 @@ async def overview(info: Info, district_where: Any, district: str | None, on: dt
     rows = []
     for sid in ids:
         people = evaluated[sid]
-        bad = sum(1 for p in people if p.reasons)
-        rows.append(SchoolReadiness(schoolId=sid, total=len(people), mayReturn=len(people) - bad,
-                                    mayNotReturn=bad, ready=ready(people, info.context.rules)))
+        may, bad, held = counts(people)
+        rows.append(SchoolReadiness(schoolId=sid, total=len(people), mayReturn=may,
+                                    mayNotReturn=bad, undecided=held,
+                                    ready=ready(people, info.context.rules)))
     return ReopeningOverview(
         date=on, district=district, schools=len(rows), schoolsReady=sum(r.ready for r in rows),
         people=sum(r.total for r in rows), peopleExcluded=sum(r.mayNotReturn for r in rows),
+        peopleUndecided=sum(r.undecided for r in rows),
         bySchool=rows,
     )
 

@@ -24,6 +24,9 @@ from .reopening import Exclusion, ReturnReason, _cursor, _index
 class Decision(Enum):
     APPROVED = "APPROVED"
     REJECTED = "REJECTED"
+    UNDECIDED = strawberry.enum_value(
+        "UNDECIDED", description="Nothing known rejects it, but some employees' facts are unknown "
+                                 "(a source did not answer): not approved; submit it again later.")
 
 
 @strawberry.input(description="The enterprise's online return-to-work commitment.")
@@ -65,11 +68,13 @@ class ReturnToWork:
         nodes = []
         for item in chunk:
             reasons = [ReturnReason(rule=r["rule"], detail=r["detail"],
-                                    until=dt.date.fromisoformat(r["until"]) if r["until"] else None)
+                                    until=dt.date.fromisoformat(r["until"]) if r["until"] else None,
+                                    source=r.get("source"))
                        for r in item["reasons"]]
             until = [r.until for r in reasons]
             nodes.append(Exclusion(idNumber=item["idNumber"], role="EMPLOYEE", grade=None, reasons=reasons,
-                                   mayReturnFrom=max(until) if until and None not in until else None))  # type: ignore[type-var]
+                                   mayReturnFrom=max(until) if until and None not in until else None,  # type: ignore[type-var]
+                                   undecided=bool(item.get("undecided"))))
         return connection(page, nodes, after)
 
 

@@ -18,7 +18,7 @@ from .audit import AuditQuery
 from .enums import ArrivalKind, CheckpointKind, ClinicKind, SchoolLevel
 from .events import Arrival
 from .paging import DEFAULT_PAGE, Connection
-from .person import HealthCode, health_code
+from .person import HealthCode, health_code, known
 from .places import Checkpoint, Clinic, Community, Enterprise, School
 from .reopening import ReopeningOverview, overview
 from .resolve import asked, page, person_of, place
@@ -51,8 +51,7 @@ class Query(AuditQuery):
         asked(info, idNumber)
         if not await info.context.person_in_scope(idNumber):
             return None
-        loader = info.context.loaders.records("HealthCode", "idNumber", forward=False)
-        return person_of(info, idNumber) if await loader.load(idNumber) else None
+        return person_of(info, idNumber) if await known(info, idNumber) else None
 
     @strawberry.field(description="A person's current health code, by resident ID number.")
     async def healthCode(self, info: Info, idNumber: str) -> HealthCode | None:

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from connectors import registry
+from connectors.breaker import BreakerSettings
 from connectors.registry import Source, SqlSettings, generated_sources, sources
 from hub.config import ConnectorConfig, HubConfig, demo_secret
 from hub.config.locate import Positions
@@ -209,7 +210,7 @@ def test_hub_config_keeps_its_shape(tmp_path: Path) -> None:
     config = HubConfig.for_data_dir(tmp_path)
     names = [f.name for f in dataclasses.fields(HubConfig)]
     assert names == ["secret", "connectors", "data_dir", "policy_dir", "policy_poll_seconds", "state_url",
-                     "audit_retention_days", "rules", "limits", "province", "rate_limit", "peers",
+                     "audit_retention_days", "rules", "limits", "breaker", "province", "rate_limit", "peers",
                      "allow_persisted_register", "origin", "extra"]
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.secret = "x"  # type: ignore[misc]
@@ -514,3 +515,27 @@ def test_a_key_file_that_cannot_be_written_is_a_config_error(tmp_path: Path) -> 
     (tmp_path / "file").write_text("not a directory")
     message = refused(tmp_path, f'[hub]\ndata_dir = "{tmp_path / "file" / "city"}"\n')
     assert message.startswith(f"{tmp_path / 'hub.toml'}:2: cannot keep the key in "), message
+
+
+def test_the_circuit_breakers_thresholds_and_a_sources_own(tmp_path: Path) -> None:
+    base = f'[hub]\nsecret = "{KEY}"\ndata_dir = "{tmp_path}"\n'
+    assert load(tmp_path, base).breaker.for_source("healthcode") == BreakerSettings()
+    config = load(tmp_path, base + "[breaker]\nmin_calls = 3\nopen_seconds = 2.5\n"
+                                   "[breaker.sources.healthcode]\nfailure_rate = 0.25\n")
+    assert config.breaker.for_source("healthcode") == BreakerSettings(min_calls=3, open_seconds=2.5,
+                                                                      failure_rate=0.25)
+    assert config.breaker.for_source("school") == BreakerSettings(min_calls=3, open_seconds=2.5)
+    assert "breaker.failure_rate" in refused(tmp_path, base + "[breaker]\nfailure_rate = \"half\"\n")
+    assert "failure_rate must be above 0 and at most 1" in refused(
+        tmp_path, base + "[breaker.sources.school]\nfailure_rate = 1.5\n")
+    assert "min_calls" in refused(tmp_path, base + "[breaker]\nmin_calls = 0\n")
+    assert "names no registered source" in refused(tmp_path, base + "[breaker.sources.schools]\nprobes = 2\n")
+    assert "windows" in refused(tmp_path, base + "[breaker]\nwindows = 3\n")
+
+
+def test_the_readmes_breaker_example_is_a_valid_configuration(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    [example] = [b for b in re.findall(r"```toml\n(.+?)```", readme, re.S) if b.startswith("[breaker]")]
+    config = load(tmp_path, f'[hub]\nsecret = "{KEY}"\ndata_dir = "{tmp_path}"\n' + example)
+    assert config.breaker.for_source("school") == BreakerSettings()  # the example shows the defaults
+    assert config.breaker.for_source("healthcode") == BreakerSettings(open_seconds=2.0)

@@ -418,7 +418,8 @@ def served(tmp_path: Path, town: Path) -> Iterator[str]:
 def test_readyz_turns_503_within_5s_of_a_truncation_and_back(served: str, town: Path) -> None:
     ready = f"{served}/readyz"
     assert httpx.get(ready, timeout=10).json() == {"status": "ready", "audit": "ok",
-                                                   "sources": dict.fromkeys(generated_sources(), "ok")}
+                                                   "sources": dict.fromkeys(generated_sources(), "ok"),
+                                                   "circuits": dict.fromkeys(generated_sources(), "closed")}
     path = town / "healthcode.sqlite"
     good = path.read_bytes()
     truncate(path)

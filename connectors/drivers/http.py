@@ -36,6 +36,8 @@ from typing import Any
 
 import httpx
 
+from hub.errors import SourceTimeout
+
 from ..interface import Page, SourceError, StatementObserver
 from ..views import Record, View, Where
 
@@ -274,7 +276,8 @@ class HttpConnector:
                     raise Retryable(f"HTTP {response.status_code}", retry_after(response))
                 return response.status_code, _json(response)
             except (TimeoutError, httpx.TimeoutException):
-                raise fail(f"no answer within {budget:g}s") from None
+                raise SourceTimeout(self.name, budget, fail(f"no answer within {budget:g}s").cause
+                                    ) from None
             except httpx.TransportError as exc:
                 failure = Retryable(type(exc).__name__)
             except Retryable as exc:
@@ -323,5 +326,7 @@ def raise_failures(name: str, outcomes: Sequence[Any]) -> None:
     unexpected = [f for f in failures if not isinstance(f, SourceError)]
     if unexpected:
         raise unexpected[0]
+    if all(isinstance(f, SourceTimeout) for f in failures):
+        raise failures[0]  # every batch timed out: that is the one cause
     causes = dict.fromkeys(f.cause for f in failures if isinstance(f, SourceError))
     raise SourceError(name, "; ".join(causes))

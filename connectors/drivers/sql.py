@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.schema import Column, MetaData
 
-from hub.errors import BadCursor, DataError
+from hub.errors import BadCursor, DataError, SourceTimeout
 
 from ..interface import Page, SourceError, StatementObserver
 from ..views import Condition, Record, View, Where
@@ -222,7 +222,7 @@ class SqlConnector:
         try:
             await asyncio.wait_for(run(), self.timeout)
         except TimeoutError:
-            raise SourceError(self.name, f"no answer within {self.timeout:g}s") from None
+            raise SourceTimeout(self.name, self.timeout) from None
         except (SQLAlchemyError, OSError) as exc:
             raise SourceError(self.name, why_failed(exc, self.file)) from exc
 
@@ -362,7 +362,7 @@ class SqlConnector:
         try:
             rows = await asyncio.wait_for(run(), self.timeout)
         except TimeoutError:
-            raise SourceError(self.name, f"no answer within {self.timeout:g}s") from None
+            raise SourceTimeout(self.name, self.timeout) from None
         except (SQLAlchemyError, OSError) as exc:
             raise SourceError(self.name, why_failed(exc, self.file, known_only=True)) from exc
         if record:

@@ -31,6 +31,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from connectors import registry
+from connectors.breaker import Breakers
 from connectors.peer import Peer
 from connectors.registry import SqlSettings
 from hub.errors import ConfigError
@@ -68,6 +69,8 @@ class HubConfig:
     rules: RuleSettings = field(default_factory=RuleSettings)
     #: What one request may cost, and what anyone may spend (hub/limits.py).
     limits: Limits = field(default_factory=Limits)
+    #: Every source's circuit breaker (connectors/breaker.py), ``[breaker]``.
+    breaker: Breakers = field(default_factory=Breakers)
     #: ID-number prefix of this hub's own residents (Henan: 41); other
     #: prefixes go to the configured peer provinces' hubs.
     province: str = "41"
@@ -145,11 +148,17 @@ class HubConfig:
         else:
             raise ConfigError(f"{at('hub')}: [hub] needs state_url = \"...\" (the hub's own database, "
                               "for the audit trail) or data_dir")
+        unknown = [n for n in parsed.breaker.sources if n not in registry.sources()]
+        if unknown:
+            raise ConfigError(f"{at('breaker', 'sources', unknown[0])}: [breaker.sources.{unknown[0]}] "
+                              f"names no registered source; the sources are "
+                              f"{', '.join(registry.sources())}")
         limit = parsed.rate_limit
         return cls(secret=secret, connectors=connectors, data_dir=data_dir,
                    policy_dir=hub.policy_dir, policy_poll_seconds=hub.policy_poll_seconds,
                    state_url=state_url, audit_retention_days=hub.audit_retention_days,
-                   rules=parsed.rules, limits=parsed.limits, province=hub.province,
+                   rules=parsed.rules, limits=parsed.limits, breaker=parsed.breaker,
+                   province=hub.province,
                    rate_limit=(limit.requests, limit.period_seconds, limit.redis_url or None)
                    if limit is not None else None,
                    peers=tuple(parsed.peers),

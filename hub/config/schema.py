@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, Union
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PydanticUserError, Strict, create_model
 from pydantic_core import PydanticCustomError
 
+from connectors.breaker import Breakers
 from connectors.peer import Peer
 from hub.errors import ConfigError
 from hub.limits import Limits
@@ -190,10 +191,13 @@ class PeerTable(BaseModel):
 if TYPE_CHECKING:  # models made at run time from the dataclasses' fields
     RulesTable: TypeAlias = Any
     LimitsTable: TypeAlias = Any
+    BreakerTable: TypeAlias = Any
 else:
     RulesTable = table_model(RuleSettings, "rules", at_least_zero=True)
     #: ``[limits]`` with ``[limits.departments.NAME]`` and ``[limits.sources.NAME]``.
     LimitsTable = table_model(Limits, "limits", at_least_zero=True)
+    #: ``[breaker]`` with ``[breaker.sources.NAME]`` (connectors/breaker.py).
+    BreakerTable = table_model(Breakers, "breaker", at_least_zero=True)
 
 
 class FileBase(BaseModel):
@@ -209,6 +213,8 @@ class FileBase(BaseModel):
                                                               description="a table ([rules])")
     limits: Annotated[LimitsTable, _build(Limits)] = Field(default_factory=Limits,
                                                           description="a table ([limits])")
+    breaker: Annotated[BreakerTable, _build(Breakers)] = Field(
+        default_factory=Breakers, description="a table ([breaker])")
 
 
 @functools.cache

@@ -8,6 +8,11 @@ may fetch comes from ``reads`` (the request's admission, hub.access): a
 connector never fetches a column the caller may not read, nor a row outside
 its scope. Keys are routed to the connector that claims them (see
 ``SourceSet``); a source that fails fails only the keys it was asked for.
+
+A source fails a request once: its first failure is remembered for the rest
+of the request, and every later question to it in the same request (the
+next level's, a workflow's) fails at once with the same error instead of
+waiting out the source's timeout again.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from aiodataloader import DataLoader
 
 from connectors.interface import Page
 from connectors.views import Record, Where
+from hub.errors import SourceUnavailable
 
 from .sources import SourceSet
 
@@ -43,12 +49,26 @@ class Reads(Protocol):
 
 
 class Loaders:
-    def __init__(self, sources: SourceSet, reads: Reads, rows: Counter[str] | None = None) -> None:
+    def __init__(self, sources: SourceSet, reads: Reads, rows: Counter[str] | None = None,
+                 failed: dict[str, SourceUnavailable] | None = None) -> None:
         self.sources = sources
         self.reads = reads
         self._loaders: dict[tuple[Any, ...], DataLoader[Any, Any]] = {}
         #: Rows read from each connector in this request (for the audit trail).
         self.rows: Counter[str] = rows if rows is not None else Counter()
+        #: connector -> its first failure in this request (shared by a request's loaders).
+        self.failed: dict[str, SourceUnavailable] = failed if failed is not None else {}
+
+    async def _ask(self, name: str, ask: Any) -> Any:
+        """``ask()`` of source ``name``, unless it already failed in this request."""
+        failure = self.failed.get(name)
+        if failure is not None:
+            raise failure
+        try:
+            return await ask()
+        except SourceUnavailable as exc:
+            self.failed.setdefault(name, exc)
+            raise
 
     def records(self, view: str, key: str, where: Where = (), *,
                 forward: bool = True) -> DataLoader[Any, list[Record]]:
@@ -68,12 +88,13 @@ class Loaders:
         return loader
 
     def _one(self, name: str, view: str, key: str, where: Where) -> Any:
-        connector = self.sources[name]
         fields = self.reads.columns_for(name, view)
         full_where = where + self.reads.rows_for(name, view)
+        sources = self.sources
 
         async def batch(keys: Sequence[Any]) -> list[list[Record]]:
-            found = await connector.load(view, key, keys, fields=fields, where=full_where)
+            found = await self._ask(name, lambda: sources.load(name, view, key, keys, fields=fields,
+                                                               where=full_where))
             self.rows[name] += sum(len(v) for v in found.values())
             return [found.get(k, []) for k in keys]
 
@@ -129,16 +150,16 @@ class Loaders:
         loader = self._loaders.get(ident)
         if loader is None:
             name = self.sources.home(view)
-            connector = self.sources[name]
+            sources = self.sources
             fields = self.reads.columns_for(name, view)
             full_where = where + self.reads.rows_for(name, view)
 
             async def batch(parents: Sequence[Any]) -> list[Page]:
                 keys = [None if p is WHOLE_VIEW else p for p in parents]
-                found = await connector.pages(
-                    view, parent, keys, fields=fields, first=first, after=after,
+                found = await self._ask(name, lambda: sources.pages(
+                    name, view, parent, keys, fields=fields, first=first, after=after,
                     where=full_where, with_total=with_total,
-                )
+                ))
                 self.rows[name] += sum(len(p.records) for p in found.values())
                 return [found[k] for k in keys]
 

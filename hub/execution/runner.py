@@ -34,8 +34,9 @@ class Runner:
     def context(self, admission: Admission) -> RequestContext:
         """A request's context: its loaders, and the workflows' own, sharing one row count."""
         rows: Counter[str] = Counter()
-        loaders = Loaders(self.sources, admission.reads, rows)
-        internal = Loaders(self.sources, admission.workflow, rows)
+        failed: dict[str, Any] = {}  # a source fails a request once (Loaders.failed)
+        loaders = Loaders(self.sources, admission.reads, rows, failed)
+        internal = Loaders(self.sources, admission.workflow, rows, failed)
         return RequestContext(identity=admission.identity, purpose=admission.purpose,
                               loaders=loaders, admission=admission, audit=self.audit,
                               internal=internal, rules=self.rules, province=self.province,

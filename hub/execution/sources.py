@@ -5,25 +5,44 @@ connector: the set routes each key to the connector that claims it. Several
 connectors may serve one view: the provincial health codes and the peer
 provinces' hubs both serve ``HealthCode``; a connector that answers only for
 some keys (``partial``, e.g. ID numbers of other provinces) is asked first.
+
+Every call to a source passes here (:meth:`SourceSet.load`,
+:meth:`SourceSet.pages`), whatever its driver: through the source's circuit
+breaker (``connectors.breaker``: an open circuit fails the call at once with
+``SourceCircuitOpen``), and within the source's ``timeout`` counted from the
+call, after which it is ``SourceTimeout`` at once: the caller never waits for
+a driver to clean up after a source that stopped answering (that cleanup
+goes on in the background).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
-from connectors.interface import Connector
-from connectors.views import View
-from hub.errors import HubError, SourceUnavailable
+from connectors.breaker import Breaker, Breakers
+from connectors.interface import Connector, Page
+from connectors.views import Record, View, Where
+from hub.errors import HubError, SourceTimeout, SourceUnavailable
+
+T = TypeVar("T")
 
 log = logging.getLogger("hub.sources")
 
 
 class SourceSet:
-    def __init__(self, connectors: Mapping[str, Connector]) -> None:
+    def __init__(self, connectors: Mapping[str, Connector], breakers: Breakers | None = None) -> None:
         self.connectors: dict[str, Connector] = dict(connectors)
+        settings = breakers or Breakers()
+        #: connector -> its circuit breaker.
+        self.breakers = {name: Breaker(name, settings.for_source(name)) for name in self.connectors}
+        #: Calls handed to each connector (a call its open circuit refused is not one).
+        self.asked: Counter[str] = Counter()
+        #: Calls given up on whose driver is still cleaning up (kept so they are not collected).
+        self._abandoned: set[asyncio.Future[Any]] = set()
         serving: dict[str, list[str]] = {}
         for name, connector in self.connectors.items():
             for view in connector.views:
@@ -68,11 +87,74 @@ class SourceSet:
         """The connector listing ``view`` (pages): the one that answers for every key."""
         return self.serving(view)[-1]
 
+    # -- calls -------------------------------------------------------------
+    async def load(self, name: str, view: str, key: str, keys: Sequence[Any], *,
+                   fields: Iterable[str], where: Where = ()) -> dict[Any, list[Record]]:
+        """``Connector.load`` of ``name``, through its breaker and within its timeout."""
+        return await self.call(name, lambda c: c.load(view, key, keys, fields=fields, where=where))
+
+    async def pages(self, name: str, view: str, parent: str | None, parents: Sequence[Any], *,
+                    fields: Iterable[str], first: int, after: str | None = None,
+                    where: Where = (), with_total: bool = False) -> dict[Any, Page]:
+        """``Connector.pages`` of ``name``, through its breaker and within its timeout."""
+        return await self.call(name, lambda c: c.pages(view, parent, parents, fields=fields,
+                                                        first=first, after=after, where=where,
+                                                        with_total=with_total))
+
+    async def call(self, name: str, ask: Callable[[Connector], Awaitable[T]]) -> T:
+        """``ask(connector)``: refused at once while its circuit is open, given up on
+        (``SourceTimeout``) ``timeout`` seconds after it started; the outcome is the breaker's."""
+        connector = self.connectors[name]
+        breaker = self.breakers[name]
+        probe = breaker.admit()
+        self.asked[name] += 1
+        task = asyncio.ensure_future(ask(connector))
+        try:
+            done, _pending = await asyncio.wait({task}, timeout=connector.timeout)
+        except BaseException:  # the request itself was cancelled: no outcome
+            task.cancel()
+            breaker.release(probe)
+            raise
+        if not done:
+            task.cancel()
+            self._abandon(task)
+            breaker.failure(probe)
+            raise SourceTimeout(name, connector.timeout)
+        try:
+            result = task.result()
+        except SourceUnavailable:
+            breaker.failure(probe)
+            raise
+        except BaseException:
+            breaker.release(probe)
+            raise
+        breaker.success(probe)
+        return result
+
+    def _abandon(self, task: asyncio.Future[Any]) -> None:
+        self._abandoned.add(task)
+
+        def done(t: asyncio.Future[Any]) -> None:
+            self._abandoned.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.debug("an abandoned call ended with %r", t.exception())
+
+        task.add_done_callback(done)
+
+    def circuits(self) -> dict[str, str]:
+        """connector -> "closed", "half-open" or "open" (what /readyz shows)."""
+        return {name: b.state for name, b in self.breakers.items()}
+
+    # -- lifecycle -----------------------------------------------------------
     async def start(self) -> None:
         for connector in self.connectors.values():
             await connector.start()
 
     async def close(self) -> None:
+        for task in list(self._abandoned):
+            task.cancel()
+        if self._abandoned:  # a driver cleaning up after a stalled source: not for long
+            await asyncio.wait(set(self._abandoned), timeout=1.0)
         for connector in self.connectors.values():
             await connector.close()
 
@@ -99,6 +181,9 @@ class SourceSet:
 
     async def _readiness(self) -> dict[str, str]:
         async def check(name: str, connector: Connector) -> str:
+            breaker = self.breakers[name]
+            if breaker.state == "open":  # not asked: the circuit keeps it alone
+                return f"circuit {breaker.describe()}"
             try:
                 # Its own timeout bounds a ping; this one bounds a connector that has none.
                 await asyncio.wait_for(connector.ping(), connector.timeout + 1.0)

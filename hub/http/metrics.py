@@ -7,6 +7,7 @@ Operation names come from clients, so the label set is capped: names past
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import (
@@ -66,6 +67,12 @@ class Metrics:
             "tables), measured every few seconds.",
             registry=self.registry,
         )
+        self.circuit_state = Gauge(
+            "hub_source_circuit_state",
+            "Each source's circuit breaker: 0 closed, 1 half-open, 2 open.",
+            ["connector"],
+            registry=self.registry,
+        )
         self._operations: set[str] = set()
 
     def operation_label(self, name: str | None) -> str:
@@ -90,6 +97,10 @@ class Metrics:
     def observe_statement(self, connector: Any, _stmt: Any, rows: int) -> None:
         self.source_queries.labels(connector.name).inc()
         self.source_rows.labels(connector.name).inc(rows)
+
+    def watch_circuit(self, connector: str, state: Callable[[], float]) -> None:
+        """``hub_source_circuit_state{connector}`` read from ``state()`` at each scrape."""
+        self.circuit_state.labels(connector).set_function(state)
 
     def observe_audit_store(self, size: int) -> None:
         self.audit_store.set(size)

@@ -13,10 +13,12 @@ from .metrics import Metrics
 
 
 def service_routes(readiness: Callable[[], Awaitable[dict[str, str]]], metrics: Metrics,
-                   audit: Callable[[], Awaitable[str]] | None = None) -> list[Any]:
+                   audit: Callable[[], Awaitable[str]] | None = None,
+                   circuits: Callable[[], dict[str, str]] | None = None) -> list[Any]:
     """``/healthz`` (the process), ``/readyz`` (every source answers and the audit
-    store can be written; 503 names the ones that cannot, with why), ``/metrics``
-    (Prometheus text) and ``/`` (where things are)."""
+    store can be written; 503 names the ones that cannot, with why; each source's
+    circuit breaker state under ``circuits``), ``/metrics`` (Prometheus text) and
+    ``/`` (where things are)."""
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -27,12 +29,13 @@ def service_routes(readiness: Callable[[], Awaitable[dict[str, str]]], metrics: 
         failing = {name: why for name, why in sources.items() if why != "ok"}
         if store != "ok":
             failing["audit"] = store
+        extra = {"circuits": circuits()} if circuits is not None else {}
         if not failing:
-            return JSONResponse({"status": "ready", "sources": sources, "audit": store})
+            return JSONResponse({"status": "ready", "sources": sources, "audit": store, **extra})
         # One line for a probe's log: each part that is not ready, and why.
         reason = "; ".join(f"{name}: {why}" for name, why in failing.items())
         return JSONResponse({"status": "not ready", "reason": reason, "sources": sources,
-                             "audit": store}, 503, headers={"Retry-After": "5"})
+                             "audit": store, **extra}, 503, headers={"Retry-After": "5"})
 
     async def render(_request: Request) -> Response:
         body, media = metrics.render()

@@ -72,12 +72,14 @@ class Commitments:
     async def _submit(self, data: dict[str, Any], decide: Any, submitted_by: str) -> tuple[Commitment, bool]:
         """Store a commitment with the decision ``decide()`` gives; (record, created).
 
-        The same commitment again returns the one in force and stores nothing;
-        a different one supersedes it (the old version stays, not current).
+        The same commitment again returns the one in force and stores nothing,
+        unless that one is UNDECIDED (a source did not answer): it is decided
+        again, as a new version. A different one supersedes it (the old version
+        stays, not current).
         """
         key = input_hash(data)
         existing = await self.current(data["creditCode"])
-        if existing is not None and existing.input == data:
+        if existing is not None and existing.input == data and existing.decision != "UNDECIDED":
             return existing, False
         decision, reasons, stay_home, employees = await decide()
         async with self.engine.begin() as conn:

@@ -1,15 +1,42 @@
 """Gathering what the return rules need about many people at once: one
-batched statement per source and view, whatever the number of people."""
+batched statement per source and view, whatever the number of people.
+
+A source that does not answer leaves those facts unknown, never empty: each
+person's ``Facts.unknown`` names the fact and the source, and the rules
+(``hub/workflows/rules.py``) then count that person as undecided, never as
+one who may return.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 from connectors.views import Condition
+from hub.errors import SourceUnavailable
 from hub.execution.loaders import Loaders
-from hub.workflows.rules import Facts, RuleSettings
+from hub.workflows.rules import Facts, RuleSettings, Unknown
+
+
+async def _each(loader: Any, keys: Sequence[Any]) -> list[Any]:
+    """Each key's records, or the ``SourceUnavailable`` that kept them unknown."""
+    outcomes = await asyncio.gather(*(loader.load(k) for k in keys), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException) and not isinstance(outcome, SourceUnavailable):
+            raise outcome
+    return outcomes
+
+
+def _unknown(fact: str, outcome: Any) -> list[Unknown]:
+    if isinstance(outcome, SourceUnavailable):
+        return [Unknown(fact, outcome.connector, outcome.cause, outcome.code)]
+    return []
+
+
+def _rows(outcome: Any) -> list[Any]:
+    return [] if isinstance(outcome, SourceUnavailable) else list(outcome)
 
 
 async def gather(loaders: Loaders, id_numbers: Sequence[str], on: dt.date,
@@ -20,24 +47,29 @@ async def gather(loaders: Loaders, id_numbers: Sequence[str], on: dt.date,
     since = dt.datetime.combine(on - dt.timedelta(days=settings.clinic_visit_days), dt.time(0),
                                 tzinfo=dt.UTC)
     codes, arrivals, visits, residences = await asyncio.gather(
-        loaders.records("HealthCode", "idNumber", forward=False).load_many(ids),
-        loaders.records("Arrival", "idNumber").load_many(ids),
-        loaders.records("ClinicVisit", "idNumber",
-                        (Condition("time", ">=", since),)).load_many(ids),
-        loaders.records("Residence", "idNumber").load_many(ids),
+        _each(loaders.records("HealthCode", "idNumber", forward=False), ids),
+        _each(loaders.records("Arrival", "idNumber"), ids),
+        _each(loaders.records("ClinicVisit", "idNumber", (Condition("time", ">=", since),)), ids),
+        _each(loaders.records("Residence", "idNumber"), ids),
     )
-    community_ids = sorted({r[0]["communityId"] for r in residences if r})
-    communities = await loaders.records("Community", "id").load_many(community_ids)
-    locked = {cid for cid, rows in zip(community_ids, communities) if rows and rows[0].get("underLockdown")}
+    community_ids = sorted({r[0]["communityId"] for r in residences if _rows(r)})
+    communities = dict(zip(community_ids,
+                           await _each(loaders.records("Community", "id"), community_ids)))
     out: dict[str, Facts] = {}
     for idn, code, arr, vis, res in zip(ids, codes, arrivals, visits, residences):
-        residence = res[0] if res else None
+        residence = _rows(res)[0] if _rows(res) else None
+        unknown = (_unknown("health code", code) + _unknown("arrivals", arr)
+                   + _unknown("fever-clinic visits", vis) + _unknown("residence", res))
+        community = communities.get(residence["communityId"]) if residence else None
+        unknown += _unknown("community lockdown", community)
+        rows = _rows(community) if community is not None else []
         out[idn] = Facts(
             id_number=idn,
-            color=code[0].get("color") if code else None,
-            arrivals=list(arr),
-            clinic_visits=list(vis),
+            color=_rows(code)[0].get("color") if _rows(code) else None,
+            arrivals=_rows(arr),
+            clinic_visits=_rows(vis),
             residence=residence,
-            community_locked_down=bool(residence and residence["communityId"] in locked),
+            community_locked_down=bool(rows and rows[0].get("underLockdown")),
+            unknown=unknown,
         )
     return out

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import facts
-from .rules import Reason, RuleSettings, evaluate
+from .rules import Reason, RuleSettings, evaluate, undecided
 
 #: Graduating grades return first (they sit the entrance examinations).
 FIRST_TO_RETURN = ("senior-3", "junior-3")
@@ -26,6 +26,19 @@ class Evaluated:
     role: str
     grade: str | None
     reasons: list[Reason]
+
+    @property
+    def undecided(self) -> bool:
+        """Some facts unknown (a source did not answer) and no known reason: not counted
+        as may return, nor as may not."""
+        return undecided(self.reasons)
+
+
+def counts(people: Sequence[Evaluated]) -> tuple[int, int, int]:
+    """(may return, may not return, undecided) of ``people``."""
+    held = sum(1 for p in people if p.undecided)
+    bad = sum(1 for p in people if p.reasons) - held
+    return len(people) - bad - held, bad, held
 
 
 async def evaluate_schools(loaders: Any, school_ids: Sequence[str], on: dt.date,
@@ -48,6 +61,7 @@ async def evaluate_schools(loaders: Any, school_ids: Sequence[str], on: dt.date,
 
 
 def ready(people: Sequence[Evaluated], settings: RuleSettings) -> bool:
-    """A school is ready when at most ``school_ready_share`` of its people must stay home."""
+    """A school is ready when at most ``school_ready_share`` of its people must stay home
+    (the undecided counted among them: a school is not ready on facts it could not check)."""
     bad = sum(1 for p in people if p.reasons)
     return bool(people) and bad <= settings.school_ready_share * len(people)

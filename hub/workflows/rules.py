@@ -6,9 +6,18 @@ about one person, and either lets the person through or gives a reason and,
 where the data says so, the date from which the person may return. The
 thresholds are configuration (``[rules]`` in the hub's TOML file).
 
+A fact the hub could not learn (its source did not answer) is never taken
+for a fact that is absent: the person gets a ``source-unavailable`` reason
+naming the source, and counts as *undecided* unless another rule already keeps
+them home. Nobody whose facts are unknown is counted as one who may return.
+
 >>> facts = Facts("410105201003071234", color="YELLOW")
 >>> [r.rule for r in evaluate(facts, dt.date(2020, 4, 20), RuleSettings())]
 ['health-code']
+>>> facts = Facts("410105201003071234", unknown=[Unknown("health code", "healthcode", "no answer within 2s")])
+>>> reasons = evaluate(facts, dt.date(2020, 4, 20), RuleSettings())
+>>> [(r.rule, r.source) for r in reasons], undecided(reasons)
+([('source-unavailable', 'healthcode')], True)
 """
 
 from __future__ import annotations
@@ -47,6 +56,25 @@ class Facts:
     clinic_visits: list[Record] = field(default_factory=list)
     residence: Record | None = None
     community_locked_down: bool = False
+    #: Facts that could not be learnt, each naming the source that did not answer.
+    unknown: list[Unknown] = field(default_factory=list)
+
+    def knows(self, fact: str) -> bool:
+        return all(u.fact != fact for u in self.unknown)
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """One fact about a person the hub could not learn, and why."""
+
+    #: "health code", "arrivals", "fever-clinic visits", "residence", "community lockdown".
+    fact: str
+    #: The connector that did not answer.
+    connector: str
+    #: Its one-line cause ("no answer within 2s").
+    cause: str
+    #: The error's code (SOURCE_UNAVAILABLE, SOURCE_TIMEOUT, SOURCE_CIRCUIT_OPEN).
+    code: str = "SOURCE_UNAVAILABLE"
 
 
 @dataclass(frozen=True)
@@ -55,6 +83,12 @@ class Reason:
     detail: str
     #: The first date the person may return, where the data says (else None).
     until: dt.date | None = None
+    #: Rule ``source-unavailable``: the connector that did not answer.
+    source: str | None = None
+
+
+#: The rule of facts that could not be learnt: the person is undecided.
+UNAVAILABLE = "source-unavailable"
 
 
 def _next_day(moment: dt.datetime) -> dt.date:
@@ -64,6 +98,8 @@ def _next_day(moment: dt.datetime) -> dt.date:
 
 
 def health_code(f: Facts, on: dt.date, s: RuleSettings) -> Reason | None:
+    if f.color is None and not f.knows("health code"):
+        return None  # not "no code on record": the source-unavailable reason says why
     if f.color is None:
         return Reason("health-code", "no health code on record: apply for one first")
     if f.color not in s.allowed_colors:
@@ -120,9 +156,26 @@ RULES: tuple[tuple[str, Callable[[Facts, dt.date, RuleSettings], Reason | None]]
 )
 
 
+def unavailable(f: Facts) -> list[Reason]:
+    """One ``source-unavailable`` reason per source that left facts unknown."""
+    by_source: dict[str, list[Unknown]] = {}
+    for u in f.unknown:
+        by_source.setdefault(u.connector, []).append(u)
+    return [Reason(UNAVAILABLE, f"{', '.join(dict.fromkeys(u.fact for u in us))} unknown: the "
+                                f"{source} source did not answer ({us[0].cause})", source=source)
+            for source, us in by_source.items()]
+
+
 def evaluate(facts: Facts, on: dt.date, settings: RuleSettings) -> list[Reason]:
-    """Every reason this person may not return on ``on`` (empty: may return)."""
-    return [r for _name, rule in RULES if (r := rule(facts, on, settings)) is not None]
+    """Every reason this person may not return on ``on`` (empty: may return),
+    a ``source-unavailable`` one for each source whose facts are unknown."""
+    known = [r for _name, rule in RULES if (r := rule(facts, on, settings)) is not None]
+    return known + unavailable(facts)
+
+
+def undecided(reasons: list[Reason]) -> bool:
+    """Facts are missing and no rule that could be checked keeps the person home."""
+    return bool(reasons) and all(r.rule == UNAVAILABLE for r in reasons)
 
 
 def may_return_from(reasons: list[Reason]) -> dt.date | None:
