@@ -10,9 +10,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.state.tables import rtw_commitment
 
@@ -76,29 +76,57 @@ class Commitments:
         unless that one is UNDECIDED (a source did not answer): it is decided
         again, as a new version. A different one supersedes it (the old version
         stays, not current).
+
+        The decision is taken outside any lock (it asks the sources); the store
+        is one transaction holding the enterprise's lock, which looks again at
+        the one in force, so submissions racing on several hub processes store
+        one version, and exactly one version is ever current.
         """
         key = input_hash(data)
-        existing = await self.current(data["creditCode"])
-        if existing is not None and existing.input == data and existing.decision != "UNDECIDED":
+        credit_code = data["creditCode"]
+        existing = await self.current(credit_code)
+        if _in_force(existing, data):
+            assert existing is not None
             return existing, False
         decision, reasons, stay_home, employees = await decide()
         async with self.engine.begin() as conn:
-            # Lock the enterprise's rows (PostgreSQL) / the database (SQLite) while revising.
+            await _lock(conn, credit_code)
+            row = (await conn.execute(select(rtw_commitment).where(and_(
+                rtw_commitment.c.credit_code == credit_code, rtw_commitment.c.current == 1)))).first()
+            if row is not None and _in_force(_commitment(row), data):
+                return _commitment(row), False  # a concurrent submission stored this one
             await conn.execute(update(rtw_commitment).where(and_(
-                rtw_commitment.c.credit_code == data["creditCode"], rtw_commitment.c.current == 1))
+                rtw_commitment.c.credit_code == credit_code, rtw_commitment.c.current == 1))
                 .values(current=0))
             last = (await conn.execute(select(func.max(rtw_commitment.c.version)).where(
-                rtw_commitment.c.credit_code == data["creditCode"]))).scalar()
+                rtw_commitment.c.credit_code == credit_code))).scalar()
             now = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
             result = await conn.execute(insert(rtw_commitment).values(
-                credit_code=data["creditCode"], version=(last or 0) + 1, current=1, input_hash=key,
+                credit_code=credit_code, version=(last or 0) + 1, current=1, input_hash=key,
                 input=json.dumps(data, sort_keys=True, ensure_ascii=False), decision=decision,
                 reasons=json.dumps(reasons, ensure_ascii=False),
                 stay_home=json.dumps(stay_home, ensure_ascii=False), employees=employees,
                 submitted_at=now, submitted_by=submitted_by))
             key_row = result.inserted_primary_key
             assert key_row is not None
-            new_id = key_row[0]
-        fresh = await self.current(data["creditCode"])
-        assert fresh is not None and fresh.id == new_id
-        return fresh, True
+            fresh = (await conn.execute(select(rtw_commitment).where(
+                rtw_commitment.c.id == key_row[0]))).first()
+        assert fresh is not None
+        return _commitment(fresh), True
+
+
+def _in_force(existing: Commitment | None, data: dict[str, Any]) -> bool:
+    """The one in force is this commitment, decided (an UNDECIDED one is decided again)."""
+    return existing is not None and existing.input == data and existing.decision != "UNDECIDED"
+
+
+async def _lock(conn: AsyncConnection, credit_code: str) -> None:
+    """Hold the enterprise's commitments for this transaction: PostgreSQL, an advisory
+    lock on its credit code; SQLite, the database's write lock, taken by a write
+    that changes nothing (as the first statement, so two writers never deadlock)."""
+    if conn.dialect.name == "postgresql":
+        digest = hashlib.sha256(f"rtw:{credit_code}".encode()).digest()
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                           {"key": int.from_bytes(digest[:8], "big", signed=True)})
+    else:
+        await conn.execute(update(rtw_commitment).where(rtw_commitment.c.id == -1).values(current=0))
