@@ -127,25 +127,14 @@ class VenueCity(CityPart):
         persons = sum(plan.district_population.values())
         weights = {d: float(p) for d, p in plan.district_population.items() if p > 0}
         alloc = largest_remainder(weights, max(len(FIRST_KINDS), round(persons / PERSONS_PER_VENUE)))
-        for district, count in alloc.items():
-            streets = cat.STREETS[district]
-            for i in range(count):
-                kind = FIRST_KINDS[i] if i < len(FIRST_KINDS) else \
-                    KIND_OF[KIND_TABLE[int(rng.random() * len(KIND_TABLE))]]
-                stem = _stem(streets[int(rng.random() * len(streets))])
-                if kind == "超市":
-                    name = f"{SUPERMARKETS[int(rng.random() * len(SUPERMARKETS))]}超市（{stem}店）"
-                elif kind == "农贸市场":
-                    name = f"{stem}农贸市场"
-                elif kind == "商场":
-                    name = f"{MALLS[int(rng.random() * len(MALLS))]}（{stem}）"
-                elif kind == "车站":
-                    name = f"地铁{stem}站" if district in cat.URBAN_DISTRICTS or rng.random() < 0.3 \
-                        else f"{ZHENGZHOU_DISTRICTS[district]}{stem}汽车站"
-                else:
-                    name = (f"{OFFICE_WORDS[int(rng.random() * len(OFFICE_WORDS))]}"
-                            f"{OFFICE_SUFFIXES[int(rng.random() * len(OFFICE_SUFFIXES))]}")
-                venue(name, kind, district)
+        slots = [(district, FIRST_KINDS[i] if i < len(FIRST_KINDS) else
+                  KIND_OF[KIND_TABLE[int(rng.random() * len(KIND_TABLE))]])
+                 for district, count in alloc.items() for i in range(count)]
+        # A small city still has a venue of every kind (in its most populous district).
+        biggest = max(weights, key=lambda d: (weights[d], d))
+        slots += [(biggest, kind) for kind in KIND_WEIGHTS if all(k != kind for _d, k in slots)]
+        for district, kind in slots:
+            venue(self._name(kind, district), kind, district)
         # Each district's venues of a kind, or the nearest district's that has some.
         self.near: dict[str, dict[str, list[str]]] = {}
         for district in ZHENGZHOU_DISTRICTS:
@@ -156,6 +145,22 @@ class VenueCity(CityPart):
                     self.near[district][kind] = self.in_district[cat.nearest_district(district, having)][kind]
         self.anywhere = {kind: [v for d in ZHENGZHOU_DISTRICTS for v in self.in_district[d].get(kind, ())]
                          for kind in (*KIND_WEIGHTS, "医院")}
+
+    def _name(self, kind: str, district: str) -> str:
+        rng = self.rng
+        streets = cat.STREETS[district]
+        stem = _stem(streets[int(rng.random() * len(streets))])
+        if kind == "超市":
+            return f"{SUPERMARKETS[int(rng.random() * len(SUPERMARKETS))]}超市（{stem}店）"
+        if kind == "农贸市场":
+            return f"{stem}农贸市场"
+        if kind == "商场":
+            return f"{MALLS[int(rng.random() * len(MALLS))]}（{stem}）"
+        if kind == "车站":
+            return f"地铁{stem}站" if district in cat.URBAN_DISTRICTS or rng.random() < 0.3 \
+                else f"{ZHENGZHOU_DISTRICTS[district]}{stem}汽车站"
+        word = OFFICE_WORDS[int(rng.random() * len(OFFICE_WORDS))]
+        return word + OFFICE_SUFFIXES[int(rng.random() * len(OFFICE_SUFFIXES))]
 
     def _office(self, enterprise: Enterprise) -> str | None:
         """The office building an enterprise works from (None: a works or a shop of its own)."""
