@@ -371,3 +371,17 @@ def test_the_trail_shows_no_more_than_the_lists_it_unites(narrowed: TestClient, 
     passes = [e for e in trail if e["kind"] == "CHECKPOINT_PASS"]
     assert all(e["placeName"] is None for e in passes)  # masked for this department: left out
     assert all(e["placeName"] for e in trail if e["kind"] in ("VENUE_SCAN", "COMMUNITY_ENTRY"))
+
+
+def test_the_readmes_venue_question_works_as_written(gql: Any, samples: dict[str, Any], city: Path) -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    (document,) = [e for e in re.findall(r"```graphql\n(.+?)\n```", readme, re.S) if e.startswith("query Where")]
+    idn = _busy_persons(city)[0]
+    r = gql(document, {"venue": samples["venue_id"], "id": idn}, department="health",
+            purpose="epidemiological-investigation")
+    body = r.json()
+    assert r.status_code == 200 and "errors" not in body, body
+    assert body["data"]["venue"]["name"] and body["data"]["person"]["trail"]
+    assert body["data"]["person"]["venueScans"]
