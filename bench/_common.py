@@ -20,6 +20,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "RESULTS.md"
 PACKAGES = ("strawberry-graphql", "graphql-core", "starlette", "uvicorn", "sqlalchemy",
             "aiosqlite", "aiodataloader", "httpx", "pyjwt", "h11", "uvloop", "httptools")
+#: The sources the school query reads (the columns of its statement table) and
+#: whose files every benchmarked revision's city has; the venue source is neither.
 SOURCES = ("healthcode", "transport", "community", "enterprise", "school", "clinic")
 
 _HEADER = """# Benchmarks

@@ -27,7 +27,7 @@ from hub.city.person import Person
 from hub.city.plan import Checkpoint, CityPlan
 
 NOW = datetime(2020, 3, 15, 8, 0, tzinfo=UTC)
-BUILT_IN = ("healthcode", "transport", "community", "enterprise", "school", "clinic")
+BUILT_IN = ("healthcode", "transport", "community", "enterprise", "school", "clinic", "venues")
 
 venue_tables = MetaData()
 Table("venue", venue_tables,
@@ -77,7 +77,7 @@ class VenueCity(CityPart):
                     self.rows["venue_scan"].add((None, self.market_of[district], person.id_number, at))
 
     def samples(self, plan: CityPlan) -> Mapping[str, Any]:
-        return {"venue_id": "M000", "venue_households": self.households, "scopes": {"venue": "M000"}}
+        return {"market_id": "M000", "market_households": self.households, "scopes": {"market": "M000"}}
 
 
 def q(out: Path, source: str, sql: str) -> list[tuple[Any, ...]]:
@@ -146,17 +146,17 @@ def test_hub_city_knows_no_source() -> None:
 def test_an_outside_part_adds_its_tables_and_changes_no_other_row(tmp_path: Path) -> None:
     plain, more = tmp_path / "plain", tmp_path / "more"
     generate(plain, persons=800, seed=7, now=NOW)
-    report = generate(more, persons=800, seed=7, now=NOW, parts={**registered_parts(), "venues": VenueCity})
+    report = generate(more, persons=800, seed=7, now=NOW, parts={**registered_parts(), "markets": VenueCity})
 
-    # The six built-in files are row for row what they are without it.
+    # The built-in files are row for row what they are without it.
     for source in BUILT_IN:
         assert fingerprint(more, source) == fingerprint(plain, source), source
     # Its own file, with rows from the plan, from the events and from every household.
     assert is_generated(more)
-    assert manifest(more)["files"]["venues"] == "venues.sqlite"
-    assert report.rows["venue"] == len(q(more, "venues", "SELECT 1 FROM venue")) > 1
+    assert manifest(more)["files"]["markets"] == "markets.sqlite"
+    assert report.rows["venue"] == len(q(more, "markets", "SELECT 1 FROM venue")) > 1
     residents = {r for (r,) in q(more, "community", "SELECT CERT_NO FROM T_RESIDENT")}
-    scans = q(more, "venues", "SELECT venue_id, id_card, scan_ts FROM venue_scan ORDER BY scan_id")
+    scans = q(more, "markets", "SELECT venue_id, id_card, scan_ts FROM venue_scan ORDER BY scan_id")
     market = {card for venue, card, _ in scans if venue != "STATION"}
     assert market and market <= residents
     station = [card for venue, card, _ in scans if venue == "STATION"]
@@ -166,14 +166,14 @@ def test_an_outside_part_adds_its_tables_and_changes_no_other_row(tmp_path: Path
     assert [ts for *_, ts in scans] == sorted(ts for *_, ts in scans)  # staged: keys grow with time
     # Its samples are added; every other sample is the same.
     with_part, without = manifest(more)["samples"], manifest(plain)["samples"]
-    assert with_part["venue_id"] == "M000" and with_part["venue_households"] > 0
-    assert with_part["scopes"] == {**without["scopes"], "venue": "M000"}
-    assert {k: v for k, v in with_part.items() if k not in ("venue_id", "venue_households", "scopes")} \
+    assert with_part["market_id"] == "M000" and with_part["market_households"] > 0
+    assert with_part["scopes"] == {**without["scopes"], "market": "M000"}
+    assert {k: v for k, v in with_part.items() if k not in ("market_id", "market_households", "scopes")} \
         == {k: v for k, v in without.items() if k != "scopes"}
     # Its random numbers are its own: the same seed, the same rows.
     again = tmp_path / "again"
-    generate(again, persons=800, seed=7, now=NOW, parts={**registered_parts(), "venues": VenueCity})
-    assert fingerprint(again, "venues") == fingerprint(more, "venues")
+    generate(again, persons=800, seed=7, now=NOW, parts={**registered_parts(), "markets": VenueCity})
+    assert fingerprint(again, "markets") == fingerprint(more, "markets")
 
 
 def test_the_docstring_example_is_a_working_part(tmp_path: Path) -> None:

@@ -41,6 +41,12 @@ QUERIES = [
      "{ totalCount edges { node { time nucleicAcidResult resultAt } } } } } } }", None),
     ("{ enterprises(first: 3) { totalCount edges { node { creditCode industry employees(first: 3) "
      "{ totalCount edges { node { idNumber } } } } } } }", None),
+    ("{ venues(first: 4, kind: SUPERMARKET) { totalCount edges { node { id name kind district code "
+     "scans(first: 5, since: \"2000-01-01T00:00:00Z\", until: \"2100-01-01T00:00:00Z\") { totalCount "
+     "pageInfo { endCursor } edges { node { time codeColor direction person { idNumber } } } } } } } }", None),
+    ("query($id: String!) { person(idNumber: $id) { venueScans(days: 30) { time codeColor direction "
+     "venue { id name kind } } trail(days: 30) { kind time placeId placeName direction } } }",
+     "staff_id_number"),
 ]
 
 PLAN = """query($s: ID!, $d: Date!, $after: String) { school(id: $s) { name district reopening(date: $d) {
@@ -162,6 +168,10 @@ def test_the_workflows_cover_something(sqlite_answers: dict[str, Any]) -> None:
     residents = [e for p in sqlite_answers["residents"] for e in p["community"]["residents"]["edges"]]
     total = sqlite_answers["residents"][0]["community"]["residents"]["totalCount"]
     assert len(residents) == len({e["cursor"] for e in residents}) == total
+    venues = sqlite_answers[f"query {len(QUERIES) - 2}"]["venues"]["edges"]
+    assert venues and all(v["node"]["scans"]["edges"] for v in venues)
+    person = sqlite_answers[f"query {len(QUERIES) - 1}"]["person"]
+    assert person["venueScans"] and len({e["kind"] for e in person["trail"]}) >= 2
 
 
 def test_same_answers_as_sqlite(server_config: HubConfig, sqlite_answers: dict[str, Any],

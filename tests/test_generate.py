@@ -26,6 +26,7 @@ from connectors.enterprise import tables as enterprise
 from connectors.healthcode import tables as healthcode
 from connectors.school import tables as school
 from connectors.transport import tables as transport
+from connectors.venues import tables as venues
 from hub.city.generate import SOURCES, database_path, generate, is_generated
 from hub.city.model import Clock
 from hub.ids import OTHER_PROVINCE_REGIONS, ZHENGZHOU_DISTRICTS, birth_date_of, is_valid_credit_code, is_valid_id_number
@@ -35,7 +36,8 @@ NOW = datetime(2020, 3, 15, 8, 0, tzinfo=UTC)
 NOW_TS = int(NOW.timestamp())
 DAY = 86_400
 METADATA = {"healthcode": healthcode.metadata, "transport": transport.metadata, "community": community.metadata,
-            "enterprise": enterprise.metadata, "school": school.metadata, "clinic": clinic.metadata}
+            "enterprise": enterprise.metadata, "school": school.metadata, "clinic": clinic.metadata,
+            "venues": venues.metadata}
 #: Every column that holds a person's ID number: (source, table, column).
 ID_COLUMNS = (
     ("healthcode", "jkm_xx", "sfzh"), ("transport", "pass_record", "id_card"),
@@ -43,6 +45,7 @@ ID_COLUMNS = (
     ("community", "T_GATE_LOG", "CERT_NO"), ("enterprise", "employee", "idNo"),
     ("school", "student", "id_number"), ("school", "staff", "id_number"),
     ("school", "school_class", "head_teacher_id"), ("clinic", "fever_visit", "patient_idcard"),
+    ("venues", "csm_smjl", "sfzh"),
 )
 
 

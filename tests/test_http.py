@@ -215,7 +215,7 @@ def test_health_ready_and_metrics(client: Any, gql: Any) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert set(ready.json()["sources"]) == {"healthcode", "transport", "community", "enterprise",
-                                            "school", "clinic"}
+                                            "school", "clinic", "venues"}
     gql("query Lookup { schools(first: 1) { totalCount } }")
     text = client.get("/metrics").text
     assert 'hub_requests_total{operation="Lookup",outcome="ok"}' in text

@@ -90,7 +90,7 @@ def _defaults(query: str) -> str:
 
 ROOT_VALUES = {"idNumber": "id_number", "id": None, "creditCode": "credit_code"}
 ROOT_ID = {"school": "school_id", "community": "community_id", "checkpoint": "checkpoint_id",
-           "clinic": "clinic_id"}
+           "clinic": "clinic_id", "venue": "venue_id"}
 
 
 def _everything(schema: Any, samples: dict[str, Any], depth: int = 6) -> str:
