@@ -4,12 +4,14 @@ may read, and the request's loaders."""
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hub.access.admission import Admission
 from hub.access.tokens import Identity
 
+from .cursors import Cursors, cursor_key
 from .loaders import Loaders
 
 if TYPE_CHECKING:
@@ -40,6 +42,13 @@ class RequestContext:
     cutoffs: dict[int, Any] = field(default_factory=dict)
     #: Resident ID numbers of every person in the answer (for the audit trail).
     touched: set[str] = field(default_factory=set)
+    #: Signs and opens the lists' cursors (hub.execution.cursors); without one
+    #: (a context made by hand), a key of this context's own.
+    cursors: Cursors | None = None
+
+    def __post_init__(self) -> None:
+        if self.cursors is None:
+            self.cursors = Cursors(cursor_key(secrets.token_urlsafe(32)), self.identity.department)
 
     async def person_in_scope(self, id_number: str) -> bool:
         """Whether a scoped department may see this person (unscoped: always).
