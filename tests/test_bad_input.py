@@ -301,3 +301,22 @@ def test_hub_token_refuses_a_ttl_above_the_limit(city: Any, capsys: pytest.Captu
     assert code == 2, err
     assert "at most 604800 s" in err and "token_max_seconds" in err
     assert main(["token", "--department", "health", "--ttl", str(WEEK), "--data-dir", str(city)]) == 0
+
+
+def test_a_key_too_large_for_its_column_is_bad_input_at_the_loader(app: TestClient) -> None:
+    """Behind the arguments' own checks: a value that overflows a source's integer
+    column is BAD_INPUT, never INTERNAL (OverflowError from the database driver)."""
+    from hub.access.admission import Reads
+    from hub.errors import BadInput
+    from hub.execution.loaders import Loaders
+
+    sources = app.app.state.hub.sources  # type: ignore[attr-defined]
+    name = sources.home("Checkpoint")
+    columns = {(name, v): frozenset(sources[name].views[v].fields) for v in sources[name].views}
+    loaders = Loaders(sources, Reads(columns, {}))
+
+    async def load() -> Any:
+        return await loaders.records("Checkpoint", "id").load(10**30)
+
+    with pytest.raises(BadInput, match="too large for the transport source"):
+        app.portal.call(load)  # type: ignore[union-attr]

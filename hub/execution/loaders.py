@@ -21,6 +21,7 @@ from aiodataloader import DataLoader
 
 from connectors.interface import Page
 from connectors.views import Record, Where
+from hub.errors import BadInput
 
 from .sources import SourceSet
 
@@ -73,7 +74,10 @@ class Loaders:
         full_where = where + self.reads.rows_for(name, view)
 
         async def batch(keys: Sequence[Any]) -> list[list[Record]]:
-            found = await connector.load(view, key, keys, fields=fields, where=full_where)
+            try:
+                found = await connector.load(view, key, keys, fields=fields, where=full_where)
+            except OverflowError:  # a value no column of the source can hold
+                raise _too_large(name) from None
             self.rows[name] += sum(len(v) for v in found.values())
             return [found.get(k, []) for k in keys]
 
@@ -135,15 +139,25 @@ class Loaders:
 
             async def batch(parents: Sequence[Any]) -> list[Page]:
                 keys = [None if p is WHOLE_VIEW else p for p in parents]
-                found = await connector.pages(
-                    view, parent, keys, fields=fields, first=first, after=after,
-                    where=full_where, with_total=with_total,
-                )
+                try:
+                    found = await connector.pages(
+                        view, parent, keys, fields=fields, first=first, after=after,
+                        where=full_where, with_total=with_total,
+                    )
+                except OverflowError:
+                    raise _too_large(name) from None
                 self.rows[name] += sum(len(p.records) for p in found.values())
                 return [found[k] for k in keys]
 
             loader = self._loaders[ident] = DataLoader(batch)
         return loader
+
+
+def _too_large(source: str) -> BadInput:
+    """The arguments are checked where they are read (schema/arguments.py); a value
+    that still overflows a source's column is the client's, not the source's fault."""
+    return BadInput(f"a value in this request is too large for the {source} source; "
+                    "keep ids and numbers within the ranges the README gives")
 
 
 def first(records: list[Record]) -> Record | None:
