@@ -118,16 +118,11 @@ class Enterprise:
     @strawberry.field(description="The return-to-work decision in force, if a commitment was submitted.")
     async def returnToWork(self, info: Info) -> ReturnToWork | None:
         record = await info.context.commitments.current(self.creditCode)
-        if record is None:
-            return None
-        info.context.touched.update(item["idNumber"] for item in record.stay_home)
-        return to_type(record)
+        return to_type(record) if record is not None else None
 
     @strawberry.field(description="Every commitment submitted, newest first.", metadata={"list_size": 5})
     async def returnToWorkHistory(self, info: Info) -> list[ReturnToWork]:
         records = await info.context.commitments.history(self.creditCode)
-        for record in records:
-            info.context.touched.update(item["idNumber"] for item in record.stay_home)
         return [to_type(r) for r in records]
 
 

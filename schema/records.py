@@ -22,6 +22,7 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from connectors.views import Condition, Record
+from hub.execution.context import person_record
 from hub.ids import ZHENGZHOU_DISTRICTS
 
 from .arguments import check_days
@@ -33,10 +34,17 @@ _BUILDERS: dict[type, list[tuple[str, type[Enum] | None]]] = {}
 
 
 def register(cls: type[C]) -> type[C]:
-    """Make ``cls`` the unified type of its GraphQL name (a later registration wins)."""
+    """Make ``cls`` the unified type of its GraphQL name (a later registration wins).
+
+    A type carrying an ``idNumber`` (a field or ``strawberry.Private``) is one
+    person's data: each of its objects in an answer puts that person in the
+    request's audit entry (``hub.execution.context.PERSON_RECORDS``).
+    """
     definition = getattr(cls, "__strawberry_definition__", None)
     name = definition.name if definition is not None else cls.__name__
     _TYPES[name] = cls
+    if dataclasses.is_dataclass(cls) and any(f.name == "idNumber" for f in dataclasses.fields(cls)):
+        person_record(name)
     return cls
 
 

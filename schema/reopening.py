@@ -25,6 +25,7 @@ from schema.paging import (
 )
 
 from .arguments import check_date
+from .records import register
 from .resolve import person_of, place
 
 if TYPE_CHECKING:
@@ -47,6 +48,9 @@ def reasons_out(reasons: Sequence[Reason]) -> list[ReturnReason]:
     return [ReturnReason(rule=r.rule, detail=r.detail, until=r.until) for r in reasons]
 
 
+# Registered: an Exclusion in the answer (a per-person reason) puts its person
+# in the audit entry, whether or not its `person` is asked.
+@register
 @strawberry.type(description="A pupil or staff member who may not return, with every reason.")
 class Exclusion:
     idNumber: strawberry.Private[str]

@@ -11,7 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from connectors.views import Condition, Record
+from hub.errors import BadInput
 from hub.futures import then
+from hub.ids import id_number_problem
 
 from .paging import Connection, check_first, connection, list_cursors, sealed, wants_total
 from .records import build, node_type
@@ -21,9 +23,22 @@ PRIMES = frozenset({"Student", "Staff", "Residence"})
 
 
 def person_of(info: Any, id_number: str) -> Any:
-    """A Person for the answer: the audit trail records every one it touches."""
-    info.context.touched.add(id_number)
+    """A Person for the answer (once its fields are in the answer, the audit
+    entry holds it: ``schema.records.register``)."""
     return node_type("Person")(idNumber=id_number)
+
+
+def asked(info: Any, id_number: str) -> str:
+    """An ``idNumber`` argument: checked (BAD_INPUT naming what is wrong), and the
+    person asked for is in the audit entry whatever the answer: found, null
+    (unknown to every source) or out of the token's scope. The question is
+    about them and so is its answer, even "no such person here"; their access
+    history shows who asked."""
+    problem = id_number_problem(id_number)
+    if problem is not None:
+        raise BadInput(f"idNumber: {problem}", argument="idNumber")
+    info.context.touch(id_number)
+    return id_number
 
 
 def place(info: Any, view: str, key: str, value: Any, type_name: str) -> Any:
@@ -48,7 +63,6 @@ def people_page(info: Any, view: str, parent: str, key: Any, first: int, after: 
             by_person = loaders.records(view, "idNumber")
             for rec in page.records:
                 by_person.prime(rec["idNumber"], [rec])
-        info.context.touched.update(r["idNumber"] for r in page.records)
         return connection(page, [person(idNumber=r["idNumber"]) for r in page.records], after)
 
     return then(loader.load(key), to_connection)

@@ -107,7 +107,8 @@ async def submit(info: Info, data: ReturnToWorkInput) -> ReturnToWork:
 
     record, _created = await ctx.commitments.submit(
         clean, decision, f"{ctx.identity.department}:{ctx.identity.subject}")
-    ctx.touched.update(item["idNumber"] for item in record.stay_home)
+    # The employees told to stay home are in the audit entry as their
+    # Exclusion nodes are in the answer (schema.records.register).
     return to_type(record)
 
 

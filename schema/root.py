@@ -12,7 +12,7 @@ from strawberry.types import Info
 from connectors.views import Condition
 from hub.errors import BadInput
 from hub.execution.loaders import WHOLE_VIEW
-from hub.ids import ZHENGZHOU_DISTRICTS, credit_code_problem, id_number_problem
+from hub.ids import ZHENGZHOU_DISTRICTS, credit_code_problem
 
 from .arguments import check_date, check_int_id, check_text, check_time
 from .audit import AuditQuery
@@ -22,19 +22,12 @@ from .paging import DEFAULT_PAGE, Connection
 from .person import HealthCode, health_code
 from .places import Checkpoint, Clinic, Community, Enterprise, School
 from .reopening import ReopeningOverview, overview
-from .resolve import page, person_of, place
+from .resolve import asked, page, person_of, place
 
 if TYPE_CHECKING:
     from .person import Person
 
 PersonType = Annotated["Person", strawberry.lazy("schema.person")]
-
-
-def _id_number(value: str) -> str:
-    problem = id_number_problem(value)
-    if problem is not None:
-        raise BadInput(f"idNumber: {problem}", argument="idNumber")
-    return value
 
 
 def _district(value: str | None) -> tuple[Condition, ...]:
@@ -56,7 +49,7 @@ def _list(info: Info, view: str, type_name: str, first: int, after: str | None,
 class Query(AuditQuery):
     @strawberry.field(description="One person across every source; null when no source knows the number.")
     async def person(self, info: Info, idNumber: str) -> PersonType | None:
-        _id_number(idNumber)
+        asked(info, idNumber)
         if not await info.context.person_in_scope(idNumber):
             return None
         loader = info.context.loaders.records("HealthCode", "idNumber", forward=False)
@@ -64,14 +57,11 @@ class Query(AuditQuery):
 
     @strawberry.field(description="A person's current health code, by resident ID number.")
     async def healthCode(self, info: Info, idNumber: str) -> HealthCode | None:
-        _id_number(idNumber)
+        asked(info, idNumber)
         if not await info.context.person_in_scope(idNumber):
             return None
         loader = info.context.loaders.records("HealthCode", "idNumber", forward=False)
-        code = health_code(await loader.load(idNumber))
-        if code is not None:
-            info.context.touched.add(idNumber)
-        return code
+        return health_code(await loader.load(idNumber))
 
     @strawberry.field
     def school(self, info: Info, id: strawberry.ID) -> School | None:

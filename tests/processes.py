@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -35,10 +36,20 @@ def hub_command(*args: str, env: Mapping[str, str] | None = None,
 def serving(config_file: Path, env: Mapping[str, str] | None = None,
             timeout: float = 30) -> Iterator[str]:
     """``hub serve --config FILE`` on a free port; yields its base URL."""
+    with serving_process(config_file, env, timeout) as (base, _proc):
+        yield base
+
+
+@contextmanager
+def serving_process(config_file: Path, env: Mapping[str, str] | None = None,
+                    timeout: float = 30) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``hub serve --config FILE`` on a free port; yields its base URL and its process."""
     port = free_port()
+    # stderr goes to a file, not a pipe: a pipe nobody reads fills up and stalls the server.
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve", "--config", str(config_file),
                              "--port", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
+                            stderr=log, env={**os.environ, **(env or {})})
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -49,13 +60,15 @@ def serving(config_file: Path, env: Mapping[str, str] | None = None,
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise AssertionError(f"hub serve did not start: {err}")
+                log.seek(0)
+                raise AssertionError(f"hub serve did not start: {log.read().decode(errors='replace')}")
             time.sleep(0.1)
-        yield base
+        yield base, proc
     finally:
         proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(5)
+        log.close()

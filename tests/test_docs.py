@@ -44,3 +44,23 @@ def test_readme_examples_validate_against_the_schema() -> None:
     for text in examples:
         errors = validate(SCHEMA._schema, parse(text))
         assert not errors, (text, errors)
+
+
+def test_security_names_only_tests_that_exist_and_the_limits_that_are() -> None:
+    import ast
+    import dataclasses
+
+    from hub.limits import Limits
+
+    text = (ROOT / "SECURITY.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", text))
+    assert len(named) > 20
+    for path, name in sorted(named):
+        tree = ast.parse((ROOT / path).read_text(encoding="utf-8"))
+        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+        assert name in defined, f"SECURITY.md names {path}::{name}, which does not exist"
+    table = {k.strip("`") for row in re.findall(r"^\| (`[^|]+) \|", text, re.M)
+             for k in re.findall(r"`(\w+)`", row)}
+    limits = {f.name for f in dataclasses.fields(Limits) if f.name not in {"departments", "sources"}}
+    assert limits <= table, f"SECURITY.md's table misses {sorted(limits - table)}"
+    assert table <= limits | {"cost", "rows"}, f"SECURITY.md's table names {sorted(table - limits)}"

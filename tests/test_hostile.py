@@ -16,40 +16,12 @@ import pytest
 from graphql import parse
 from starlette.testclient import TestClient
 
+from bench.hostile import WIDE, aliases, fragment_chain, nested
 from hub.app import create_app
 from hub.config import HubConfig
 from hub.execution.price import price
 from hub.limits import Limits
 from schema import SCHEMA
-
-
-def nested(levels: int, first: int = 500) -> str:
-    """community -> residents(first) -> residence -> community -> ... ``levels`` times."""
-    inner = "name"
-    for _ in range(levels):
-        inner = f"residents(first: {first}) {{ edges {{ node {{ residence {{ community {{ {inner} }} }} }} }} }}"
-    return f'query($id: ID!) {{ community(id: $id) {{ {inner} }} }}'
-
-
-#: Within the depth limit, but 500 residents of each of 500 residents' communities.
-WIDE = ('query($id: ID!) { community(id: $id) { residents(first: 500) { edges { node { residence '
-        '{ community { residents(first: 500) { edges { node { idNumber } } } } } } } } } }')
-
-
-def aliases(n: int) -> str:
-    parts = " ".join(f'a{i}: reopeningOverview(date: "2026-12-01") {{ people }}' for i in range(n))
-    return "{ " + parts + " }"
-
-
-def fragment_chain(levels: int) -> str:
-    """Each fragment spreads the next twice, under two aliases: 2^levels if expanded."""
-    frags = []
-    for i in range(levels):
-        nxt = f"...F{i + 1}" if i + 1 < levels else "name"
-        frags.append(f"fragment F{i} on Community {{ x: residents(first: 2) {{ edges {{ node {{ residence "
-                     f"{{ community {{ {nxt} }} }} }} }} }} y: residents(first: 2) {{ edges {{ node "
-                     f"{{ residence {{ community {{ {nxt} }} }} }} }} }} }}")
-    return 'query($id: ID!) { community(id: $id) { ...F0 } } ' + " ".join(frags)
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +115,37 @@ def test_a_department_budget_in_the_configuration(config: HubConfig, token: Any)
         r = _post(client, token, "transport", '{ checkpoints(first: 100) { edges { node { passes(first: 500) '
                   '{ edges { node { time } } } } } } }', "traffic-control")
         assert r.json()["errors"][0]["extensions"]["code"] == "COST_LIMIT"
+
+
+SCHOOL = ('query($id: ID!) { school(id: $id) { students(first: 500) { edges { node { name '
+          'healthCode { color } clinicVisits(days: 14) { time } } } } } }')
+
+
+def test_a_request_past_its_deadline_is_a_503_and_audited(config: HubConfig, token: Any,
+                                                          samples: dict[str, Any]) -> None:
+    # A deadline no school query can meet: the answer is the 503, never a hang or partial data.
+    tight = replace(config.limits, deadline_seconds=0.000_001)
+    with TestClient(create_app(replace(config, limits=tight))) as client:
+        r = _post(client, token, "health", SCHOOL, "epidemiological-investigation",
+                  {"id": samples["school_id"]})
+        assert r.status_code == 503, r.text
+        error = r.json()["errors"][0]
+        assert error["extensions"]["code"] == "DEADLINE_EXCEEDED"
+        assert "deadline" in error["message"] and "data" not in r.json()
+        assert r.headers.get("x-audit-entry"), "the cut request left no audit entry"
+        ok = _post(client, token, "health", "{ __typename }", "epidemiological-investigation")
+        assert ok.status_code == 200, ok.text
+
+
+def test_an_answer_over_its_size_is_refused_not_sent(config: HubConfig, token: Any,
+                                                     samples: dict[str, Any]) -> None:
+    small = replace(config.limits, answer_bytes=2_000)
+    with TestClient(create_app(replace(config, limits=small))) as client:
+        r = _post(client, token, "health", SCHOOL, "epidemiological-investigation",
+                  {"id": samples["school_id"]})
+        assert r.status_code == 400, r.text
+        assert r.json()["errors"][0]["extensions"]["code"] == "ANSWER_TOO_LARGE"
+        assert "2,000 bytes" in r.json()["errors"][0]["message"]
+        assert len(r.content) < 2_000
+        small_answer = _post(client, token, "health", "{ __typename }", "epidemiological-investigation")
+        assert small_answer.status_code == 200, small_answer.text

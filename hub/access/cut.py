@@ -3,7 +3,8 @@ grants for the request's purpose. Execution and introspection use it, so a
 department sees nothing more; the validation rule (hub.access.rule) refuses,
 against it, a denied field before any connector runs.
 
-Masked fields get a resolver that masks the value on its way out. Every
+Masked fields get a resolver that masks the value on its way out (each
+element of a list of strings, such as an audit entry's persons). Every
 built-in scalar stays, whatever is granted, so that variables of any of them
 coerce the same way in every department's schema.
 """
@@ -104,8 +105,13 @@ def _masked(resolve: Callable[..., Any] | None, rule: Rule) -> Callable[..., Any
     mask = MASKS[rule.mask or ""]
     inner = resolve or default_field_resolver
 
-    def apply(value: Any) -> Any:
+    def one(value: Any) -> Any:
         return mask(str(value)) if value is not None else None
+
+    def apply(value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [one(v) for v in value]
+        return one(value)
 
     def resolver(source: Any, info: Any, **args: Any) -> Any:
         value = inner(source, info, **args)

@@ -2,7 +2,8 @@
 
 A file says which purposes the department may state, which row scope its
 tokens carry, and which fields of which types it may read, each ``allow`` or
-``mask`` (with a named mask from ``hub.access.masks``), optionally only for
+``mask`` (with a named mask from ``hub.access.masks``: a string field, or a
+list of strings masked element by element), optionally only for
 some purposes::
 
     department = "school"
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, get_named_type, is_scalar_type
+from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, is_scalar_type
 
 from hub.errors import ConfigError
 
@@ -166,11 +167,9 @@ def _load_file(path: Path, schema: GraphQLSchema, vocabulary: Vocabulary) -> Pol
             gql_field = gql_type.fields.get(fname)
             if gql_field is None:
                 raise _error(lines.at(fname, index), f"type {type_name} has no field {fname!r}")
-            if mask is not None:
-                base = get_named_type(gql_field.type)
-                if not (is_scalar_type(base) and base.name in ("String", "ID")) or _is_list(gql_field.type):
-                    raise _error(lines.at(fname, index), f"{type_name}.{fname} is not a string; "
-                                 "only strings can be masked")
+            if mask is not None and not _maskable(gql_field.type):
+                raise _error(lines.at(fname, index), f"{type_name}.{fname} is not a string nor a "
+                             "list of strings; only those can be masked (allow it or leave it out)")
             rules.setdefault(f"{type_name}.{fname}", []).append(
                 Rule(mask=mask, purposes=bound_set, where=lines.at(fname, index)))
     return Policy(
@@ -211,10 +210,15 @@ def _load_reads(path: Path, schema: GraphQLSchema) -> dict[str, str]:
     return out
 
 
-def _is_list(t: Any) -> bool:
+def _maskable(t: Any) -> bool:
+    """A String or ID, or a list of them (each element masked); not a list of lists."""
     if isinstance(t, GraphQLNonNull):
         t = t.of_type
-    return isinstance(t, GraphQLList)
+    if isinstance(t, GraphQLList):
+        t = t.of_type
+        if isinstance(t, GraphQLNonNull):
+            t = t.of_type
+    return is_scalar_type(t) and t.name in ("String", "ID")
 
 
 def access_table(policy: Policy, schema: GraphQLSchema) -> list[tuple[str, str, str]]:

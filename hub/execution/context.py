@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,20 @@ if TYPE_CHECKING:
     from hub.audit.trail import AuditLog
     from hub.workflows.commitments import Commitments
     from hub.workflows.rules import RuleSettings
+
+
+#: GraphQL types each of whose objects is one person's data, and the attribute
+#: holding that person's ID number (``schema.records.register`` adds every
+#: unified type carrying an ``idNumber``: Person, a checkpoint pass, a clinic
+#: visit, an excluded pupil, ...). An object of one of them in the answer puts
+#: its person in the audit entry; an object the answer does not hold (a page
+#: of which only ``totalCount`` was asked, a node nulled by an error) does not.
+PERSON_RECORDS: dict[str, str] = {}
+
+
+def person_record(type_name: str, attribute: str = "idNumber") -> None:
+    """Make every object of ``type_name`` in an answer touch the person ``attribute`` names."""
+    PERSON_RECORDS[type_name] = attribute
 
 
 @dataclass
@@ -40,7 +55,9 @@ class RequestContext:
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     #: "Last N days" row filters, by N (schema.records.since_cutoff).
     cutoffs: dict[int, Any] = field(default_factory=dict)
-    #: Resident ID numbers of every person in the answer (for the audit trail).
+    #: ID numbers of every person whose data is in the answer, and of every
+    #: person asked for by ID number (the audit entry's persons): see
+    #: :data:`PERSON_RECORDS` and :meth:`touch`.
     touched: set[str] = field(default_factory=set)
     #: Signs and opens the lists' cursors (hub.execution.cursors); without one
     #: (a context made by hand), a key of this context's own.
@@ -49,6 +66,21 @@ class RequestContext:
     def __post_init__(self) -> None:
         if self.cursors is None:
             self.cursors = Cursors(cursor_key(secrets.token_urlsafe(32)), self.identity.department)
+
+    def touch(self, *id_numbers: str) -> None:
+        """Put persons in this request's audit entry: asked for by ID number, or
+        shown by a field that lists ID numbers (an audit entry's persons)."""
+        self.touched.update(id_numbers)
+
+    def watch(self) -> dict[str, Callable[[list[Any]], None]]:
+        """For the executor: per person-record type, what to do with the objects
+        of it the answer holds (touch their persons)."""
+        touched = self.touched
+
+        def toucher(attribute: str) -> Callable[[list[Any]], None]:
+            return lambda objects: touched.update(getattr(o, attribute) for o in objects)
+
+        return {name: toucher(attribute) for name, attribute in PERSON_RECORDS.items()}
 
     async def person_in_scope(self, id_number: str) -> bool:
         """Whether a scoped department may see this person (unscoped: always).

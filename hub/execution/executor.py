@@ -41,9 +41,10 @@ before it:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from graphql import DocumentNode, ExecutionResult, GraphQLSchema, OperationType
+from graphql import DocumentNode, ExecutionResult, GraphQLObjectType, GraphQLSchema, OperationType
 from graphql import execute as _graphql_execute
 from graphql.execution import Executor
 from graphql.execution.collect_fields import collect_fields
@@ -62,11 +63,19 @@ async def execute(
     variable_values: dict[str, Any] | None = None,
     operation_name: str | None = None,
     root_value: Any = None,
+    watch: Mapping[str, Callable[[list[Any]], None]] | None = None,
 ) -> ExecutionResult:
-    """Execute a query level by level; the same ExecutionResult as ``graphql.execute``."""
+    """Execute a query level by level; the same ExecutionResult as ``graphql.execute``.
+
+    ``watch`` maps object type names to a callback, called with the objects of
+    that type the answer holds (the audit trail's persons, ``RequestContext.watch``):
+    once the run is over, leaving out objects an error nulled (level by level,
+    and when delegated to graphql-core: mutations).
+    """
+    watch = watch or {}
     if schema.get_directive("defer") or schema.get_directive("stream"):
         return await _delegate(schema, document, context_value, variable_values,
-                               operation_name, root_value)
+                               operation_name, root_value, watch)
     built = Executor.build(schema, document, root_value, context_value, variable_values,
                            operation_name)
     if isinstance(built, list):  # no such operation, or the variables do not coerce
@@ -75,7 +84,7 @@ async def execute(
     root_type = schema.get_root_type(operation.operation)
     if operation.operation is not OperationType.QUERY or root_type is None:
         return await _delegate(schema, document, context_value, variable_values,
-                               operation_name, root_value)
+                               operation_name, root_value, watch)
     try:
         grouped = collect_fields(schema, built.fragments, built.variable_values, root_type,
                                  operation, built.hide_suggestions).grouped_field_set
@@ -84,8 +93,9 @@ async def execute(
     if grouped is None or any(fdl[0].node.name.value in ("__schema", "__type")
                               for fdl in grouped.values()):
         return await _delegate(schema, document, context_value, variable_values,
-                               operation_name, root_value)
+                               operation_name, root_value, watch)
     run = _Run(built)
+    run.watch = watch
     data = await run.run(root_type, grouped)
     errors = run.errors
     if len(errors) > 1:
@@ -95,14 +105,50 @@ async def execute(
 
 async def _delegate(schema: GraphQLSchema, document: DocumentNode, context_value: Any,
                     variable_values: dict[str, Any] | None, operation_name: str | None,
-                    root_value: Any) -> ExecutionResult:
+                    root_value: Any,
+                    watch: Mapping[str, Callable[[list[Any]], None]]) -> ExecutionResult:
+    met: list[tuple[Callable[[list[Any]], None], Any, list[Any]]] = []
     result = _graphql_execute(schema, document, root_value=root_value,
                               context_value=context_value, variable_values=variable_values,
-                              operation_name=operation_name)
+                              operation_name=operation_name,
+                              executor_class=_watching(watch, met) if watch else None)
     if is_awaitable(result):
         result = await result
     assert isinstance(result, ExecutionResult)
+    for seen, obj, path in met:
+        if _holds(result.data, path):
+            seen([obj])
     return result
+
+
+def _watching(watch: Mapping[str, Callable[[list[Any]], None]],
+              met: list[tuple[Callable[[list[Any]], None], Any, list[Any]]]) -> type[Executor[Any]]:
+    """graphql-core's executor, noting in ``met`` each watched object whose fields it
+    executes, with its path (kept once the answer is known to hold it: ``_holds``)."""
+
+    class Watching(Executor[Any]):
+        def execute_fields(self, parent_type: GraphQLObjectType, source_value: Any,
+                           path: Any, grouped_field_set: Any, position_context: Any) -> Any:
+            seen = watch.get(parent_type.name)
+            if seen is not None and path is not None:
+                met.append((seen, source_value, path.as_list()))
+            return super().execute_fields(parent_type, source_value, path, grouped_field_set,
+                                          position_context)
+
+    return Watching
+
+
+def _holds(data: Any, path: list[Any]) -> bool:
+    """Whether the answer has an object at ``path`` (no error nulled it or what encloses it)."""
+    node = data
+    for key in path:
+        if isinstance(key, int):
+            if not isinstance(node, list) or not 0 <= key < len(node):
+                return False
+        elif not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return isinstance(node, dict)
 
 
 def _rank(data: Any, path: Any) -> list[int]:

@@ -16,7 +16,7 @@ coroutine is made per item.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from graphql import GraphQLObjectType
@@ -29,9 +29,18 @@ __all__ = ["_Run"]
 
 
 class _Run(_Completion):
-    """The state of one execution, and its level loop."""
+    """The state of one execution, and its level loop.
+
+    ``watch`` (type name -> callback): each callback is called, once the run is
+    over, with the objects of its type that the answer holds (their fields were
+    executed and no error nulled them or a node enclosing them).
+    """
+
+    watch: Mapping[str, Callable[[list[Any]], None]] = {}
 
     async def run(self, root_type: GraphQLObjectType, grouped: Any) -> dict[str, Any] | None:
+        #: The batches of watched types met: (callback, answer nodes, objects).
+        self._watched: list[tuple[Callable[[list[Any]], None], list[Any], list[Any]]] = []
         data: dict[str, Any] = {}
         holder: dict[Any, Any] = {None: data}
         root = [None, None, holder, True, root_type.name, False]
@@ -42,6 +51,11 @@ class _Run(_Completion):
         level = [batch]
         while level:
             level = await self._level(level)
+        for seen, nodes, objects in self._watched:
+            if self.any_dead:
+                objects = [o for o, node in zip(objects, nodes) if not self._is_dead(node)]
+            if objects:
+                seen(objects)
         answer: dict[str, Any] | None = holder[None]
         return answer
 
@@ -49,6 +63,11 @@ class _Run(_Completion):
         if self.any_dead:
             batches = [self._alive(b) for b in batches]
         batches = [b for b in batches if b.sources]
+        if self.watch:
+            for b in batches:
+                seen = self.watch.get(b.type.name)
+                if seen is not None:
+                    self._watched.append((seen, b.nodes, b.sources))
         work: list[_Work] = []
         pending: list[Any] = []
         slots: list[tuple[list[Any], int]] = []

@@ -60,5 +60,7 @@ class Runner:
         assert context.admission is not None
         # Level by level (hub/execution/executor.py): graphql-core's answer,
         # without a coroutine per field of every list item.
+        # The audit entry's persons: those whose records the answer holds.
         return await execute(context.admission.schema, document, context_value=context,
-                             variable_values=variables, operation_name=operation_name)
+                             variable_values=variables, operation_name=operation_name,
+                             watch=context.watch())

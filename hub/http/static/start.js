@@ -99,13 +99,16 @@ function fetcherFor(token) {
   };
 }
 
-/** A query every department may run: the schema it sees is its own (Docs, top left). */
+/** A query every department may run: the schema it sees is its own (Docs, top left).
+ * Anonymous on purpose: GraphiQL reads the operation name from the editor a moment
+ * after each edit, so a named default would be sent with a query typed over it
+ * and run straight away ("Unknown operation named ..."). */
 function defaultQuery(claims, purpose) {
   return [
     `# ${claims.dept || '?'}, purpose ${purpose}.`,
     '# The docs (top left) show what this token may read;',
     '# run with Ctrl-Enter or the run button.',
-    'query Hello {',
+    '{',
     '  __typename',
     '}',
     '',
