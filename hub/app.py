@@ -77,13 +77,14 @@ class Hub:
             self.metrics.watch_circuit(name, functools.partial(getattr, breaker, "value"))
         # Refuses to start on invalid policies: ConfigError names file and line.
         self.access = Access(SCHEMA._schema, self.sources.views, config.policy_dir or POLICY_DIR,
-                             secret=lambda: self.config.secret)
+                             secret=lambda: self.config.secret,
+                             token_max_seconds=config.limits.token_max_seconds)
         if config.state_url is None:
             raise ConfigError("the configuration names no state_url for the audit trail")
         self.audit = AuditLog(config.state_url, config.secret, config.limits)
         self.audit.observers.append(self.metrics.observe_audit_store)
         self.runner = Runner(self.sources, rules=config.rules, province=config.province,
-                             audit=self.audit)
+                             audit=self.audit, secret=lambda: self.config.secret)
         limiter = make_rate_limiter(*config.rate_limit) if config.rate_limit else None
         limits = config.limits
         addresses = (make_rate_limiter(limits.address_requests, limits.address_period_seconds,

@@ -18,13 +18,15 @@ import strawberry
 from strawberry.types import Info
 
 from connectors.interface import Page
+from schema.arguments import check_text, check_time
 from schema.paging import (
     DEFAULT_PAGE,
     Connection,
     check_first,
     connection,
+    list_cursors,
+    position,
     position_cursor,
-    read_position_cursor,
 )
 
 from .resolve import asked
@@ -96,22 +98,15 @@ def _entry(row: dict[str, Any], only: str | None) -> AuditEntry:
     )
 
 
-def _cursor(seq: int) -> str:
-    return position_cursor("AuditEntry", seq)
-
-
-def _after(cursor: str | None) -> int | None:
-    return read_position_cursor("AuditEntry", cursor) if cursor is not None else None
-
-
 async def audit_page(info: Info, first: int, after: str | None, only: str | None = None,
                      **filters: Any) -> Connection[AuditEntry]:
     """A page of entries; ``only``: each lists that one person (accessHistory)."""
     audit = info.context.audit
-    rows, has_next, total = await audit.entries(first=check_first(first), after_seq=_after(after),
-                                                **filters)
+    cursors = list_cursors(info)
+    rows, has_next, total = await audit.entries(first=check_first(first),
+                                                after_seq=position(cursors, after), **filters)
     page = Page(records=rows, has_next=has_next, total=total,
-                cursors=[_cursor(r["seq"]) for r in rows])
+                cursors=[position_cursor(cursors, r["seq"]) for r in rows])
     return connection(page, [_entry(r, only) for r in rows], after)
 
 
@@ -123,9 +118,12 @@ class AuditQuery:
         f = filter or AuditFilter()
         if f.idNumber is not None:
             asked(info, f.idNumber)
-        return await audit_page(info, first, after, department=f.department, since=f.since,
-                                until=f.until, outcome=f.outcome.value if f.outcome else None,
-                                id_number=f.idNumber)
+        return await audit_page(
+            info, first, after,
+            department=check_text("filter.department", f.department) if f.department else None,
+            since=check_time("filter.since", f.since) if f.since is not None else None,
+            until=check_time("filter.until", f.until) if f.until is not None else None,
+            outcome=f.outcome.value if f.outcome else None, id_number=f.idNumber)
 
     @strawberry.field(description="Who looked at this person's data: when, why, which fields.")
     async def accessHistory(self, info: Info, idNumber: str, first: int = DEFAULT_PAGE,

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
-import base64
-import json
+import dataclasses
+import datetime as dt
+from enum import Enum
 from typing import Any, Generic, TypeVar
 
 import strawberry
-from graphql import FieldNode, FragmentSpreadNode, GraphQLResolveInfo, InlineFragmentNode, SelectionSetNode
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLResolveInfo,
+    InlineFragmentNode,
+    SelectionSetNode,
+    get_argument_values,
+)
 
 from connectors.interface import Page
-from hub.errors import BadInput
+from hub.errors import BadCursor
+from hub.execution.cursors import NOT_A_CURSOR, CursorList, Cursors
+
+from .arguments import MAX_PAGE, check_first
 
 T = TypeVar("T")
 
 DEFAULT_PAGE = 50
-MAX_PAGE = 500
+__all__ = ["DEFAULT_PAGE", "MAX_PAGE", "Connection", "Edge", "PageInfo", "check_first", "connection",
+           "list_cursors", "position", "position_cursor", "position_page", "sealed", "wants_total"]
 
 
 @strawberry.type(description="Where a page stands in its list.")
@@ -41,30 +53,63 @@ class Connection(Generic[T]):
     )
 
 
-def position_cursor(kind: str, value: int) -> str:
-    """A cursor for a list the hub holds itself (not a source's): kind and position."""
-    raw = json.dumps([kind, value]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def list_cursors(info: Any, parent: Any = None) -> CursorList:
+    """The cursors of the list the field being resolved answers: signed for the
+    request's department and bound to the field (``Type.field``), its ``parent``
+    (the key of the object it hangs off) and its arguments other than ``first``
+    and ``after`` (hub.execution.cursors)."""
+    raw: GraphQLResolveInfo[Any] = info._raw_info
+    definition = raw.parent_type.fields[raw.field_name]
+    args = get_argument_values(definition, raw.field_nodes[0], raw.variable_values)
+    filters = {k: _plain(v) for k, v in sorted(args.items()) if k not in ("first", "after")}
+    cursors: Cursors = info.context.cursors
+    return cursors.list(f"{raw.parent_type.name}.{raw.field_name}", _plain(parent), filters)
 
 
-def read_position_cursor(kind: str, cursor: str) -> int:
-    """The position in a ``position_cursor``, or BadInput when it is not one of ``kind``."""
-    try:
-        name, value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if name != kind or not isinstance(value, int) or value < 0:
-            raise ValueError
-    except (ValueError, TypeError):
-        raise BadInput("after: this is not a cursor of this list; pass an endCursor") from None
+def _plain(value: Any) -> Any:
+    """An argument's value as JSON that says the same thing every time."""
+    if isinstance(value, Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in sorted(value.items())}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
     return value
 
 
-def check_first(first: int) -> int:
-    if not 1 <= first <= MAX_PAGE:
-        raise BadInput(
-            f"first must be between 1 and {MAX_PAGE} (got {first}); "
-            "fetch further pages with after: pageInfo.endCursor"
-        )
-    return first
+def position(cursors: CursorList, after: str | None) -> int | None:
+    """The position (an index, a sequence number) sealed in ``after`` by
+    ``position_cursor`` for a list the hub holds itself (None: no ``after``)."""
+    if after is None:
+        return None
+    text = cursors.open(after)
+    if not (text.isascii() and text.isdigit()):  # sealed for a list of another keeper
+        raise BadCursor(NOT_A_CURSOR, argument="after")
+    return int(text)
+
+
+def position_cursor(cursors: CursorList, value: int) -> str:
+    """The cursor of the item at ``value`` of a list the hub holds itself."""
+    return cursors.seal(str(value))
+
+
+def position_page(cursors: CursorList, items: list[T], first: int,
+                  after: str | None) -> tuple[list[T], Page]:
+    """The ``first`` items after ``after`` of a list the hub holds, and their page."""
+    last = position(cursors, after)
+    start = last + 1 if last is not None else 0
+    chunk = items[start:start + first]
+    return chunk, Page(records=[], has_next=start + first < len(items), total=len(items),
+                       cursors=[position_cursor(cursors, start + i) for i in range(len(chunk))])
+
+
+def sealed(cursors: CursorList, page: Page) -> Page:
+    """``page`` with its keeper's cursors sealed for the client."""
+    return dataclasses.replace(page, cursors=[cursors.seal(c) for c in page.cursors])
 
 
 def connection(page: Page, nodes: list[Any], after: str | None) -> Connection[Any]:

@@ -13,6 +13,7 @@ from connectors.school.views import GRADE_NAMES
 from connectors.views import Condition
 from hub.errors import BadInput
 
+from .arguments import check_text, check_time
 from .enums import CheckpointKind, ClinicKind, Direction, SchoolLevel
 from .events import CheckpointPass, ClinicVisit, CommunityEntry, visit
 from .paging import DEFAULT_PAGE, Connection
@@ -47,7 +48,8 @@ class School:
         where: tuple[Condition, ...] = ()
         if grade is not None:
             if grade not in GRADE_NAMES:
-                raise BadInput(f"grade {grade!r} is unknown; use one of {', '.join(GRADE_NAMES)}")
+                raise BadInput(f"grade {check_text('grade', grade)!r} is unknown; use one of "
+                               f"{', '.join(GRADE_NAMES)}", argument="grade")
             where = (Condition("grade", "=", grade),)
         return people_page(info, "Student", "schoolId", self.id, first, after, where)
 
@@ -88,7 +90,7 @@ class Community:
         self, info: Info, since: dt.datetime | None = None, first: int = DEFAULT_PAGE,
         after: str | None = None,
     ) -> Connection[CommunityEntry]:
-        cutoff = since or info.context.now - dt.timedelta(days=1)
+        cutoff = check_time("since", since) if since is not None else info.context.now - dt.timedelta(days=1)
         return page(info, "CommunityEntry", "communityId", self.id, first, after,
                     (Condition("time", ">=", cutoff),), "CommunityEntry")
 
@@ -141,7 +143,7 @@ class Checkpoint:
         self, info: Info, since: dt.datetime | None = None, direction: Direction | None = None,
         first: int = DEFAULT_PAGE, after: str | None = None,
     ) -> Connection[CheckpointPass]:
-        cutoff = since or info.context.now - dt.timedelta(days=1)
+        cutoff = check_time("since", since) if since is not None else info.context.now - dt.timedelta(days=1)
         where: tuple[Condition, ...] = (Condition("time", ">=", cutoff),)
         if direction is not None:
             where += (Condition("direction", "=", direction.value),)
@@ -166,6 +168,6 @@ class Clinic:
         self, info: Info, since: dt.datetime | None = None, first: int = DEFAULT_PAGE,
         after: str | None = None,
     ) -> Connection[ClinicVisit]:
-        cutoff = since or info.context.now - dt.timedelta(days=7)
+        cutoff = check_time("since", since) if since is not None else info.context.now - dt.timedelta(days=7)
         return page(info, "ClinicVisit", "clinicId", self.id, first, after,
                     (Condition("time", ">=", cutoff),), "ClinicVisit", make=visit)

@@ -22,12 +22,12 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from connectors.views import Condition, Record
-from hub.errors import BadInput
 from hub.execution.context import person_record
 from hub.ids import ZHENGZHOU_DISTRICTS
 
+from .arguments import check_days
+
 C = TypeVar("C")
-MAX_DAYS = 90
 
 _TYPES: dict[str, type] = {}
 _BUILDERS: dict[type, list[tuple[str, type[Enum] | None]]] = {}
@@ -101,12 +101,6 @@ def _enum_of(hint: Any) -> type[Enum] | None:
             if found is not None:
                 return found
     return None
-
-
-def check_days(days: int) -> int:
-    if not 1 <= days <= MAX_DAYS:
-        raise BadInput(f"days must be between 1 and {MAX_DAYS} (got {days})")
-    return days
 
 
 def since_cutoff(info: Any, days: int) -> tuple[Condition, ...]:

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from connectors.interface import Page
 from connectors.school.views import GRADE_NAMES
 from hub.errors import BadInput
 from hub.workflows.reopening import FIRST_TO_RETURN, Evaluated, counts, evaluate_schools, ready
@@ -21,10 +20,11 @@ from schema.paging import (
     Connection,
     check_first,
     connection,
-    position_cursor,
-    read_position_cursor,
+    list_cursors,
+    position_page,
 )
 
+from .arguments import check_date
 from .records import register
 from .resolve import person_of, place
 
@@ -95,29 +95,21 @@ class ReopeningPlan:
         description="Pupils by grade; the graduating grades first.", metadata={"list_size": 12})
     staff: GradeReturn
     people: strawberry.Private[list[Evaluated]]
+    #: What the plan is of (its list's cursors are bound to it).
+    of: strawberry.Private[tuple[str, ...]] = ()
 
     @strawberry.field(description="Everyone who may not return or is undecided, in register "
                                   "order, with reasons.")
-    def excluded(self, first: int = DEFAULT_PAGE, after: str | None = None) -> Connection[Exclusion]:
+    def excluded(self, info: Info, first: int = DEFAULT_PAGE,
+                 after: str | None = None) -> Connection[Exclusion]:
         check_first(first)
         out = [p for p in self.people if p.reasons]
-        start = _index(after) + 1 if after else 0
-        chunk = out[start:start + first]
-        page = Page(records=[], has_next=start + first < len(out), total=len(out),
-                    cursors=[_cursor(start + i) for i in range(len(chunk))])
+        chunk, page = position_page(list_cursors(info, self.of), out, first, after)
         nodes = [Exclusion(idNumber=p.id_number, role=p.role, grade=p.grade,
                            reasons=reasons_out(p.reasons), mayReturnFrom=may_return_from(p.reasons),
                            undecided=undecided(p.reasons))
                  for p in chunk]
         return connection(page, nodes, after)
-
-
-def _cursor(i: int) -> str:
-    return position_cursor("Exclusion", i)
-
-
-def _index(cursor: str) -> int:
-    return read_position_cursor("Exclusion", cursor)
 
 
 def _summary(label: str, people: list[Evaluated]) -> GradeReturn:
@@ -126,7 +118,7 @@ def _summary(label: str, people: list[Evaluated]) -> GradeReturn:
                        undecided=held, returnsFirst=label in FIRST_TO_RETURN)
 
 
-def plan(on: dt.date, people: list[Evaluated]) -> ReopeningPlan:
+def plan(on: dt.date, people: list[Evaluated], of: tuple[str, ...] = ()) -> ReopeningPlan:
     pupils = [p for p in people if p.role == "STUDENT"]
     grades = sorted({p.grade for p in pupils if p.grade},
                     key=lambda g: (g not in FIRST_TO_RETURN, GRADE_NAMES.index(g)))
@@ -134,13 +126,14 @@ def plan(on: dt.date, people: list[Evaluated]) -> ReopeningPlan:
     may, bad, held = counts(people)
     return ReopeningPlan(date=on, total=len(people), mayReturn=may, mayNotReturn=bad, undecided=held,
                          byGrade=by_grade, staff=_summary("staff", [p for p in people if p.role == "STAFF"]),
-                         people=people)
+                         people=people, of=of)
 
 
 async def school_plan(info: Info, school_id: str, on: dt.date) -> ReopeningPlan:
     ctx = info.context
+    check_date("date", on)
     evaluated = await evaluate_schools(ctx.internal, [school_id], on, ctx.rules)
-    return plan(on, evaluated[school_id])
+    return plan(on, evaluated[school_id], (school_id, on.isoformat()))
 
 
 @strawberry.type

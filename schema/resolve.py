@@ -15,7 +15,7 @@ from hub.errors import BadInput
 from hub.futures import then
 from hub.ids import id_number_problem
 
-from .paging import Connection, check_first, connection, wants_total
+from .paging import Connection, check_first, connection, list_cursors, sealed, wants_total
 from .records import build, node_type
 
 #: The one-person views a list of people primes, so a page's people need no second look-up.
@@ -51,11 +51,14 @@ def people_page(info: Any, view: str, parent: str, key: Any, first: int, after: 
                 where: tuple[Condition, ...]) -> Any:
     """A page of people: ``view``'s records under ``key``, each a Person."""
     loaders = info.context.loaders
-    loader = loaders.pages(view, parent, first=check_first(first), after=after,
+    cursors = list_cursors(info, key)
+    loader = loaders.pages(view, parent, first=check_first(first),
+                           after=cursors.open(after) if after is not None else None,
                            where=where, with_total=wants_total(info))
     person = node_type("Person")
 
     def to_connection(page: Any) -> Connection[Any]:
+        page = sealed(cursors, page)
         if view in PRIMES:
             by_person = loaders.records(view, "idNumber")
             for rec in page.records:
@@ -68,9 +71,14 @@ def people_page(info: Any, view: str, parent: str, key: Any, first: int, after: 
 def page(info: Any, view: str, parent: str | None, key: Any, first: int, after: str | None,
          where: tuple[Condition, ...], type_name: str,
          make: Callable[[Record], Any] | None = None) -> Any:
-    """A page of ``view``'s records under ``key`` (``parent=None``: the whole view)."""
-    loader = info.context.loaders.pages(view, parent, first=check_first(first), after=after,
+    """A page of ``view``'s records under ``key`` (``parent=None``: the whole view).
+
+    The source's cursors reach the client sealed (schema.paging.list_cursors),
+    and ``after`` reaches the source only once opened: a value it wrote itself."""
+    cursors = list_cursors(info, key)
+    loader = info.context.loaders.pages(view, parent, first=check_first(first),
+                                        after=cursors.open(after) if after is not None else None,
                                         where=where, with_total=wants_total(info))
     build_one = make or (lambda r: build(type_name, r))
     return then(loader.load(key),
-                lambda p: connection(p, [build_one(r) for r in p.records], after))
+                lambda p: connection(sealed(cursors, p), [build_one(r) for r in p.records], after))

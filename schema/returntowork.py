@@ -11,13 +11,16 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from connectors.interface import Page
 from hub.errors import BadInput, Forbidden
 from hub.workflows.commitments import Commitment
 from hub.workflows.returntowork import clean_commitment, decide
 
-from .paging import DEFAULT_PAGE, Connection, check_first, connection
-from .reopening import Exclusion, ReturnReason, _cursor, _index
+from .arguments import check_date, check_text
+from .paging import DEFAULT_PAGE, Connection, check_first, connection, list_cursors, position_page
+from .reopening import Exclusion, ReturnReason
+
+#: Characters of one epidemic-prevention measure.
+MAX_MEASURE = 500
 
 
 @strawberry.enum
@@ -59,12 +62,11 @@ class ReturnToWork:
     stayHomeList: strawberry.Private[list[dict[str, Any]]]
 
     @strawberry.field(description="Employees who must stay home on plannedDate, and why.")
-    def stayHome(self, first: int = DEFAULT_PAGE, after: str | None = None) -> Connection[Exclusion]:
+    def stayHome(self, info: Info, first: int = DEFAULT_PAGE,
+                 after: str | None = None) -> Connection[Exclusion]:
         check_first(first)
-        start = _index(after) + 1 if after else 0
-        chunk = self.stayHomeList[start:start + first]
-        page = Page(records=[], has_next=start + first < len(self.stayHomeList),
-                    total=len(self.stayHomeList), cursors=[_cursor(start + i) for i in range(len(chunk))])
+        chunk, page = position_page(list_cursors(info, (self.creditCode, self.version)),
+                                    self.stayHomeList, first, after)
         nodes = []
         for item in chunk:
             reasons = [ReturnReason(rule=r["rule"], detail=r["detail"],
@@ -90,6 +92,10 @@ def to_type(c: Commitment) -> ReturnToWork:
 
 
 async def submit(info: Info, data: ReturnToWorkInput) -> ReturnToWork:
+    check_date("input.plannedDate", data.plannedDate)
+    check_text("input.contactName", data.contactName)
+    for measure in data.measures:
+        check_text("input.measures", measure, limit=MAX_MEASURE)
     clean = clean_commitment(data)
     ctx = info.context
     code = clean["creditCode"]

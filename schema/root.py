@@ -14,6 +14,7 @@ from hub.errors import BadInput
 from hub.execution.loaders import WHOLE_VIEW
 from hub.ids import ZHENGZHOU_DISTRICTS, credit_code_problem
 
+from .arguments import check_date, check_int_id, check_text, check_time
 from .audit import AuditQuery
 from .enums import ArrivalKind, CheckpointKind, ClinicKind, SchoolLevel
 from .events import Arrival
@@ -32,7 +33,7 @@ PersonType = Annotated["Person", strawberry.lazy("schema.person")]
 def _district(value: str | None) -> tuple[Condition, ...]:
     if value is None:
         return ()
-    if value not in ZHENGZHOU_DISTRICTS:
+    if check_text("district", value) not in ZHENGZHOU_DISTRICTS:
         known = ", ".join(f"{c} {n}" for c, n in ZHENGZHOU_DISTRICTS.items())
         raise BadInput(f"district {value!r} is not a Zhengzhou district code; use one of: {known}",
                        argument="district")
@@ -63,11 +64,11 @@ class Query(AuditQuery):
 
     @strawberry.field
     def school(self, info: Info, id: strawberry.ID) -> School | None:
-        return place(info, "School", "id", id, "School")
+        return place(info, "School", "id", check_text("id", id), "School")
 
     @strawberry.field
     def community(self, info: Info, id: strawberry.ID) -> Community | None:
-        return place(info, "Community", "id", id, "Community")
+        return place(info, "Community", "id", check_text("id", id), "Community")
 
     @strawberry.field
     def enterprise(self, info: Info, creditCode: str) -> Enterprise | None:
@@ -78,13 +79,14 @@ class Query(AuditQuery):
 
     @strawberry.field
     def checkpoint(self, info: Info, id: strawberry.ID) -> Checkpoint | None:
-        if not str(id).isdigit():
+        # The transport source's ids are integers: another id names no checkpoint.
+        if check_int_id("id", check_text("id", id)) is None:
             return None
         return place(info, "Checkpoint", "id", id, "Checkpoint")
 
     @strawberry.field
     def clinic(self, info: Info, id: strawberry.ID) -> Clinic | None:
-        return place(info, "Clinic", "id", id, "Clinic")
+        return place(info, "Clinic", "id", check_text("id", id), "Clinic")
 
     @strawberry.field(description="Schools, by id; filter by district code and level.")
     def schools(self, info: Info, district: str | None = None, level: SchoolLevel | None = None,
@@ -104,7 +106,7 @@ class Query(AuditQuery):
                     first: int = DEFAULT_PAGE, after: str | None = None) -> Connection[Enterprise]:
         where = _district(district)
         if industry is not None:
-            where += (Condition("industry", "=", industry),)
+            where += (Condition("industry", "=", check_text("industry", industry)),)
         return _list(info, "Enterprise", "Enterprise", first, after, where)
 
     @strawberry.field(description="Checkpoints, by id; filter by district and kind.")
@@ -129,7 +131,7 @@ class Query(AuditQuery):
                       metadata={"cost": 1000})
     async def reopeningOverview(self, info: Info, date: datetime.date,
                                 district: str | None = None) -> ReopeningOverview:
-        return await overview(info, _district(district), district, date)
+        return await overview(info, _district(district), district, check_date("date", date))
 
     @strawberry.field(description="Arrivals from abroad or another province, with their observation.")
     def arrivals(self, info: Info,
@@ -140,7 +142,7 @@ class Query(AuditQuery):
         if from_ is not None:
             where += (Condition("kind", "=", from_.value),)
         if since is not None:
-            where += (Condition("arrivedAt", ">=", since),)
+            where += (Condition("arrivedAt", ">=", check_time("since", since)),)
         if underObservation is not None:
             where += (Condition("observationEnd", ">" if underObservation else "<=", info.context.now),)
         return _list(info, "Arrival", "Arrival", first, after, where)

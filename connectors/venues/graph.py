@@ -28,6 +28,7 @@ from hub.errors import BadInput
 from hub.execution.loaders import WHOLE_VIEW
 from hub.futures import then
 from hub.ids import ZHENGZHOU_DISTRICTS
+from schema.arguments import check_text, check_time
 from schema.enums import CodeColor, Direction
 from schema.paging import DEFAULT_PAGE, Connection
 from schema.records import build, district_name, register, since_cutoff
@@ -68,9 +69,10 @@ class Venue:
                                   "`until` (default: now), in the order they were made.")
     def scans(self, info: Info, since: dt.datetime | None = None, until: dt.datetime | None = None,
               first: int = DEFAULT_PAGE, after: str | None = None) -> Connection[VenueScan]:
-        cutoff = since or info.context.now - dt.timedelta(days=1)
+        cutoff = check_time("since", since) if since is not None else info.context.now - dt.timedelta(days=1)
         where: tuple[Condition, ...] = (Condition("time", ">=", cutoff),)
         if until is not None:
+            check_time("until", until)
             if until < cutoff:
                 raise BadInput(f"until ({until.isoformat()}) is before since ({cutoff.isoformat()}); "
                                "give an until after since", argument="until")
@@ -99,7 +101,7 @@ class VenueScan:
 def _district(value: str | None) -> tuple[Condition, ...]:
     if value is None:
         return ()
-    if value not in ZHENGZHOU_DISTRICTS:
+    if check_text("district", value) not in ZHENGZHOU_DISTRICTS:
         known = ", ".join(f"{c} {n}" for c, n in ZHENGZHOU_DISTRICTS.items())
         raise BadInput(f"district {value!r} is not a Zhengzhou district code; use one of: {known}",
                        argument="district")

@@ -100,8 +100,10 @@ class Admission:
 
 class Access:
     def __init__(self, full: GraphQLSchema, views: Views, directory: Path,
-                 secret: Callable[[], str]) -> None:
+                 secret: Callable[[], str], *, token_max_seconds: int | None = None) -> None:
         self.full = full
+        #: The longest lifetime a token may have (``Limits.token_max_seconds``).
+        self.token_max_seconds = token_max_seconds
         self.views = views
         self._secret = secret
         self._generation = itertools.count(1)
@@ -161,7 +163,8 @@ class Access:
     # -- requests ----------------------------------------------------------
     def authenticate(self, authorization: str | None) -> Identity:
         """The identity a request's Authorization header proves (Unauthenticated if none)."""
-        identity = verify_token(bearer_token(authorization), self._secret(), self.vocabulary)
+        identity = verify_token(bearer_token(authorization), self._secret(), self.vocabulary,
+                                max_seconds=self.token_max_seconds)
         if identity.department not in self._state.policies.policies:
             raise Unauthenticated(f"the token names no known department ({identity.department!r})",
                                   reason="malformed")

@@ -12,6 +12,7 @@ A token carries the department (``dept``), the user (``sub``), row scopes
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,8 +60,12 @@ def issue_token(
     subject: str | None = None,
     now: float | None = None,
     vocabulary: Vocabulary | None = None,
+    max_ttl: int | None = None,
 ) -> str:
-    """A signed token; the department and purposes must be ones the policies know."""
+    """A signed token; the department and purposes must be ones the policies know.
+
+    ``max_ttl``: the longest lifetime the hub accepts (``Limits.token_max_seconds``).
+    """
     vocab = vocabulary or default_vocabulary()
     dept = vocab.departments.get(department)
     if dept is None:
@@ -69,6 +74,9 @@ def issue_token(
         )
     if ttl <= 0:
         raise BadInput("ttl must be a positive number of seconds")
+    if max_ttl is not None and ttl > max_ttl:
+        raise BadInput(f"ttl {ttl} s is longer than the hub accepts: at most {max_ttl} s "
+                       f"({_duration(max_ttl)}, [limits] token_max_seconds); issue a shorter one")
     chosen = list(purposes) if purposes else list(dept.purposes)
     unknown = [p for p in chosen if p not in vocab.purposes]
     if unknown:
@@ -86,15 +94,20 @@ def issue_token(
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def verify_token(token: str, secret: str, vocabulary: Vocabulary | None = None) -> Identity:
-    """The identity a token proves, or Unauthenticated saying what is wrong."""
+def verify_token(token: str, secret: str, vocabulary: Vocabulary | None = None, *,
+                 max_seconds: int | None = None) -> Identity:
+    """The identity a token proves, or Unauthenticated saying what is wrong.
+
+    ``max_seconds``: the longest lifetime (``exp - iat``) a token may have
+    (``Limits.token_max_seconds``); a token valid for longer is refused.
+    """
     try:
         claims = jwt.decode(
             token,
             secret,
             algorithms=[ALGORITHM],
             issuer=ISSUER,
-            options={"require": ["exp", "iat", "sub", "iss"]},
+            options={"require": ["sub", "iss"]},  # exp and iat: _lifetime, saying the limit
         )
     except jwt.ExpiredSignatureError:
         raise Unauthenticated(
@@ -106,26 +119,61 @@ def verify_token(token: str, secret: str, vocabulary: Vocabulary | None = None) 
         ) from None
     except jwt.InvalidTokenError as exc:
         raise Unauthenticated(
-            f"the bearer token is malformed ({exc}); send 'Authorization: Bearer <JWT>'",
+            f"the bearer token is malformed ({str(exc)[:200]}); send 'Authorization: Bearer <JWT>'",
             reason="malformed",
         ) from None
+    expires = _lifetime(claims, max_seconds)
     department = claims.get("dept")
     if not isinstance(department, str) or department not in (vocabulary or default_vocabulary()).departments:
-        raise Unauthenticated(
-            f"the token names no known department ({department!r})", reason="malformed"
-        )
+        shown = repr(department)[:64] if isinstance(department, str) else type(department).__name__
+        raise Unauthenticated(f"the token names no known department ({shown})", reason="malformed")
     raw_scope = claims.get("scope") or {}
     purposes = claims.get("purposes") or []
-    if not isinstance(raw_scope, dict) or not isinstance(purposes, list):
-        raise Unauthenticated("the token's scope or purposes claim is malformed", reason="malformed")
-    scopes = {str(k): tuple(str(x) for x in v) for k, v in raw_scope.items() if isinstance(v, list)}
+    subject = claims["sub"]
+    if not (isinstance(raw_scope, dict) and all(_strings(v) for v in raw_scope.values())
+            and _strings(purposes) and isinstance(subject, str)):
+        raise Unauthenticated("the token's scope, purposes or sub claim is malformed (scope: kind "
+                              "-> list of ids, purposes: a list of names, sub: a name)",
+                              reason="malformed")
     return Identity(
         department=department,
-        subject=str(claims["sub"]),
-        scopes=scopes,
-        purposes=tuple(str(p) for p in purposes),
-        expires_at=int(claims["exp"]),
+        subject=subject,
+        scopes={str(k): tuple(v) for k, v in raw_scope.items()},
+        purposes=tuple(purposes),
+        expires_at=int(expires),
     )
+
+
+def _lifetime(claims: dict[str, Any], max_seconds: int | None) -> float:
+    """The token's expiry, once its issue time and expiry say a lifetime within the limit."""
+    limit = (f"this hub accepts tokens valid for at most {_duration(max_seconds)} "
+             "([limits] token_max_seconds)" if max_seconds is not None else
+             "this hub accepts only tokens with an issue time and an expiry")
+    instants = []
+    for name in ("iat", "exp"):
+        value = claims.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise Unauthenticated(f"the bearer token's {name} claim is missing or not a number of "
+                                  f"seconds: {limit}; ask for a new one (hub token)",
+                                  reason="lifetime")
+        instants.append(float(value))
+    issued, expires = instants
+    if max_seconds is not None and expires - issued > max_seconds:
+        raise Unauthenticated(
+            f"the bearer token is valid for {_duration(expires - issued)}, beyond the lifetime "
+            f"limit: {limit}; ask for a token with a shorter lifetime (hub token --ttl)",
+            reason="lifetime")
+    return expires
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(x, str) for x in value)
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:,.0f} days"
+    return f"{seconds:,.0f} s"
 
 
 def bearer_token(header: str | None) -> str:

@@ -52,7 +52,7 @@ def cmd_token(args: argparse.Namespace) -> int:
             scopes.setdefault(kind, []).append(value)
         token = issue_token(config.secret, args.department, scopes=scopes,
                             purposes=args.purpose or None, ttl=args.ttl, subject=args.subject,
-                            vocabulary=vocabulary)
+                            vocabulary=vocabulary, max_ttl=config.limits.token_max_seconds)
     except BadInput as exc:  # the command's own arguments: a usage error
         raise UsageError(exc.message) from None
     print(token)

@@ -4,6 +4,7 @@ may read, and the request's loaders."""
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from hub.access.admission import Admission
 from hub.access.tokens import Identity
 
+from .cursors import Cursors, cursor_key
 from .loaders import Loaders
 
 if TYPE_CHECKING:
@@ -57,6 +59,13 @@ class RequestContext:
     #: person asked for by ID number (the audit entry's persons): see
     #: :data:`PERSON_RECORDS` and :meth:`touch`.
     touched: set[str] = field(default_factory=set)
+    #: Signs and opens the lists' cursors (hub.execution.cursors); without one
+    #: (a context made by hand), a key of this context's own.
+    cursors: Cursors | None = None
+
+    def __post_init__(self) -> None:
+        if self.cursors is None:
+            self.cursors = Cursors(cursor_key(secrets.token_urlsafe(32)), self.identity.department)
 
     def touch(self, *id_numbers: str) -> None:
         """Put persons in this request's audit entry: asked for by ID number, or

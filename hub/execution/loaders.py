@@ -26,7 +26,7 @@ from aiodataloader import DataLoader
 
 from connectors.interface import Page
 from connectors.views import Record, Where
-from hub.errors import SourceUnavailable
+from hub.errors import BadInput, SourceUnavailable
 
 from .sources import SourceSet
 
@@ -69,6 +69,8 @@ class Loaders:
         except SourceUnavailable as exc:
             self.failed.setdefault(name, exc)
             raise
+        except OverflowError:  # a value no column of the source can hold
+            raise _too_large(name) from None
 
     def records(self, view: str, key: str, where: Where = (), *,
                 forward: bool = True) -> DataLoader[Any, list[Record]]:
@@ -165,6 +167,13 @@ class Loaders:
 
             loader = self._loaders[ident] = DataLoader(batch)
         return loader
+
+
+def _too_large(source: str) -> BadInput:
+    """The arguments are checked where they are read (schema/arguments.py); a value
+    that still overflows a source's column is the client's, not the source's fault."""
+    return BadInput(f"a value in this request is too large for the {source} source; "
+                    "keep ids and numbers within the ranges the README gives")
 
 
 def first(records: list[Record]) -> Record | None:

@@ -3,7 +3,9 @@ bound to the request's admission, and the level-by-level executor."""
 
 from __future__ import annotations
 
+import secrets
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from graphql import DocumentNode, ExecutionResult
@@ -11,6 +13,7 @@ from graphql import DocumentNode, ExecutionResult
 from hub.access.admission import Admission
 
 from .context import RequestContext
+from .cursors import Cursors, cursor_key
 from .executor import execute
 from .loaders import Loaders
 from .sources import SourceSet
@@ -18,8 +21,11 @@ from .sources import SourceSet
 
 class Runner:
     def __init__(self, sources: SourceSet, *, rules: Any = None, province: str = "41",
-                 audit: Any = None) -> None:
+                 audit: Any = None, secret: Callable[[], str] | None = None) -> None:
         self.sources = sources
+        #: The hub's secret, from which the cursors' key is derived (None: a key of this runner's own).
+        self._secret = secret
+        self._cursor_key: tuple[str, bytes] | None = None
         #: GraphQL type -> the source whose views serve it (per-source row budgets).
         self.sources_of: dict[str, str] = {}
         for name, connector in sources.items():
@@ -40,7 +46,15 @@ class Runner:
         return RequestContext(identity=admission.identity, purpose=admission.purpose,
                               loaders=loaders, admission=admission, audit=self.audit,
                               internal=internal, rules=self.rules, province=self.province,
-                              commitments=self.commitments)
+                              commitments=self.commitments,
+                              cursors=Cursors(self._key(), admission.identity.department))
+
+    def _key(self) -> bytes:
+        secret = self._secret() if self._secret is not None else None
+        if self._cursor_key is None or (secret is not None and self._cursor_key[0] != secret):
+            secret = secret if secret is not None else secrets.token_urlsafe(32)
+            self._cursor_key = (secret, cursor_key(secret))
+        return self._cursor_key[1]
 
     async def run(self, context: RequestContext, document: DocumentNode,
                   variables: dict[str, Any] | None, operation_name: str | None) -> ExecutionResult:
