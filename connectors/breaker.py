@@ -6,7 +6,10 @@ subgraphs:
 
 - **closed** (``0``): every call goes to the source; each outcome is kept for
   ``window_seconds``. When at least ``min_calls`` calls are in the window and
-  at least ``failure_rate`` of them failed, the circuit opens.
+  at least ``failure_rate`` of them failed, the circuit opens; so it does after
+  ``consecutive_failures`` failures in a row (as Envoy's outlier detection
+  does), which a busy source's window of earlier successes would otherwise
+  hold off for most of ``window_seconds``.
 - **open** (``2``): calls fail at once with ``SourceCircuitOpen``, the source
   is not touched, for ``open_seconds``.
 - **half-open** (``1``): up to ``probes`` calls at a time go to the source as
@@ -59,6 +62,8 @@ class BreakerSettings:
     open_seconds: float = 5.0
     #: Probes at a time while half-open; this many successes close it.
     probes: int = 1
+    #: Failures in a row that open it whatever the rate (0: the rate only).
+    consecutive_failures: int = 5
 
     def __post_init__(self) -> None:
         if not 0 < self.failure_rate <= 1:
@@ -67,6 +72,8 @@ class BreakerSettings:
             raise ValueError("window_seconds and open_seconds must be positive numbers of seconds")
         if self.min_calls < 1 or self.probes < 1:
             raise ValueError("min_calls and probes must be at least 1")
+        if self.consecutive_failures < 0:
+            raise ValueError("consecutive_failures must be 0 (off) or more")
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,7 @@ class BreakerOverride:
     failure_rate: float | None = None
     open_seconds: float | None = None
     probes: int | None = None
+    consecutive_failures: int | None = None
 
     def __post_init__(self) -> None:
         BreakerSettings(**{k: v for k, v in vars(self).items() if v is not None})  # the same checks
@@ -112,6 +120,7 @@ class Breaker:
         self._why = ""
         self._probing = 0
         self._probe_successes = 0
+        self._in_a_row = 0
         #: Called with (connector, new state) on every change.
         self.observers: list[Callable[[str, str], None]] = []
 
@@ -160,6 +169,7 @@ class Breaker:
                 self._window.clear()
                 self._move("closed")
         elif self._state == "closed":
+            self._in_a_row = 0
             self._record(False)
 
     def failure(self, probe: bool) -> None:
@@ -169,9 +179,12 @@ class Breaker:
                 self._open("a probe failed")
         elif self._state == "closed":
             calls, failed = self._record(True)
+            self._in_a_row += 1
             s = self.settings
             if calls >= s.min_calls and failed >= s.failure_rate * calls:
                 self._open(f"{failed} of its last {calls} calls failed within {s.window_seconds:g}s")
+            elif s.consecutive_failures and self._in_a_row >= s.consecutive_failures:
+                self._open(f"its last {self._in_a_row} calls failed in a row")
 
     def release(self, probe: bool) -> None:
         """A call that ended with no outcome (cancelled, or the caller's mistake)."""
@@ -192,6 +205,7 @@ class Breaker:
         return len(window), sum(1 for _t, f in window if f)
 
     def _open(self, why: str) -> None:
+        self._in_a_row = 0
         self._opened_at = self._clock()
         self._why = why
         self._move("open")

@@ -175,3 +175,29 @@ def test_a_call_is_given_up_on_at_its_timeout_and_an_open_circuit_does_not_call(
         await sources.close()
 
     asyncio.run(run())
+
+
+def test_failures_in_a_row_open_it_though_the_window_holds_many_successes() -> None:
+    b, clock = breaker(min_calls=5, failure_rate=0.5, window_seconds=30, consecutive_failures=3)
+    for _ in range(100):  # a busy source, healthy until now
+        b.success(b.admit())
+    for n in range(3):
+        assert b.state == "closed", n
+        b.failure(b.admit())
+        clock.now += 0.5
+    assert b.state == "open" and "3 calls failed in a row" in b.describe()
+
+
+def test_a_success_between_failures_starts_the_count_again_and_zero_turns_it_off() -> None:
+    b, _clock = breaker(min_calls=50, consecutive_failures=3)
+    for _ in range(5):
+        b.failure(b.admit())
+        b.failure(b.admit())
+        b.success(b.admit())
+    assert b.state == "closed"
+    off, _ = breaker(min_calls=50, consecutive_failures=0)
+    for _ in range(20):
+        off.failure(off.admit())
+    assert off.state == "closed"
+    with pytest.raises(ValueError, match="consecutive_failures"):
+        BreakerSettings(consecutive_failures=-1)

@@ -148,7 +148,7 @@ def test_a_failing_health_code_source_leaves_the_rest_of_each_person_standing(
     proxy, settings = backend
     ids = people(city, 6)
     # A breaker that does not open here: every request meets the source itself.
-    cfg = hub_config(config, settings(TIMEOUT), tmp_path, min_calls=1000)
+    cfg = hub_config(config, settings(TIMEOUT), tmp_path, min_calls=1000, consecutive_failures=0)
     with TestClient(create_app(cfg)) as client:
         ask = poster(client, token)
         whole = [ask(PERSON, {"id": i}).json() for i in ids]
@@ -260,7 +260,7 @@ def test_a_return_to_work_decision_with_health_codes_down_is_undecided_and_decid
                                               "ORDER BY count(*) DESC, creditCode LIMIT 1")
     commitment = {"creditCode": code, "contactName": "王经理", "contactPhone": "13812345678",
                   "plannedDate": "2099-12-01", "headcount": 1, "measures": ["masks"], "accepted": True}
-    cfg = hub_config(config, settings(TIMEOUT), tmp_path, min_calls=1000)
+    cfg = hub_config(config, settings(TIMEOUT), tmp_path, min_calls=1000, consecutive_failures=0)
     with TestClient(create_app(cfg)) as client:
         ask = poster(client, token)
         proxy.set("stall")
