@@ -257,3 +257,48 @@ def test_a_bug_is_answered_cleanly_and_audited(client: Any, token: Any, monkeypa
     _assert_clean(r.text)
     assert "secret" not in r.text
     assert int(r.headers["X-Audit-Entry"]) > 0
+
+
+@pytest.mark.parametrize("accept", ["*/*", None, "application/*", "application/json"])
+def test_legacy_and_wildcard_accept_get_application_json(client: Any, token: Any, accept: str | None) -> None:
+    headers = {"Authorization": f"Bearer {token()}", "X-Purpose": "epidemiological-investigation"}
+    request = client.build_request("POST", "/graphql", json={"query": "{ __typename }"}, headers=headers)
+    if accept is None:
+        del request.headers["accept"]
+    else:
+        request.headers["accept"] = accept
+    r = client.send(request)
+    assert r.status_code == 200
+    assert r.headers["content-type"].split(";")[0] == "application/json"
+
+
+def test_graphql_response_json_is_answered_in_kind(gql: Any) -> None:
+    r = gql("{ __typename }", headers={"Accept": "application/json, application/graphql-response+json"})
+    assert r.headers["content-type"].split(";")[0] == "application/graphql-response+json"
+
+
+def test_an_unused_variable_is_a_validation_error(gql: Any) -> None:
+    r = gql("query($x: String) { __typename }")
+    assert r.status_code == 400
+    err = r.json()["errors"][0]
+    assert err["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED" and "never used" in err["message"]
+
+
+@pytest.mark.parametrize("scalar", ["ID", "String", "Int", "Float", "Boolean"])
+def test_every_builtin_scalar_is_in_the_narrowest_schema(gql: Any, scalar: str) -> None:
+    """The province's schema holds one field, and still every built-in scalar: a
+    variable of any of them is checked as GraphQL says, never refused as not granted."""
+    r = gql('{ __type(name: "%s") { kind } }' % scalar, department="province")
+    assert r.json()["data"] == {"__type": {"kind": "SCALAR"}}
+    r = gql("query($x: %s!) { __typename @include(if: true) }" % scalar, {"x": {"not": "a scalar"}},
+            department="province")
+    assert r.status_code == 400
+    err = r.json()["errors"][0]
+    assert err["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED" and "not granted" not in err["message"]
+    r = gql("query($x: %s!) { __typename @include(if: true) }" % scalar, department="province")
+    assert r.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    if scalar == "Boolean":  # used: a value that does not coerce is BAD_INPUT
+        r = gql("query($x: Boolean!) { __typename @include(if: $x) }", {"x": {"not": "a scalar"}},
+                department="province")
+        assert r.status_code == 400
+        assert r.json()["errors"][0]["extensions"]["code"] == "BAD_INPUT"

@@ -191,7 +191,7 @@ class GraphQLEndpoint:
                 "for less (fewer items or fields) or retry later") from None
         if result.data is None and result.errors and not _executed(result):
             ex.outcome = "error"
-            body = {"errors": [format_request_error(e) for e in result.errors]}
+            body = {"errors": [format_request_error(e, "BAD_INPUT") for e in result.errors]}
             return JSONResponse(body, 400 if strict else 200, media_type=media)
         out: dict[str, Any] = {"data": result.data}
         if result.errors:
