@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -33,29 +34,35 @@ def hub_command(*args: str, env: Mapping[str, str] | None = None,
 
 @contextmanager
 def serving(config_file: Path, env: Mapping[str, str] | None = None,
-            timeout: float = 30) -> Iterator[str]:
-    """``hub serve --config FILE`` on a free port; yields its base URL."""
+            timeout: float = 30, log: Path | None = None, args: tuple[str, ...] = ()) -> Iterator[str]:
+    """``hub serve --config FILE`` on a free port; yields its base URL.
+
+    Its log (stderr: a line per request) goes to the file ``log``, or a
+    temporary one: never to a pipe nobody reads, which would fill and stop it."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve", "--config", str(config_file),
-                             "--port", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise AssertionError(f"hub serve did not start: {err}")
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
+    with tempfile.TemporaryDirectory() as scratch:
+        log = log or Path(scratch) / "hub.log"
+        with log.open("wb") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve", "--config", str(config_file),
+                                     "--port", str(port), *args], stdout=subprocess.DEVNULL,
+                                    stderr=err, env={**os.environ, **(env or {})})
+        base = f"http://127.0.0.1:{port}"
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"hub serve did not start: {log.read_text(errors='replace')}")
+                time.sleep(0.1)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -58,6 +58,7 @@ from hub.limits import Limits
 from .answers import format_error, format_request_error, is_forbidden
 from .graphiql import graphiql_response
 from .metrics import Metrics
+from .observe import current_id, note, operation_name
 from .persisted import PersistedQueries
 from .ratelimit import RateLimiter
 from .request import (
@@ -99,7 +100,7 @@ class GraphQLEndpoint:
         if request.method == "GET" and wants_html(request) and "query" not in request.query_params:
             return graphiql_response()
         started = time.perf_counter()
-        ex = Exchange(purpose=request.headers.get("x-purpose"))
+        ex = Exchange(purpose=request.headers.get("x-purpose"), request_id=current_id(request))
         media = media_type(request)
         try:
             if media is None:
@@ -139,6 +140,8 @@ class GraphQLEndpoint:
         else:
             if seq is not None:  # None: a refusal counted in a summary entry (hub/audit/trail.py)
                 response.headers["X-Audit-Entry"] = str(seq)
+        note(request, department=ex.identity.department if ex.identity else None,
+             operation=operation_name(ex.operation), outcome=ex.outcome, code=ex.code(), audit_entry=seq)
         self.metrics.observe_request(ex.operation, ex.outcome, ex.seconds)
         return response
 
