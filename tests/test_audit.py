@@ -39,7 +39,7 @@ def fresh(city: Path, tmp_path: Path) -> HubConfig:
 def _post(client: TestClient, secret: str, dept: str, query: str, variables: Any = None,
           **token_args: Any) -> httpx.Response:
     headers = {"Authorization": f"Bearer {issue_token(secret, dept, **token_args)}",
-               "X-Purpose": DEFAULT_PURPOSES[dept][0]}
+               "X-Purpose": DEFAULT_PURPOSES[dept][0], "Accept": "application/graphql-response+json"}
     return client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
 
 

@@ -3,6 +3,7 @@ error (never a 500, a stack trace or SQL) for every kind of bad input."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -216,11 +217,30 @@ def test_health_ready_and_metrics(client: Any, gql: Any) -> None:
     assert ready.status_code == 200
     assert set(ready.json()["sources"]) == {"healthcode", "transport", "community", "enterprise",
                                             "school", "clinic"}
-    gql("query Lookup { schools(first: 1) { totalCount } }")
+    query = "query Lookup { schools(first: 1) { totalCount } }"
+    gql(query, headers={"X-Request-Id": "req-1"})
+    label = "doc:" + hashlib.sha256(query.encode()).hexdigest()[:16]
     text = client.get("/metrics").text
-    assert 'hub_requests_total{operation="Lookup",outcome="ok"}' in text
-    assert 'hub_request_duration_seconds_bucket{le="0.001",operation="Lookup"}' in text
+    assert f'hub_requests_total{{operation="{label}",outcome="ok"}}' in text
+    assert f'hub_request_duration_seconds_bucket{{le="0.001",operation="{label}"}}' in text
     assert 'hub_source_queries_total{connector="school"}' in text
+    assert "Lookup" not in text and "req-1" not in text  # nothing a client wrote
+    for family in ("process_resident_memory_bytes", "process_cpu_seconds_total", "python_gc_collections_total",
+                   "python_info"):
+        assert f"\n{family}" in text, family
+
+
+def test_the_operation_label_is_the_persisted_query_s_name(client: Any, token: Any, samples: Any) -> None:
+    from hub.app import PERSISTED_DIR
+
+    doc = (PERSISTED_DIR / "health-code-color.graphql").read_text(encoding="utf-8").strip()
+    digest = hashlib.sha256(doc.encode()).hexdigest()
+    r = client.post("/graphql", json={"extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}},
+                                      "variables": {"idNumber": samples["id_number"]}},
+                    headers={"Authorization": f"Bearer {token('province')}", "X-Purpose": "mutual-recognition"})
+    assert r.status_code == 200, r.text
+    text = client.get("/metrics").text
+    assert 'hub_requests_total{operation="health-code-color",outcome="ok"}' in text
 
 
 def test_readyz_names_a_source_that_is_down(tmp_path: Any, config: Any) -> None:
@@ -302,3 +322,15 @@ def test_every_builtin_scalar_is_in_the_narrowest_schema(gql: Any, scalar: str) 
                 department="province")
         assert r.status_code == 400
         assert r.json()["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+
+
+def test_the_request_id_is_answered_and_in_the_audit_entry(gql: Any) -> None:
+    r = gql("{ schools(first: 1) { totalCount } }", headers={"X-Request-Id": "app-7:retry.2"})
+    assert r.headers["X-Request-Id"] == "app-7:retry.2"
+    seq = int(r.headers["X-Audit-Entry"])
+    fresh = gql("{ __typename }", headers={"X-Request-Id": "not safe!"}).headers["X-Request-Id"]
+    assert fresh != "not safe!" and len(fresh) == 22
+    log = gql("{ auditLog(first: 20) { edges { node { seq requestId } } } }", department="bigdata",
+              purpose="operations").json()
+    ids = {e["node"]["seq"]: e["node"]["requestId"] for e in log["data"]["auditLog"]["edges"]}
+    assert ids[seq] == "app-7:retry.2" and fresh in ids.values()

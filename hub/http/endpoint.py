@@ -132,6 +132,7 @@ class GraphQLEndpoint:
         ex.status = response.status_code
         ex.seconds = time.perf_counter() - started
         ex.client = request.client.host if request.client else None
+        seq: int | None = None
         try:
             seq = await self.audit.record(ex.entry())
         except AuditUnavailable as exc:  # the audit could not be written: no answer
@@ -142,7 +143,7 @@ class GraphQLEndpoint:
                 response.headers["X-Audit-Entry"] = str(seq)
         note(request, department=ex.identity.department if ex.identity else None,
              operation=operation_name(ex.operation), outcome=ex.outcome, code=ex.code(), audit_entry=seq)
-        self.metrics.observe_request(ex.operation, ex.outcome, ex.seconds)
+        self.metrics.observe_request(self.persisted.label(ex.query), ex.outcome, ex.seconds)
         return response
 
     async def _address_limit(self, request: Request) -> None:

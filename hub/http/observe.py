@@ -3,8 +3,8 @@
 ``Observed`` wraps the whole application (every route, not only /graphql):
 
 - **the request id**: the client's ``X-Request-Id`` when it is 1 to 64 of
-  ``A-Z a-z 0-9 . _ : -`` (anything else is replaced, never logged), else a
-  fresh one; answered in ``X-Request-Id``, stored in the audit entry;
+  ``A-Z a-z 0-9 . _ : -`` without 11 digits in a row (anything else is
+  replaced, never logged), else a fresh one; answered in ``X-Request-Id``, stored in the audit entry;
 - **one log line** (logger ``hub.request``, INFO) when the answer is sent:
   method, path, status, latency, and for /graphql the department, the
   operation's name (only a GraphQL name, at most 64 characters), the outcome,
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
-import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -32,6 +32,7 @@ log = logging.getLogger("hub.request")
 HEADER = "x-request-id"
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
+_PERSONAL = re.compile(r"[0-9]{11}")
 _PATH = re.compile(r"/[A-Za-z0-9/._-]{0,127}")
 _DIGITS = re.compile(r"[0-9]{6,}")  # an ID number or a phone in a path is never logged
 #: What the line says of a /graphql request (``note``), in this order.
@@ -39,16 +40,17 @@ FIELDS = ("department", "operation", "outcome", "code", "audit_entry")
 
 
 def request_id(given: str | None) -> str:
-    """The client's id when it is safe to log and store, else a fresh one.
+    """The client's id when it is safe to log and store, else a fresh one. An id
+    holding a run of 11 digits could be a phone or an ID number: replaced.
 
     >>> request_id("checkout-42:a.b_c")
     'checkout-42:a.b_c'
-    >>> len(request_id("has space")), len(request_id("x" * 65)), len(request_id(None))
-    (32, 32, 32)
+    >>> [len(request_id(x)) for x in ("has space", "x" * 65, "410105199001011234", None)]
+    [22, 22, 22, 22]
     """
-    if given is not None and REQUEST_ID.fullmatch(given):
+    if given is not None and REQUEST_ID.fullmatch(given) and not _PERSONAL.search(given):
         return given
-    return uuid.uuid4().hex
+    return secrets.token_urlsafe(16)  # 22 characters, few digits in a row
 
 
 def operation_name(name: str | None) -> str:
