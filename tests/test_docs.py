@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,8 @@ RUNS: dict[str, tuple[str, str, dict[str, str]]] = {
 }
 
 
-def test_every_readme_example_answers_with_the_demo_token_it_names(city: Path, samples: dict[str, Any]) -> None:
+def test_every_readme_example_answers_with_the_demo_token_it_names(city: Path, samples: dict[str, Any],
+                                                                   tmp_path: Path) -> None:
     """As a reader of the README: the demo's printed token of the department the
     example names, its purpose, the demo's default limits; no error, and data."""
     from graphql import OperationDefinitionNode, parse
@@ -85,7 +87,8 @@ def test_every_readme_example_answers_with_the_demo_token_it_names(city: Path, s
     from hub.cli import demo_tokens
     from hub.config import HubConfig
 
-    config = HubConfig.for_data_dir(city)
+    # Its own audit store: the commitment it submits stays out of the shared city's.
+    config = replace(HubConfig.for_data_dir(city), state_url=f"sqlite+aiosqlite:///{tmp_path}/hub.sqlite")
     tokens = {dept: token for dept, _scope, token in demo_tokens(config, samples)}
     examples = _examples_with_context()
     seen = set()
