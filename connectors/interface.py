@@ -11,6 +11,7 @@ registered).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -23,6 +24,10 @@ SourceError = SourceUnavailable
 
 #: Called after every statement or request: (connector, what was sent, rows returned).
 StatementObserver = Callable[[Any, Any, int], None]
+
+#: While observers are told of a statement: when it was sent (``time.time_ns()``),
+#: so that one may time it (a trace's span per statement). Drivers set it.
+STATEMENT_STARTED: ContextVar[int | None] = ContextVar("statement_started", default=None)
 
 
 @dataclass

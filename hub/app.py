@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from connectors.interface import Connector
+from connectors.interface import STATEMENT_STARTED, Connector
 from connectors.registry import sources as registered
 from hub.access.admission import Access
 from hub.access.vocabulary import POLICY_DIR
@@ -37,9 +38,11 @@ from hub.execution.sources import SourceSet
 from hub.http import graphiql
 from hub.http.endpoint import GraphQLEndpoint
 from hub.http.metrics import Metrics
+from hub.http.observe import Observed
 from hub.http.persisted import PersistedQueries
 from hub.http.ratelimit import make_rate_limiter
 from hub.http.routes import service_routes
+from hub.http.tracing import Tracing
 from hub.workflows.commitments import Commitments
 from schema import SCHEMA
 
@@ -72,6 +75,11 @@ class Hub:
             connector = known[name].create(settings)
             connector.observers.append(self.metrics.observe_statement)
             connectors[name] = connector
+        self.tracing = (Tracing(config.otlp_endpoint, config.service_name, started=STATEMENT_STARTED.get)
+                        if config.otlp_endpoint else None)
+        if self.tracing is not None:
+            for connector in connectors.values():
+                connector.observers.append(self.tracing.observe_statement)
         self.sources = SourceSet(connectors, config.breaker)
         for name, breaker in self.sources.breakers.items():
             self.metrics.watch_circuit(name, functools.partial(getattr, breaker, "value"))
@@ -120,6 +128,8 @@ class Hub:
             if limiter is not None:
                 await limiter.close()
         await self.audit.close()
+        if self.tracing is not None:
+            self.tracing.close()  # sends the spans still waiting
 
     async def _watch_policies(self) -> None:
         """Reload the policy files when one changes (a broken edit keeps the old ones)."""
@@ -165,6 +175,8 @@ def create_app(config: HubConfig) -> Starlette:
         *service_routes(hub.readiness, hub.metrics, hub.audit.readiness, hub.sources.circuits),
         *graphiql.routes(),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    # Every request: an id, a log line and (tracing on) a span (hub.http.observe).
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    middleware=[Middleware(Observed, tracer=hub.tracing)])
     app.state.hub = hub
     return app

@@ -66,6 +66,9 @@ class AuditEntry:
                                                "of identical refusals counted within a short window.")
     client: str = strawberry.field(description="The address the request came from.")
     code: str = strawberry.field(description="The error that refused it: CODE or CODE:reason (empty: none).")
+    requestId: str | None = strawberry.field(
+        description="The request's X-Request-Id (or the one the hub made), as in its log line and its "
+                    "answer's header; null before the hub recorded it and for a summary.")
 
     @strawberry.field(description="ID numbers of the persons whose data was in its answer, and of "
                                   "those it asked for by ID number (in accessHistory: only the "
@@ -95,6 +98,7 @@ def _entry(row: dict[str, Any], only: str | None) -> AuditEntry:
         sourceRows=[SourceRows(connector=k, rows=v) for k, v in row["source_rows"].items()],
         outcome=AuditOutcome(row["outcome"]), status=row["status"], latencyMs=row["latency_ms"],
         hash=row["hash"], repeat=row["repeat"], client=row["client"], code=row["code"],
+        requestId=row.get("request_id") or None,
     )
 
 

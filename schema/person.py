@@ -37,7 +37,7 @@ SchoolType = Annotated["School", strawberry.lazy("schema.places")]
 @register
 @strawberry.type(description="A person's current health code (健康码).")
 class HealthCode:
-    color: CodeColor | None
+    color: CodeColor
     reason: str | None
     updatedAt: dt.datetime | None
     issuer: str | None

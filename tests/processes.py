@@ -34,41 +34,44 @@ def hub_command(*args: str, env: Mapping[str, str] | None = None,
 
 @contextmanager
 def serving(config_file: Path, env: Mapping[str, str] | None = None,
-            timeout: float = 30) -> Iterator[str]:
+            timeout: float = 30, log: Path | None = None, args: tuple[str, ...] = ()) -> Iterator[str]:
     """``hub serve --config FILE`` on a free port; yields its base URL."""
-    with serving_process(config_file, env, timeout) as (base, _proc):
+    with serving_process(config_file, env, timeout, log, args) as (base, _proc):
         yield base
 
 
 @contextmanager
-def serving_process(config_file: Path, env: Mapping[str, str] | None = None,
-                    timeout: float = 30) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``hub serve --config FILE`` on a free port; yields its base URL and its process."""
+def serving_process(config_file: Path, env: Mapping[str, str] | None = None, timeout: float = 30,
+                    log: Path | None = None, args: tuple[str, ...] = ()
+                    ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``hub serve --config FILE`` on a free port; yields its base URL and its process.
+
+    Its log (stderr: a line per request) goes to the file ``log``, or a
+    temporary one: never to a pipe nobody reads, which would fill and stop it."""
     port = free_port()
-    # stderr goes to a file, not a pipe: a pipe nobody reads fills up and stalls the server.
-    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
-    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve", "--config", str(config_file),
-                             "--port", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=log, env={**os.environ, **(env or {})})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                raise AssertionError(f"hub serve did not start: {log.read().decode(errors='replace')}")
-            time.sleep(0.1)
-        yield base, proc
-    finally:
-        proc.terminate()
+    with tempfile.TemporaryDirectory() as scratch:
+        log = log or Path(scratch) / "hub.log"
+        with log.open("wb") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve", "--config", str(config_file),
+                                     "--port", str(port), *args], stdout=subprocess.DEVNULL,
+                                    stderr=err, env={**os.environ, **(env or {})})
+        base = f"http://127.0.0.1:{port}"
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"hub serve did not start: {log.read_text(errors='replace')}")
+                time.sleep(0.1)
+            yield base, proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -40,7 +40,7 @@ def fresh(city: Path, tmp_path: Path) -> HubConfig:
 def _post(client: TestClient, secret: str, dept: str, query: str, variables: Any = None,
           **token_args: Any) -> httpx.Response:
     headers = {"Authorization": f"Bearer {issue_token(secret, dept, **token_args)}",
-               "X-Purpose": DEFAULT_PURPOSES[dept][0]}
+               "X-Purpose": DEFAULT_PURPOSES[dept][0], "Accept": "application/graphql-response+json"}
     return client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
 
 
@@ -197,8 +197,10 @@ def _free_port() -> int:
 
 def _serve(config_file: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve", "--config", str(config_file),
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Its log to a file: a pipe nobody reads fills with a line per request and stops the server.
+    with (config_file.parent / f"hub-{port}.log").open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve", "--config", str(config_file),
+                                 "--port", str(port)], stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -208,7 +210,8 @@ def _serve(config_file: Path) -> tuple[subprocess.Popen[bytes], str]:
         except httpx.HTTPError:
             time.sleep(0.1)
     proc.kill()
-    raise AssertionError(proc.stderr.read().decode() if proc.stderr else "server did not start")
+    raise AssertionError((config_file.parent / f"hub-{port}.log").read_text(errors="replace")
+                         or "server did not start")
 
 
 def _load(base: str, secret: str, seconds: float, stop: threading.Event, got: list[int],

@@ -138,3 +138,81 @@ def test_demo_serves_and_its_curl_answers(tmp_path: Path) -> None:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def _subcommands(parser: Any, prefix: str = "hub") -> Any:
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield f"{prefix} {name}", sub
+                yield from _subcommands(sub, f"{prefix} {name}")
+
+
+def test_every_option_of_every_command_has_help_naming_its_default() -> None:
+    import argparse
+
+    from hub.cli import _parser
+
+    commands = dict(_subcommands(_parser()))
+    assert {"hub demo", "hub serve", "hub generate", "hub token", "hub audit export"} <= set(commands)
+    for command, parser in commands.items():
+        text = parser.format_help()
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction | argparse._SubParsersAction) or not action.option_strings:
+                continue
+            assert action.help, f"{command} {action.option_strings[0]} has no help"
+            flag = action.nargs == 0 or action.required or isinstance(action, argparse._AppendAction)
+            if not flag:  # the help as printed, with the default the formatter adds
+                shown = parser.formatter_class(command)._get_help_string(action)
+                assert "default" in shown, f"{command} {action.option_strings[0]} does not say its default"
+        assert "--help" in text
+
+
+def test_version() -> None:
+    from tests.processes import hub_command
+
+    out = hub_command("--version")
+    assert out.stdout.strip() == "hub 0.1.0"
+
+
+def _hub(*args: str) -> Any:
+    """The installed `hub` command itself (the console script), as an operator runs it."""
+    import subprocess
+    import sys
+
+    command = Path(sys.executable).parent / "hub"
+    assert command.exists(), f"{command}: install the package (pip install -e .)"
+    return subprocess.run([str(command), *args], capture_output=True, text=True, timeout=120)
+
+
+def test_exit_codes_are_the_readme_s(tmp_path: Path, city: Path) -> None:
+    """usage 2, configuration 3, data 4, a source or the audit store unreachable 5;
+    each one line on stderr, never a traceback."""
+    from hub import errors
+
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[hub]\npolicy_poll_seconds = \"soon\"\n", encoding="utf-8")
+    partial = tmp_path / "partial"
+    shutil.copytree(city, partial)
+    (partial / "clinic.sqlite").unlink()
+    unreachable = tmp_path / "unreachable.toml"
+    unreachable.write_text(f'[hub]\ndata_dir = "{city}"\n'
+                           'state_url = "postgresql+asyncpg://hub@127.0.0.1:1/hub"\n', encoding="utf-8")
+    cases = [
+        (errors.UsageError, ["generate", "--from", str(city)], "--from goes with --target"),
+        (errors.ConfigError, ["serve", "--config", str(broken)], "policy_poll_seconds"),
+        (errors.DataError, ["demo", "--data-dir", str(partial), "--port", "1"], "clinic.sqlite is missing"),
+        (errors.SourceUnavailable, ["generate", "--target", "postgresql+asyncpg://root@127.0.0.1:1/",
+                                    "--out", str(tmp_path / "out")], "127.0.0.1"),
+        (errors.AuditUnavailable, ["audit", "verify", "--config", str(unreachable)], ""),
+    ]
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    for cls, args, says in cases:
+        out = _hub(*args)
+        assert out.returncode == cls.exit_code, (args, out.returncode, out.stderr)
+        assert says in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
+        assert f"`{cls.code}` (exit {cls.exit_code}" in readme or f"(exit {cls.exit_code}" in readme, cls
+    assert [c.exit_code for c, *_ in cases] == [2, 3, 4, 5, 5]
+    assert _hub("--no-such-option").returncode == 2

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -64,3 +66,66 @@ def test_security_names_only_tests_that_exist_and_the_limits_that_are() -> None:
     limits = {f.name for f in dataclasses.fields(Limits) if f.name not in {"departments", "sources"}}
     assert limits <= table, f"SECURITY.md's table misses {sorted(limits - table)}"
     assert table <= limits | {"cost", "rows"}, f"SECURITY.md's table names {sorted(table - limits)}"
+
+
+def _examples_with_context() -> list[tuple[str, str]]:
+    """Each GraphQL example of the README with the prose since the one before it."""
+    out, last = [], 0
+    for m in re.finditer(r"```graphql\n(.+?)\n```", README, re.S):
+        prose = README[last:m.start()]
+        out.append((m.group(1), prose if prose.strip() or not out else out[-1][1]))  # two in a row: one prose
+        last = m.end()
+    return out
+
+
+#: How the README's examples are run: (department, purpose, variables from the
+#: city's samples), by the operation's name or its first field. Every example
+#: must be here, and the prose before it must name the department and purpose.
+RUNS: dict[str, tuple[str, str, dict[str, str]]] = {
+    "Pupils": ("school", "school-reopening", {"school": "senior_school_id"}),
+    "Plan": ("school", "school-reopening", {"school": "senior_school_id"}),
+    "Overview": ("education", "school-reopening", {}),
+    "Staff": ("enterprise", "return-to-work", {"code": "credit_code"}),
+    "Commit": ("enterprise", "return-to-work", {"code": "credit_code"}),
+    "Community": ("community", "community-management", {"id": "community_id"}),
+    "Trace": ("health", "epidemiological-investigation", {"id": "id_number"}),
+    "Where": ("health", "epidemiological-investigation", {"venue": "venue_id", "id": "id_number"}),
+    "arrivals": ("transport", "traffic-control", {}),
+    "checkpoints": ("transport", "traffic-control", {}),
+    "Code": ("province", "mutual-recognition", {"id": "id_number"}),
+    "WhoLooked": ("bigdata", "operations", {"id": "id_number"}),
+}
+
+
+def test_every_readme_example_answers_with_the_demo_token_it_names(city: Path, samples: dict[str, Any],
+                                                                   tmp_path: Path) -> None:
+    """As a reader of the README: the demo's printed token of the department the
+    example names, its purpose, the demo's default limits; no error, and data."""
+    from graphql import OperationDefinitionNode, parse
+    from starlette.testclient import TestClient
+
+    from hub.app import create_app
+    from hub.cli import demo_tokens
+    from hub.config import HubConfig
+
+    # Its own audit store: the commitment it submits stays out of the shared city's.
+    config = replace(HubConfig.for_data_dir(city), state_url=f"sqlite+aiosqlite:///{tmp_path}/hub.sqlite")
+    tokens = {dept: token for dept, _scope, token in demo_tokens(config, samples)}
+    examples = _examples_with_context()
+    seen = set()
+    with TestClient(create_app(config)) as client:
+        for text, prose in examples:
+            op = next(d for d in parse(text).definitions if isinstance(d, OperationDefinitionNode))
+            key = op.name.value if op.name else op.selection_set.selections[0].name.value  # type: ignore[attr-defined]
+            assert key in RUNS, f"README example {key} has no entry in RUNS"
+            dept, purpose, variables = RUNS[key]
+            assert f"`{dept}`" in prose and f"`{purpose}`" in prose, (key, "the README does not name", dept, purpose)
+            r = client.post("/graphql", json={"query": text, "variables": {k: samples[v] for k, v in variables.items()}},
+                            headers={"Authorization": f"Bearer {tokens[dept]}", "X-Purpose": purpose})
+            body = r.json()
+            assert r.status_code == 200 and "errors" not in body, (key, body)
+            assert all(v is not None for v in body["data"].values()), (key, body)
+            seen.add(key)
+            if key == "Pupils":  # the demo's school has the grade the example asks for
+                assert body["data"]["school"]["students"]["totalCount"] > 0, body
+    assert seen == set(RUNS)

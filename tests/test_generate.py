@@ -232,7 +232,8 @@ def check_city(out: Path, now: datetime) -> None:
              s["arrival_id_number"])
     assert s["visitor_id_number"] in visitors
     assert (s["school_id"], s["staff_id_number"], "PRINCIPAL") in set(staff)
-    assert s["scopes"] == {"school": s["school_id"], "community": s["community_id"], "enterprise": s["credit_code"]}
+    assert s["scopes"] == {"school": s["senior_school_id"], "community": s["community_id"],
+                           "enterprise": s["credit_code"]}
     assert manifest["rows"] == {t.name: len(q(out, src, f'SELECT 1 FROM "{t.name}"'))
                                 for src in SOURCES for t in METADATA[src].sorted_tables}
 

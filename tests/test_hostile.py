@@ -41,7 +41,7 @@ def _post(client: TestClient, token: Any, department: str, query: str, purpose: 
           variables: dict[str, Any] | None = None, **kw: Any) -> Any:
     return client.post("/graphql", json={"query": query, "variables": variables},
                        headers={"Authorization": f"Bearer {token(department, **kw)}",
-                                "X-Purpose": purpose})
+                                "X-Purpose": purpose, "Accept": "application/graphql-response+json"})
 
 
 @pytest.mark.parametrize(("query", "code"), [

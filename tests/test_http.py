@@ -3,6 +3,7 @@ error (never a 500, a stack trace or SQL) for every kind of bad input."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -216,11 +217,30 @@ def test_health_ready_and_metrics(client: Any, gql: Any) -> None:
     assert ready.status_code == 200
     assert set(ready.json()["sources"]) == {"healthcode", "transport", "community", "enterprise",
                                             "school", "clinic", "venues"}
-    gql("query Lookup { schools(first: 1) { totalCount } }")
+    query = "query Lookup { schools(first: 1) { totalCount } }"
+    gql(query, headers={"X-Request-Id": "req-1"})
+    label = "doc:" + hashlib.sha256(query.encode()).hexdigest()[:16]
     text = client.get("/metrics").text
-    assert 'hub_requests_total{operation="Lookup",outcome="ok"}' in text
-    assert 'hub_request_duration_seconds_bucket{le="0.001",operation="Lookup"}' in text
+    assert f'hub_requests_total{{operation="{label}",outcome="ok"}}' in text
+    assert f'hub_request_duration_seconds_bucket{{le="0.001",operation="{label}"}}' in text
     assert 'hub_source_queries_total{connector="school"}' in text
+    assert "Lookup" not in text and "req-1" not in text  # nothing a client wrote
+    for family in ("process_resident_memory_bytes", "process_cpu_seconds_total", "python_gc_collections_total",
+                   "python_info"):
+        assert f"\n{family}" in text, family
+
+
+def test_the_operation_label_is_the_persisted_query_s_name(client: Any, token: Any, samples: Any) -> None:
+    from hub.app import PERSISTED_DIR
+
+    doc = (PERSISTED_DIR / "health-code-color.graphql").read_text(encoding="utf-8").strip()
+    digest = hashlib.sha256(doc.encode()).hexdigest()
+    r = client.post("/graphql", json={"extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}},
+                                      "variables": {"idNumber": samples["id_number"]}},
+                    headers={"Authorization": f"Bearer {token('province')}", "X-Purpose": "mutual-recognition"})
+    assert r.status_code == 200, r.text
+    text = client.get("/metrics").text
+    assert 'hub_requests_total{operation="health-code-color",outcome="ok"}' in text
 
 
 def test_readyz_names_a_source_that_is_down(tmp_path: Any, config: Any) -> None:
@@ -257,3 +277,60 @@ def test_a_bug_is_answered_cleanly_and_audited(client: Any, token: Any, monkeypa
     _assert_clean(r.text)
     assert "secret" not in r.text
     assert int(r.headers["X-Audit-Entry"]) > 0
+
+
+@pytest.mark.parametrize("accept", ["*/*", None, "application/*", "application/json"])
+def test_legacy_and_wildcard_accept_get_application_json(client: Any, token: Any, accept: str | None) -> None:
+    headers = {"Authorization": f"Bearer {token()}", "X-Purpose": "epidemiological-investigation"}
+    request = client.build_request("POST", "/graphql", json={"query": "{ __typename }"}, headers=headers)
+    if accept is None:
+        del request.headers["accept"]
+    else:
+        request.headers["accept"] = accept
+    r = client.send(request)
+    assert r.status_code == 200
+    assert r.headers["content-type"].split(";")[0] == "application/json"
+
+
+def test_graphql_response_json_is_answered_in_kind(gql: Any) -> None:
+    r = gql("{ __typename }", headers={"Accept": "application/json, application/graphql-response+json"})
+    assert r.headers["content-type"].split(";")[0] == "application/graphql-response+json"
+
+
+def test_an_unused_variable_is_a_validation_error(gql: Any) -> None:
+    r = gql("query($x: String) { __typename }")
+    assert r.status_code == 400
+    err = r.json()["errors"][0]
+    assert err["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED" and "never used" in err["message"]
+
+
+@pytest.mark.parametrize("scalar", ["ID", "String", "Int", "Float", "Boolean"])
+def test_every_builtin_scalar_is_in_the_narrowest_schema(gql: Any, scalar: str) -> None:
+    """The province's schema holds one field, and still every built-in scalar: a
+    variable of any of them is checked as GraphQL says, never refused as not granted."""
+    r = gql('{ __type(name: "%s") { kind } }' % scalar, department="province")
+    assert r.json()["data"] == {"__type": {"kind": "SCALAR"}}
+    r = gql("query($x: %s!) { __typename @include(if: true) }" % scalar, {"x": {"not": "a scalar"}},
+            department="province")
+    assert r.status_code == 400
+    err = r.json()["errors"][0]
+    assert err["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED" and "not granted" not in err["message"]
+    r = gql("query($x: %s!) { __typename @include(if: true) }" % scalar, department="province")
+    assert r.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    if scalar == "Boolean":  # used: a value that does not coerce is BAD_INPUT
+        r = gql("query($x: Boolean!) { __typename @include(if: $x) }", {"x": {"not": "a scalar"}},
+                department="province")
+        assert r.status_code == 400
+        assert r.json()["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+
+
+def test_the_request_id_is_answered_and_in_the_audit_entry(gql: Any) -> None:
+    r = gql("{ schools(first: 1) { totalCount } }", headers={"X-Request-Id": "app-7:retry.2"})
+    assert r.headers["X-Request-Id"] == "app-7:retry.2"
+    seq = int(r.headers["X-Audit-Entry"])
+    fresh = gql("{ __typename }", headers={"X-Request-Id": "not safe!"}).headers["X-Request-Id"]
+    assert fresh != "not safe!" and len(fresh) == 22
+    log = gql("{ auditLog(first: 20) { edges { node { seq requestId } } } }", department="bigdata",
+              purpose="operations").json()
+    ids = {e["node"]["seq"]: e["node"]["requestId"] for e in log["data"]["auditLog"]["edges"]}
+    assert ids[seq] == "app-7:retry.2" and fresh in ids.values()

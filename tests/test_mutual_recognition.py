@@ -37,7 +37,7 @@ def _wait(base: str, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(proc.stderr.read().decode() if proc.stderr else "exited")
+            raise AssertionError(f"exited {proc.returncode}; its log is next to its configuration")
         try:
             if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                 return
@@ -93,7 +93,8 @@ def two_hubs(city: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     for name in ("a", "b"):
         procs[name] = subprocess.Popen(
             [sys.executable, "-m", "hub.cli", "serve", "--config", str(configs[name]), "--port", str(ports[name])],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            # The log to a file: a pipe nobody reads would fill with request lines and stop the hub.
+            stdout=subprocess.DEVNULL, stderr=(root / f"{name}.log").open("wb"))
     try:
         for name in ("a", "b"):
             _wait(f"http://127.0.0.1:{ports[name]}", procs[name])

@@ -110,6 +110,7 @@ def test_it_serves_answers_and_is_ready(world: dict[str, Path]) -> None:
         assert data["person"]["kioskVisits"] and data["person"]["kioskVisits"][0]["kiosk"]["name"]
         refused = httpx.post(f"{base}/graphql", json={"query": '{ kiosk(id: "1") { name } }'},
                              timeout=10, headers={"Authorization": f"Bearer {school}",
-                                                  "X-Purpose": "school-reopening"})
+                                                  "X-Purpose": "school-reopening",
+                                                  "Accept": "application/graphql-response+json"})
         assert refused.status_code == 403
         assert refused.json()["errors"][0]["extensions"] == {"code": "FORBIDDEN", "field": "Query.kiosk"}

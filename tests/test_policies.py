@@ -443,7 +443,8 @@ def test_policies_reload_atomically(tmp_path: Path, config: HubConfig, token: An
 
     shutil.copytree(POLICY_DIR, tmp_path / "p")
     province = tmp_path / "p" / "province.toml"
-    headers = {"Authorization": f"Bearer {token('province')}", "X-Purpose": "mutual-recognition"}
+    headers = {"Authorization": f"Bearer {token('province')}", "X-Purpose": "mutual-recognition",
+               "Accept": "application/graphql-response+json"}
     q = {"query": '{ healthCode(idNumber: "410105201001011233") { reason } }'}
 
     def wait_for(status: int) -> int:
@@ -488,7 +489,7 @@ def test_sighup_reloads_a_running_server(city: Path, tmp_path: Path, samples: di
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {issue_token(HubConfig.from_file(cfg).secret, 'province')}",
-               "X-Purpose": "mutual-recognition"}
+               "X-Purpose": "mutual-recognition", "Accept": "application/graphql-response+json"}
     body = {"query": 'query($id: String!) { healthCode(idNumber: $id) { reason } }',
             "variables": {"id": samples["id_number"]}}
     try:

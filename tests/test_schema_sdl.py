@@ -26,5 +26,6 @@ def test_minimum_contract_is_present() -> None:
         "checkpoint(id: ID!): Checkpoint",
         "clinic(id: ID!): Clinic",
         "enum CodeColor",
+        "color: CodeColor!",  # the design's contract: a health code always has a colour
     ]:
         assert needle in sdl, needle

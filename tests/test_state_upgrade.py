@@ -149,7 +149,7 @@ def test_a_0_1_database_upgrades_in_place(stores: Stores, tmp_path: Path,
     # Every row kept; audit entries gain the columns of later revisions, at the
     # values an entry's hash leaves out (repeat 1, no client, no code).
     added = len(kept["audit_log"][0]) - len(before["audit_log"][0])
-    assert [r[-added:] for r in kept["audit_log"]] == [(1, "", "")] * 3
+    assert [r[-added:] for r in kept["audit_log"]] == [(1, "", "", None)] * 3
     kept["audit_log"] = [r[:-added] for r in kept["audit_log"]]
     assert kept == {**before, "alembic_version": [migrations.head()]}, "the upgrade changed a row"
 

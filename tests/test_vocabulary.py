@@ -51,7 +51,8 @@ def test_a_new_department_is_a_new_file(policies: Path, config: HubConfig,
     assert vocabulary.departments["market"].purposes == ("return-to-work",)
     token = issue_token(config.secret, "market", vocabulary=vocabulary)
     with TestClient(create_app(replace(config, policy_dir=policies))) as client:
-        h = {"Authorization": f"Bearer {token}", "X-Purpose": "return-to-work"}
+        h = {"Authorization": f"Bearer {token}", "X-Purpose": "return-to-work",
+             "Accept": "application/graphql-response+json"}
         q = 'query($c: String!) { enterprise(creditCode: $c) { name industry } }'
         r = client.post("/graphql", json={"query": q, "variables": {"c": samples["credit_code"]}},
                         headers=h)

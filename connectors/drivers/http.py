@@ -38,7 +38,7 @@ import httpx
 
 from hub.errors import SourceTimeout
 
-from ..interface import Page, SourceError, StatementObserver
+from ..interface import STATEMENT_STARTED, Page, SourceError, StatementObserver
 from ..views import Record, View, Where
 
 log = logging.getLogger("connectors.http")
@@ -140,13 +140,18 @@ class HttpConnector:
         if where:
             raise SourceError(self.name, "this HTTP source cannot filter rows")
         wanted = frozenset(fields) | self.views[view].always | {key}
+        started = time.time_ns()
         found = await self.lookup(keys, wanted)
         out: dict[Any, list[Record]] = {}
         for k, rec in found.items():
             if rec is not None:
                 out[k] = [{f: v for f, v in rec.items() if f in wanted}]
-        for observer in self.observers:
-            observer(self, ("load", view, len(keys)), len(out))
+        mark = STATEMENT_STARTED.set(started)
+        try:
+            for observer in self.observers:
+                observer(self, ("load", view, len(keys)), len(out))
+        finally:
+            STATEMENT_STARTED.reset(mark)
         return out
 
     async def pages(self, view: str, parent: str | None, parents: Sequence[Any], *,

@@ -27,6 +27,7 @@ import base64
 import json
 import os
 import stat
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -41,7 +42,7 @@ from sqlalchemy.sql.schema import Column, MetaData
 
 from hub.errors import BadCursor, DataError, SourceTimeout
 
-from ..interface import Page, SourceError, StatementObserver
+from ..interface import STATEMENT_STARTED, Page, SourceError, StatementObserver
 from ..views import Condition, Record, View, Where
 from .sqlite import Signature, file_problem, read_only, signature, sqlite_file, why_failed
 
@@ -359,6 +360,7 @@ class SqlConnector:
                 result = await conn.execute(stmt)
                 return list(result.fetchall())
 
+        started = time.time_ns()
         try:
             rows = await asyncio.wait_for(run(), self.timeout)
         except TimeoutError:
@@ -366,6 +368,10 @@ class SqlConnector:
         except (SQLAlchemyError, OSError) as exc:
             raise SourceError(self.name, why_failed(exc, self.file, known_only=True)) from exc
         if record:
-            for observer in self.observers:
-                observer(self, stmt, len(rows))
+            mark = STATEMENT_STARTED.set(started)
+            try:
+                for observer in self.observers:
+                    observer(self, stmt, len(rows))
+            finally:
+                STATEMENT_STARTED.reset(mark)
         return rows

@@ -45,7 +45,9 @@ class SchoolCity(CityPart):
         self.rows["school_class"].add((class_id, school.school_id, grade, class_no, head_teacher))
 
     def samples(self, plan: CityPlan) -> Mapping[str, Any]:
-        return {"scopes": {"school": plan.sample_school().school_id}}
+        # The demo's school token: a senior high school, so the README's senior-3 example has pupils.
+        senior = plan.sample_senior_school().school_id
+        return {"scopes": {"school": senior}, "senior_school_id": senior}
 
 
 PART = SchoolCity

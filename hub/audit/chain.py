@@ -2,13 +2,17 @@
 what its hash covers, its row, and the bounds on the text it holds.
 
 An entry's hash covers ``CONTENT`` in order and, only where they differ from
-their defaults, the fields of ``EXTRA`` (added by revision 0003), so every
-entry written before them still verifies and a changed count shows:
+their defaults, the fields of ``EXTRA`` (added by revisions 0003 and 0004; a
+NULL counts as the default), so every entry written before them still verifies
+and a changed count or request id shows:
 
 >>> row = {k: "" for k in CONTENT}
->>> entry_hash(GENESIS, row) == entry_hash(GENESIS, {**row, "repeat": 1, "client": "", "code": ""})
+>>> entry_hash(GENESIS, row) == entry_hash(GENESIS, {**row, "repeat": 1, "client": "", "code": "",
+...                                                  "request_id": None})
 True
 >>> entry_hash(GENESIS, row) == entry_hash(GENESIS, {**row, "repeat": 5000})
+False
+>>> entry_hash(GENESIS, row) == entry_hash(GENESIS, {**row, "request_id": "abc-1"})
 False
 """
 
@@ -28,7 +32,7 @@ __all__ = ["CONTENT", "EXTRA", "GENESIS", "MARK", "Entry", "Problem", "bounded",
 CONTENT = ("seq", "at", "department", "subject", "purpose", "operation", "document_hash",
            "fields", "persons", "source_rows", "outcome", "status", "latency_ms")
 #: Fields a hash covers only where they differ from these values, appended as one object.
-EXTRA: dict[str, Any] = {"repeat": 1, "client": "", "code": ""}
+EXTRA: dict[str, Any] = {"repeat": 1, "client": "", "code": "", "request_id": ""}
 #: What marks a value cut to its bound.
 MARK = "…"
 
@@ -55,6 +59,8 @@ class Entry:
     code: str = ""
     #: How many requests this entry stands for (a summary counts more than one).
     repeat: int = 1
+    #: The request's id (X-Request-Id, or made by the hub); "" for a summary.
+    request_id: str = ""
     #: False when refused before admission (no identity or grant applied yet):
     #: such a refusal may be counted in a summary (hub/audit/summaries.py). Not stored.
     admitted: bool = True
@@ -69,7 +75,7 @@ class Problem:
 
 def entry_hash(prev_hash: str, row: dict[str, Any]) -> str:
     values: list[Any] = [row[k] for k in CONTENT]
-    extra = {k: row[k] for k, default in EXTRA.items() if row.get(k, default) != default}
+    extra = {k: row[k] for k, default in EXTRA.items() if row.get(k) not in (None, default)}
     if extra:
         values.append(extra)
     content = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
@@ -124,6 +130,7 @@ def row(entry: Entry, seq: int) -> dict[str, Any]:
         "repeat": int(d["repeat"]),
         "client": d["client"],
         "code": d["code"],
+        "request_id": d["request_id"] or None,
     }
 
 

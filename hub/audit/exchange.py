@@ -28,6 +28,8 @@ class Exchange:
     client: str | None = None
     #: The hub error the request was answered with, if one was.
     error: HubError | None = None
+    #: The request's id (hub.http.observe): in the log line, the answer's header and the entry.
+    request_id: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def entry(self) -> Entry:
@@ -47,6 +49,7 @@ class Exchange:
             latency_ms=round(self.seconds * 1000),
             client=self.client or "",
             code=self.code(),
+            request_id=self.request_id,
             admitted=ctx is not None,
         )
 

@@ -60,7 +60,8 @@ class _Tally:
 
     def summary(self) -> Entry:
         assert self.first is not None
-        return dataclasses.replace(self.first, repeat=self.count, latency_ms=self.latency_ms)
+        # It stands for several requests: none of their ids is its own.
+        return dataclasses.replace(self.first, repeat=self.count, latency_ms=self.latency_ms, request_id="")
 
 
 class Summaries:

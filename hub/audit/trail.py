@@ -144,7 +144,13 @@ class AuditLog:
                 cur.close()
 
         # Alembic, under a lock, so processes starting at once migrate once; logs what it applied.
-        await upgrade(self._engine)
+        try:
+            await upgrade(self._engine)
+        except OSError as exc:  # refused, unreachable, timed out: the store is not there (exit 5)
+            await self._engine.dispose()
+            self._engine = None
+            raise AuditUnavailable(f"the audit store {_safe(self.url)} cannot be reached: "
+                                   f"{exc.strerror or type(exc).__name__}") from None
 
     def watch(self) -> None:
         """Check the store in the background until ``close``: the write probe and the size."""
@@ -193,7 +199,8 @@ class AuditLog:
             purpose=bounded(entry.purpose, column_chars("purpose", lim.purpose_chars)),
             operation=bounded(entry.operation, column_chars("operation", lim.operation_chars)),
             client=bounded(entry.client, column_chars("client")),
-            code=bounded(entry.code, column_chars("code")))
+            code=bounded(entry.code, column_chars("code")),
+            request_id=bounded(entry.request_id, column_chars("request_id")))
 
     # -- the store's health --------------------------------------------------
     async def readiness(self) -> str:

@@ -112,6 +112,10 @@ class CityPlan:
         """The first of the biggest schools."""
         return max(self.schools, key=lambda s: s.pupils)
 
+    def sample_senior_school(self) -> School:
+        """The first of the biggest senior high schools (grades senior-1 to senior-3)."""
+        return max((s for s in self.schools if s.level == "SENIOR"), key=lambda s: s.pupils)
+
     def sample_community(self) -> Community:
         """The community of the sample school's first pupil."""
         comm_id = self.sample_school().first_pupil_community

@@ -20,7 +20,7 @@ DEMO_TTL = 12 * 3600
 
 def cmd_serve(args: argparse.Namespace) -> int:
     config = HubConfig.from_file(args.config)
-    _serve(config, args.host, args.port)
+    _serve(config, args.host, args.port, args.log_level)
     return 0
 
 
@@ -39,7 +39,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with (_healthcode_over_http(config, data_dir) if args.healthcode_over_http
           else contextlib.nullcontext(config)) as config:
         print(demo_banner(config, samples, base), flush=True)
-        _serve(config, args.host, args.port)
+        _serve(config, args.host, args.port, args.log_level)
     return 0
 
 
@@ -120,16 +120,21 @@ def demo_banner(config: HubConfig, samples: dict[str, Any], base: str) -> str:
     return "\n".join(lines)
 
 
-def _serve(config: HubConfig, host: str, port: int) -> None:
+def _serve(config: HubConfig, host: str, port: int, log_level: str | None = None) -> None:
     import asyncio
 
     import uvicorn
 
     from hub.app import create_app
 
+    from .logs import configure, uvicorn_options
+
+    level = log_level or config.log_level
+    configure(level, config.log_format)
     app = create_app(config)
     # A source file missing stops the command here, in one line naming it, before anything is created.
     asyncio.run(app.state.hub.sources.trial_start())
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    # uvicorn's own lines go through the hub's handler; each request has its own line (hub.http.observe).
+    uvicorn.run(app, host=host, port=port, **uvicorn_options(level))
 
 

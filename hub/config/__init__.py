@@ -80,6 +80,12 @@ class HubConfig:
     #: Whether clients may register new persisted queries (APQ); off: only
     #: the operator's documents under schema/persisted/.
     allow_persisted_register: bool = False
+    #: ``[logging]``: the level and the format (auto: text on a terminal, else JSON lines).
+    log_level: str = "info"
+    log_format: str = "auto"
+    #: ``[tracing]``: the collector's OTLP/HTTP traces URL (None: no tracing), and the service's name.
+    otlp_endpoint: str | None = None
+    service_name: str = "city-brain-hub"
     origin: str = "<defaults>"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -162,7 +168,10 @@ class HubConfig:
                    rate_limit=(limit.requests, limit.period_seconds, limit.redis_url or None)
                    if limit is not None else None,
                    peers=tuple(parsed.peers),
-                   allow_persisted_register=hub.allow_persisted_register, origin=str(path))
+                   allow_persisted_register=hub.allow_persisted_register,
+                   log_level=parsed.logging.level, log_format=parsed.logging.format,
+                   otlp_endpoint=parsed.tracing.otlp_endpoint, service_name=parsed.tracing.service_name,
+                   origin=str(path))
 
 
 def _generated(data_dir: Path) -> dict[str, Any]:

@@ -167,6 +167,26 @@ class HubTable(BaseModel):
     allow_persisted_register: bool = Field(False, description="true or false")
 
 
+class LoggingTable(BaseModel):
+    """``[logging]``: what the hub writes on stderr (hub/cli/logs.py)."""
+
+    model_config = STRICT
+    level: Annotated[Text, _matches(r"debug|info|warning|error")] = Field(
+        "info", description='one of "debug", "info", "warning", "error"')
+    format: Annotated[Text, _matches(r"auto|json|text")] = Field(
+        "auto", description='one of "auto" (text on a terminal, else JSON lines), "json", "text"')
+
+
+class TracingTable(BaseModel):
+    """``[tracing]``: OpenTelemetry spans, sent to a collector (off without an endpoint)."""
+
+    model_config = STRICT
+    otlp_endpoint: Annotated[Text, _matches(r"https?://\S+")] | None = Field(
+        None, description='a string, the collector\'s OTLP/HTTP traces URL, e.g. '
+                          '"http://127.0.0.1:4318/v1/traces"')
+    service_name: Text = Field("city-brain-hub", description="a string (the service.name of the spans)")
+
+
 class RateLimitTable(BaseModel):
     """``[rate_limit]``: per token holder."""
 
@@ -207,6 +227,10 @@ class FileBase(BaseModel):
     # HubTable's every key has a default (mypy reads its pydantic constructor otherwise).
     hub: HubTable = Field(default_factory=HubTable, description="a table ([hub])")  # type: ignore[arg-type]
     rate_limit: RateLimitTable | None = Field(None, description="a table ([rate_limit])")
+    logging: LoggingTable = Field(default_factory=LoggingTable,  # type: ignore[arg-type]
+                                  description="a table ([logging])")
+    tracing: TracingTable = Field(default_factory=TracingTable,  # type: ignore[arg-type]
+                                  description="a table ([tracing])")
     peers: list[Annotated[PeerTable, _build(Peer)]] = Field(
         default_factory=list, description="[[peers]] tables, one per peer hub")
     rules: Annotated[RulesTable, _build(RuleSettings)] = Field(default_factory=RuleSettings,

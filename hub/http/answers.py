@@ -18,12 +18,12 @@ def is_forbidden(err: GraphQLError) -> bool:
     return (err.extensions or {}).get("code") == "FORBIDDEN"
 
 
-def format_request_error(err: GraphQLError) -> dict[str, Any]:
-    """A parse, validation or variable error (before execution)."""
+def format_request_error(err: GraphQLError, code: str | None = None) -> dict[str, Any]:
+    """A parse or validation error of the document, or (``code="BAD_INPUT"``) a
+    variable that did not coerce, before execution began; an error's own code wins."""
     out: dict[str, Any] = dict(err.formatted)
-    code = "GRAPHQL_PARSE_FAILED" if "Syntax Error" in err.message else "GRAPHQL_VALIDATION_FAILED"
-    if err.message.startswith("Variable "):
-        code = "BAD_INPUT"
+    if code is None:
+        code = "GRAPHQL_PARSE_FAILED" if "Syntax Error" in err.message else "GRAPHQL_VALIDATION_FAILED"
     out["extensions"] = {"code": code, **(err.extensions or {})}
     return out
 

@@ -58,6 +58,7 @@ from hub.limits import Limits
 from .answers import format_error, format_request_error, is_forbidden
 from .graphiql import graphiql_response
 from .metrics import Metrics
+from .observe import current_id, note, operation_name
 from .persisted import PersistedQueries
 from .ratelimit import RateLimiter
 from .request import (
@@ -99,7 +100,7 @@ class GraphQLEndpoint:
         if request.method == "GET" and wants_html(request) and "query" not in request.query_params:
             return graphiql_response()
         started = time.perf_counter()
-        ex = Exchange(purpose=request.headers.get("x-purpose"))
+        ex = Exchange(purpose=request.headers.get("x-purpose"), request_id=current_id(request))
         media = media_type(request)
         try:
             if media is None:
@@ -131,6 +132,7 @@ class GraphQLEndpoint:
         ex.status = response.status_code
         ex.seconds = time.perf_counter() - started
         ex.client = request.client.host if request.client else None
+        seq: int | None = None
         try:
             seq = await self.audit.record(ex.entry())
         except AuditUnavailable as exc:  # the audit could not be written: no answer
@@ -139,7 +141,9 @@ class GraphQLEndpoint:
         else:
             if seq is not None:  # None: a refusal counted in a summary entry (hub/audit/trail.py)
                 response.headers["X-Audit-Entry"] = str(seq)
-        self.metrics.observe_request(ex.operation, ex.outcome, ex.seconds)
+        note(request, department=ex.identity.department if ex.identity else None,
+             operation=operation_name(ex.operation), outcome=ex.outcome, code=ex.code(), audit_entry=seq)
+        self.metrics.observe_request(self.persisted.label(ex.query), ex.outcome, ex.seconds)
         return response
 
     async def _address_limit(self, request: Request) -> None:
@@ -191,7 +195,7 @@ class GraphQLEndpoint:
                 "for less (fewer items or fields) or retry later") from None
         if result.data is None and result.errors and not _executed(result):
             ex.outcome = "error"
-            body = {"errors": [format_request_error(e) for e in result.errors]}
+            body = {"errors": [format_request_error(e, "BAD_INPUT") for e in result.errors]}
             return JSONResponse(body, 400 if strict else 200, media_type=media)
         out: dict[str, Any] = {"data": result.data}
         if result.errors:

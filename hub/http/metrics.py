@@ -1,7 +1,11 @@
-"""Prometheus metrics served at /metrics.
+"""Prometheus metrics served at /metrics, in the hub's own registry (so that
+two apps in one process, as in the tests, count apart), with the process's
+(CPU, memory, file descriptors) and Python's garbage collector's collectors.
 
-Operation names come from clients, so the label set is capped: names past
-``MAX_OPERATIONS`` distinct ones are counted as ``other``.
+The ``operation`` label never holds text a client chose: it is the persisted
+query's name or the document's hash (``PersistedQueries.label``); hashes still
+grow with clients' documents, so past ``MAX_OPERATIONS`` distinct ones they
+are counted as ``other``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
+    PlatformCollector,
+    ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
@@ -24,12 +31,15 @@ from prometheus_client import (
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 MAX_OPERATIONS = 200
-_NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]{0,63}$")
+_LABEL = re.compile(r"^[a-z0-9][a-z0-9:._-]{0,79}$")
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, process_resident_memory_bytes, ...
+        GCCollector(registry=self.registry)  # python_gc_collections_total, ... by generation
+        PlatformCollector(registry=self.registry)  # python_info
         self.requests = Counter(
             "hub_requests",
             "GraphQL requests answered, by operation and outcome.",
@@ -76,9 +86,11 @@ class Metrics:
         self._operations: set[str] = set()
 
     def operation_label(self, name: str | None) -> str:
+        """``name`` (a persisted query's name or ``doc:HASH``) while fewer than
+        ``MAX_OPERATIONS`` are known, else ``other``."""
         if not name:
-            return "anonymous"
-        if not _NAME.match(name):
+            return "none"
+        if not _LABEL.match(name):
             return "other"
         if name not in self._operations:
             if len(self._operations) >= MAX_OPERATIONS:

@@ -76,6 +76,8 @@ class PersistedQueries:
         self.allow_register = allow_register
         self.registry_size = registry_size
         self._registered: OrderedDict[str, str] = OrderedDict()
+        #: The operator's documents' names (hash -> file stem), for metrics.
+        self.names: dict[str, str] = {}
 
     @classmethod
     def from_directory(cls, path: Path, allow_register: bool = False) -> PersistedQueries:
@@ -91,7 +93,25 @@ class PersistedQueries:
             if not text:
                 raise ConfigError(f"persisted queries: {file} is empty")
             docs[document_hash(text)] = text
-        return cls(docs, allow_register)
+        persisted = cls(docs, allow_register)
+        persisted.names = {document_hash(file.read_text(encoding="utf-8").strip()): file.stem
+                           for file in sorted(path.glob("*.graphql"))}
+        return persisted
+
+    def label(self, query: str | None) -> str:
+        """What metrics call an operation: the operator's persisted document's name
+        (its file's stem), else ``doc:`` and the first 16 hex digits of the
+        document's SHA-256; never text a client chose. ``none`` before a document.
+
+        >>> p = PersistedQueries({document_hash("{ a }"): "{ a }"})
+        >>> p.names = {document_hash("{ a }"): "a-query"}
+        >>> p.label("{ a }"), p.label("{ b }"), p.label(None)
+        ('a-query', 'doc:057b04649e8755c6', 'none')
+        """
+        if query is None:
+            return "none"
+        key = document_hash(query)
+        return self.names.get(key) or f"doc:{key[:16]}"
 
     def __len__(self) -> int:
         return len(self._documents) + len(self._registered)

@@ -38,11 +38,15 @@ def wants_html(request: Request) -> bool:
 
 
 def media_type(request: Request) -> str | None:
-    """The media type to answer in, or None when the Accept header allows neither."""
+    """The media type to answer in, or None when the Accept header allows neither.
+
+    A client naming ``application/graphql-response+json`` gets it; one naming
+    only ``application/json``, a wildcard or no Accept header at all gets
+    ``application/json``, as the GraphQL-over-HTTP spec asks for legacy clients."""
     accept = request.headers.get("accept", "").lower()
-    if not accept or "*/*" in accept or GRAPHQL_RESPONSE in accept or "application/*" in accept:
+    if GRAPHQL_RESPONSE in accept:
         return GRAPHQL_RESPONSE
-    if JSON in accept:
+    if not accept.strip() or JSON in accept or "*/*" in accept or "application/*" in accept:
         return JSON
     return None
 

@@ -37,6 +37,9 @@ audit_log = Table(
     Column("repeat", Integer, nullable=False, server_default=text("1")),
     Column("client", String(64), nullable=False, server_default=""),  # the client's address
     Column("code", String(64), nullable=False, server_default=""),  # the refusing error: CODE[:reason]
+    # Revision 0004. The request's X-Request-Id (or the one the hub made); NULL
+    # before 0004 and for a summary of counted refusals.
+    Column("request_id", String(64), nullable=True),
     Index("ix_audit_at", "at"),
     Index("ix_audit_department", "department", "seq"),
 )
