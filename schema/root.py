@@ -77,7 +77,7 @@ class Query(AuditQuery):
             raise BadInput(f"creditCode: {problem}", argument="creditCode")
         return place(info, "Enterprise", "creditCode", creditCode, "Enterprise")
 
-    @strawberry.field
+    @strawberry.field(metadata={"int_ids": ("id",)})  # checked before execution, too
     def checkpoint(self, info: Info, id: strawberry.ID) -> Checkpoint | None:
         # The transport source's ids are integers: another id names no checkpoint.
         if check_int_id("id", check_text("id", id)) is None:

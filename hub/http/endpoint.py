@@ -50,6 +50,7 @@ from hub.errors import (
     Unauthenticated,
     error_body,
 )
+from hub.execution.arguments import check_document
 from hub.execution.documents import Document, Documents
 from hub.execution.price import enforce, price
 from hub.execution.runner import Runner
@@ -185,6 +186,8 @@ class GraphQLEndpoint:
                      list_size=limits.list_size, sources_of=self.runner.sources_of)
         self.metrics.observe_cost(cost.cost)
         enforce(cost, limits, limits.list_size)
+        # Every argument within its kind's range, before any source runs (hub.execution.arguments).
+        check_document(grant.schema, doc.node, params.operation_name, params.variables)
         try:
             async with asyncio.timeout(limits.deadline_seconds):
                 result = await self.runner.run(ex.context, doc.node, params.variables,
