@@ -71,6 +71,9 @@ class Hub:
         for name, settings in connector_settings(config).items():
             connector = known[name].create(settings)
             connector.observers.append(self.metrics.observe_statement)
+            opened = getattr(connector, "connections_opened", None)
+            if callable(opened):  # the SQL driver counts the connections its pool opens
+                self.metrics.watch_connections(name, opened)
             connectors[name] = connector
         self.sources = SourceSet(connectors, config.breaker)
         for name, breaker in self.sources.breakers.items():
