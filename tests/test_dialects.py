@@ -42,7 +42,7 @@ QUERIES = [
     ("{ enterprises(first: 3) { totalCount edges { node { creditCode industry employees(first: 3) "
      "{ totalCount edges { node { idNumber } } } } } } }", None),
     ("{ venues(first: 4, kind: SUPERMARKET) { totalCount edges { node { id name kind district code "
-     "scans(first: 5, since: \"2000-01-01T00:00:00Z\", until: \"2100-01-01T00:00:00Z\") { totalCount "
+     "scans(first: 5, since: \"2000-01-01T00:00:00Z\", until: \"2099-12-31T00:00:00Z\") { totalCount "
      "pageInfo { endCursor } edges { node { time codeColor direction person { idNumber } } } } } } } }", None),
     ("query($id: String!) { person(idNumber: $id) { venueScans(days: 30) { time codeColor direction "
      "venue { id name kind } } trail(days: 30) { kind time placeId placeName direction } } }",
