@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -115,4 +116,6 @@ def create_hub_app(data_dir: Path | str | None = None) -> Starlette:
     from hub.app import create_app as create_hub
     from hub.config import HubConfig
 
-    return create_hub(HubConfig.for_data_dir(_data_dir(data_dir)))
+    config = HubConfig.for_data_dir(_data_dir(data_dir))
+    # One load generator is one address: the per-address limit would answer most with 429.
+    return create_hub(replace(config, limits=replace(config.limits, address_requests=0)))

@@ -39,6 +39,9 @@ class SqlSettings:
     url: str
     #: Seconds a statement may take (default: the source's own).
     timeout: float | None = None
+    #: Connections kept to the source, as many statements as run at once (default: the
+    #: source's own, 8); a SQLite file is read by as many threads, one connection each.
+    pool_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,8 @@ def sql_source(connector: Any, *, description: str, order: int = 100, city: str 
     """A source served by a ``connectors.drivers.sql.SqlConnector`` subclass."""
 
     def create(settings: SqlSettings) -> Connector:
-        return connector(settings.url, timeout=settings.timeout)  # type: ignore[no-any-return]
+        return connector(settings.url, timeout=settings.timeout,  # type: ignore[no-any-return]
+                         pool_size=settings.pool_size)
 
     return Source(name=connector.name, description=description, create=create,
                   views=connector.views, order=order, city=city, graph=graph,

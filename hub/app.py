@@ -74,6 +74,9 @@ class Hub:
         for name, settings in connector_settings(config).items():
             connector = known[name].create(settings)
             connector.observers.append(self.metrics.observe_statement)
+            opened = getattr(connector, "connections_opened", None)
+            if callable(opened):  # the SQL driver counts the connections its pool opens
+                self.metrics.watch_connections(name, opened)
             connectors[name] = connector
         self.tracing = (Tracing(config.otlp_endpoint, config.service_name, started=STATEMENT_STARTED.get)
                         if config.otlp_endpoint else None)

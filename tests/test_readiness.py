@@ -189,11 +189,11 @@ def test_sources_are_opened_read_only(town: Path) -> None:
         await c.start()
         try:
             await c.ping()
-            async with c._engine.connect() as conn:  # the driver's own engine: no writing
-                try:
-                    await conn.exec_driver_sql("CREATE TABLE intruder (a)")
-                except Exception as exc:  # noqa: BLE001 - whatever the driver raises, it refused
-                    return str(exc)
+            reader = await c._current_reader()  # the driver's own connections: no writing
+            try:
+                await reader.run(lambda conn: conn.execute("CREATE TABLE intruder (a)"))
+            except Exception as exc:  # noqa: BLE001 - whatever the driver raises, it refused
+                return str(exc)
             return "written"
         finally:
             await c.close()

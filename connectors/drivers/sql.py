@@ -13,9 +13,16 @@ Example::
 
 A SQLite source is a file its department owns: the driver opens it read-only
 and never creates it (a missing file at start-up is a :class:`DataError` naming
-the path), and looks at the file (one ``stat``) before every statement, so a
-file replaced or truncated while serving is reopened, not read through
-connections to what is no longer there. :meth:`SqlConnector.ping` asks one
+the path), reads it with the stdlib ``sqlite3`` on a few threads of its own
+(``connectors.drivers.filepool``: SQLAlchemy builds the statements, each shape
+compiled once), and looks at the file (one ``stat``) before every statement,
+so a file replaced or truncated while serving is reopened, not read through
+connections to what is no longer there. A database server is read through
+SQLAlchemy's async engine (asyncpg, aiomysql) with a steady pool: ``pool_size``
+connections, no overflow, autocommit (a read is not followed by a rollback),
+no ping per checkout. Either way :meth:`SqlConnector.connections_opened` counts
+the connections opened, for ``hub_source_connections_opened_total``.
+:meth:`SqlConnector.ping` asks one
 row of every table its views read, so /readyz says "table jkm_xx is missing"
 or "the file is empty (0 bytes)" rather than passing ``SELECT 1``.
 """
@@ -23,9 +30,8 @@ or "the file is empty (0 bytes)" rather than passing ``SELECT 1``.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import os
+import sqlite3
 import stat
 import time
 from collections import defaultdict
@@ -33,88 +39,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import and_, case, func, literal, select
-from sqlalchemy.engine import Row, make_url
+from sqlalchemy import and_, case, event, func, literal, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.schema import Column, MetaData
 
-from hub.errors import BadCursor, DataError, SourceTimeout
+from hub.errors import ConfigError, DataError, SourceTimeout
 
 from ..interface import STATEMENT_STARTED, Page, SourceError, StatementObserver
-from ..views import Condition, Record, View, Where
-from .sqlite import Signature, file_problem, read_only, signature, sqlite_file, why_failed
+from ..views import Record, View, Where
+from .clauses import clause, column, decode, decode_cursor, encode_cursor, key_in, table, where_terms
+from .filepool import ReadOnlyFile, Statements
+from .sqlite import Signature, file_problem, signature, sqlite_file, why_failed
 
 __all__ = ["SqlConnector", "decode_cursor", "encode_cursor", "sqlite_file"]
-
-
-def _column(view: View, name: str) -> Column[Any]:
-    try:
-        return view.fields[name].column  # type: ignore[no-any-return]
-    except KeyError:
-        raise KeyError(f"view {view.name} has no field {name!r}") from None
-
-
-def _table(view: View) -> Any:
-    return _column(view, view.order).table
-
-
-def _key_in(view: View, name: str, values: Iterable[Any]) -> ColumnElement[bool]:
-    return _column(view, name).in_([view.encode(name, v) for v in values])
-
-
-def _clause(view: View, where: Iterable[Condition]) -> ColumnElement[bool] | None:
-    terms = []
-    for cond in where:
-        col = _column(view, cond.field)
-        if cond.op == "in":
-            terms.append(_key_in(view, cond.field, cond.value))
-        else:
-            value = view.encode(cond.field, cond.value)
-            terms.append(
-                {"=": col == value, ">=": col >= value, "<=": col <= value,
-                 ">": col > value, "<": col < value}[cond.op]
-            )
-    return and_(*terms) if terms else None
-
-
-def _decode(view: View, row: Any, names: Sequence[str]) -> Record:
-    out: Record = {}
-    fields = view.fields
-    for name, value in zip(names, row):
-        dec = fields[name].decode
-        out[name] = dec(value) if dec is not None and value is not None else value
-    return out
-
-
-def _terms(view: View, parent: str | None, parents: Sequence[Any], where: Where) -> list[Any]:
-    """WHERE terms of a page or count: the parents' keys and the row filter."""
-    terms: list[Any] = []
-    if parent is not None:
-        terms.append(_key_in(view, parent, parents))
-    extra = _clause(view, where)
-    if extra is not None:
-        terms.append(extra)
-    return terms
-
-
-def encode_cursor(view: View, value: Any) -> str:
-    raw = json.dumps([view.name, value], ensure_ascii=False, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(view: View, cursor: str) -> Any:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        name, value = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
-    except (ValueError, TypeError, UnicodeDecodeError):
-        raise BadCursor(
-            "after: this is not a cursor the hub issued; pass an endCursor or an edge's cursor"
-        ) from None
-    if name != view.name:
-        raise BadCursor(f"after: this cursor belongs to a list of {name}, not of {view.name}")
-    return value
 
 
 class SqlConnector:
@@ -127,70 +66,108 @@ class SqlConnector:
     views: ClassVar[Mapping[str, View]]
     #: Seconds a statement may take before the source counts as unavailable.
     default_timeout: ClassVar[float] = 5.0
+    #: Connections to the source (a SQLite file: worker threads, one connection each).
+    default_pool_size: ClassVar[int] = 8
 
-    def __init__(self, url: str, *, timeout: float | None = None) -> None:
+    def __init__(self, url: str, *, timeout: float | None = None,
+                 pool_size: int | None = None) -> None:
         self.url = url
         self.timeout = timeout if timeout is not None else self.default_timeout
+        self.pool_size = pool_size if pool_size is not None else self.default_pool_size
+        if self.pool_size < 1:
+            raise ConfigError(f"the {self.name} source's pool_size must be at least 1 "
+                              f"(it is {self.pool_size})")
         self.observers: list[StatementObserver] = []
         self._engine: AsyncEngine | None = None
         #: The SQLite file this source reads (None: a database server).
         self.file: Path | None = sqlite_file(url)
-        self._seen: Signature | None = None  # the file the engine was opened on
+        self._reader: ReadOnlyFile | None = None
+        self._statements = Statements()
+        self._seen: Signature | None = None  # the file the readers were opened on
         self._probe_statements: list[Select[Any]] | None = None
+        self._server_opened = 0  # connections the engines opened (a database server)
+        self._closed = 0  # connections opened by readers since closed
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
         """Make the engine; a SQLite file must exist (it is never created)."""
-        if self._engine is not None:
+        if self._engine is not None or self._reader is not None:
             return
-        if self.file is not None:
-            try:
-                st = os.stat(self.file)
-            except FileNotFoundError:
-                raise DataError(
-                    f"the {self.name} source's file {self.file} does not exist: restore it, or "
-                    f"point [connectors.{self.name}] url at its file (the hub never creates a "
-                    "source's file)") from None
-            except OSError:
-                st = None  # unreachable now: /readyz says why until it is not
-            if st is not None and not stat.S_ISREG(st.st_mode):
-                raise DataError(f"the {self.name} source's file {self.file} is not a file")
-            self._seen = signature(self.file) if st is not None else None
-        self._engine = self._create_engine()
+        if self.file is None:
+            self._engine = self._create_engine()
+            return
+        try:
+            st = os.stat(self.file)
+        except FileNotFoundError:
+            raise DataError(
+                f"the {self.name} source's file {self.file} does not exist: restore it, or "
+                f"point [connectors.{self.name}] url at its file (the hub never creates a "
+                "source's file)") from None
+        except OSError:
+            st = None  # unreachable now: /readyz says why until it is not
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            raise DataError(f"the {self.name} source's file {self.file} is not a file")
+        self._seen = signature(self.file) if st is not None else None
+        # Waits for another process's write lock less than the timeout, so that it is told as such.
+        self._reader = ReadOnlyFile(self.name, self.file, busy=self.timeout * 0.8,
+                                    size=self.pool_size)
 
     def _create_engine(self) -> AsyncEngine:
-        if self.file is None:
-            # A database in memory has no connection to lose; a network one may, so ping it.
-            return create_async_engine(self.url, pool_pre_ping=not self.url.startswith("sqlite"))
-        return create_async_engine(read_only(make_url(self.url), self.file, self.timeout * 0.8))
+        if self.url.startswith("sqlite"):  # a database in memory: nothing to size or ping
+            engine = create_async_engine(self.url)
+        else:
+            # Steady: pool_size connections kept, none opened beyond; autocommit, so that a
+            # checkout returned after a read needs no rollback; a lost connection is told
+            # by the statement that meets it (the breaker counts it), not pinged for.
+            engine = create_async_engine(
+                self.url, pool_size=self.pool_size, max_overflow=0, pool_pre_ping=False,
+                isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
+
+        def opened(_dbapi: Any, _record: Any) -> None:
+            self._server_opened += 1
+
+        event.listen(engine.sync_engine, "connect", opened)
+        return engine
+
+    def connections_opened(self) -> int:
+        """Connections to the source opened since the connector was made."""
+        reader = self._reader
+        return self._server_opened + (reader.opened if reader is not None else 0) + self._closed
 
     async def close(self) -> None:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
+        if self._reader is not None:
+            self._closed += self._reader.opened
+            self._reader.close()
+            self._reader = None
 
-    async def _current_engine(self) -> AsyncEngine:
-        """The engine, on the file as it is now.
+    async def _current_reader(self) -> ReadOnlyFile:
+        """The readers, on the file as it is now.
 
         One ``stat`` per statement: when the file was replaced, truncated or
-        rewritten since the engine opened it, a new engine opens it again
-        (statements already running finish on what they had open)."""
+        rewritten since they opened it, they open it again (statements already
+        running finish on what they had open)."""
+        if self._reader is None:
+            await self.start()
+        reader = self._reader
+        assert reader is not None and self.file is not None
+        try:
+            now = signature(self.file)
+        except OSError:
+            raise SourceError(self.name, file_problem(self.file)
+                              or f"the file {self.file.name} cannot be read") from None
+        if now != self._seen:
+            self._seen = now
+            reader.reopen()
+        return reader
+
+    async def _current_engine(self) -> AsyncEngine:
         if self._engine is None:
             await self.start()
-        engine = self._engine
-        assert engine is not None
-        if self.file is not None:
-            try:
-                now = signature(self.file)
-            except OSError:
-                raise SourceError(self.name, file_problem(self.file)
-                                  or f"the file {self.file.name} cannot be read") from None
-            if now != self._seen:
-                self._seen = now
-                self._engine = self._create_engine()
-                await engine.dispose()
-                engine = self._engine
-        return engine
+        assert self._engine is not None
+        return self._engine
 
     def claims(self, view: str, key: str, value: Any) -> bool:
         return True
@@ -213,18 +190,28 @@ class SqlConnector:
             if problem is not None:
                 raise SourceError(self.name, problem)
         statements = self._probes()
-        engine = await self._current_engine()
-
-        async def run() -> None:
-            async with engine.connect() as conn:
-                for stmt in statements:
-                    (await conn.execute(stmt)).fetchall()
-
         try:
-            await asyncio.wait_for(run(), self.timeout)
+            if self.file is not None:
+                rendered = [self._statements.render(stmt)[:2] for stmt in statements]
+                reader = await self._current_reader()
+
+                def probe(conn: sqlite3.Connection) -> None:
+                    for sql, params in rendered:
+                        conn.execute(sql, params).fetchall()
+
+                await asyncio.wait_for(reader.run(probe), self.timeout)
+            else:
+                engine = await self._current_engine()
+
+                async def run() -> None:
+                    async with engine.connect() as conn:
+                        for stmt in statements:
+                            (await conn.execute(stmt)).fetchall()
+
+                await asyncio.wait_for(run(), self.timeout)
         except TimeoutError:
             raise SourceTimeout(self.name, self.timeout) from None
-        except (SQLAlchemyError, OSError) as exc:
+        except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
             raise SourceError(self.name, why_failed(exc, self.file)) from exc
 
     # -- queries -----------------------------------------------------------
@@ -240,14 +227,14 @@ class SqlConnector:
         """Every record whose ``key`` is in ``keys``, grouped by key: one statement."""
         view = self.views[view_name]
         names = view.names(fields, key)
-        cond = _key_in(view, key, keys)
-        extra = _clause(view, where)
-        stmt = select(*[_column(view, n) for n in names]).where(
+        cond = key_in(view, key, keys)
+        extra = clause(view, where)
+        stmt = select(*[column(view, n) for n in names]).where(
             cond if extra is None else and_(cond, extra)
-        ).order_by(_column(view, view.order))
+        ).order_by(column(view, view.order))
         out: dict[Any, list[Record]] = defaultdict(list)
         for row in await self._execute(stmt):
-            rec = _decode(view, row, names)
+            rec = decode(view, row, names)
             out[rec[key]].append(rec)
         return out
 
@@ -270,11 +257,11 @@ class SqlConnector:
         """
         view = self.views[view_name]
         names = view.names(fields, parent)
-        order_col = _column(view, view.order)
-        terms = _terms(view, parent, parents, where)
+        order_col = column(view, view.order)
+        terms = where_terms(view, parent, parents, where)
         after_value = decode_cursor(view, after) if after is not None else None
-        partition = [_column(view, parent)] if parent is not None else None
-        cols = [_column(view, n).label(f"c{i}") for i, n in enumerate(names)]
+        partition = [column(view, parent)] if parent is not None else None
+        cols = [column(view, n).label(f"c{i}") for i, n in enumerate(names)]
         if with_total:
             total = func.count().over(partition_by=partition).label("_total")
             if after_value is None:
@@ -297,7 +284,7 @@ class SqlConnector:
         if with_total and after_value is not None:
             outer = outer.where(sub.c._ord > after_value)
         outer = outer.order_by(sub.c._ord)
-        grouped: dict[Any, list[Row[Any]]] = defaultdict(list)
+        grouped: dict[Any, list[Any]] = defaultdict(list)
         parent_index = names.index(parent) if parent is not None else None
         decode_parent = view.fields[parent].decode if parent is not None else None
         totals: dict[Any, int] = {}
@@ -307,17 +294,18 @@ class SqlConnector:
                 pkey = decode_parent(pkey)
             grouped[pkey].append(row)
         result: dict[Any, Page] = {}
+        n = len(names)  # then _rn, _total, _ord
         for pkey in parents:
             rows = grouped.get(pkey, [])
             if with_total and rows:
-                totals[pkey] = rows[0]._total
+                totals[pkey] = rows[0][n + 1]
             page_rows = rows[:first]
-            records = [_decode(view, r[: len(names)], names) for r in page_rows]
+            records = [decode(view, r[:n], names) for r in page_rows]
             result[pkey] = Page(
                 records=records,
                 has_next=len(rows) > first,
                 total=(totals.get(pkey, 0) if with_total else None),
-                cursors=[encode_cursor(view, r._ord) for r in page_rows],
+                cursors=[encode_cursor(view, r[n + 2]) for r in page_rows],
             )
         if with_total and after_value is not None:
             # A page past the last row has no rows to carry the total: count once more.
@@ -331,13 +319,13 @@ class SqlConnector:
     async def _count(
         self, view: View, parent: str | None, parents: Sequence[Any], where: Where
     ) -> dict[Any, int]:
-        terms = _terms(view, parent, parents, where)
+        terms = where_terms(view, parent, parents, where)
         stmt: Select[Any, Any]
         if parent is None:
             stmt = select(literal(None), func.count())
         else:
-            stmt = select(_column(view, parent), func.count()).group_by(_column(view, parent))
-        stmt = stmt.select_from(_table(view))
+            stmt = select(column(view, parent), func.count()).group_by(column(view, parent))
+        stmt = stmt.select_from(table(view))
         if terms:
             stmt = stmt.where(and_(*terms))
         rows = await self._execute(stmt)
@@ -346,6 +334,7 @@ class SqlConnector:
 
     def sql_text(self, stmt: Any) -> str:
         """The SQL of a statement as this connector's dialect renders it."""
+
         from sqlalchemy.engine import make_url
 
         dialect = make_url(self.url).get_dialect()()
@@ -353,19 +342,25 @@ class SqlConnector:
 
     # -- internals ---------------------------------------------------------
     async def _execute(self, stmt: Any, *, record: bool = True) -> list[Any]:
-        engine = await self._current_engine()
-
-        async def run() -> list[Any]:
-            async with engine.connect() as conn:
-                result = await conn.execute(stmt)
-                return list(result.fetchall())
-
         started = time.time_ns()
         try:
-            rows = await asyncio.wait_for(run(), self.timeout)
+            if self.file is not None:
+                sql, params, shape = self._statements.render(stmt)
+                reader = await self._current_reader()
+                rows = self._statements.convert(
+                    shape, await asyncio.wait_for(reader.rows(sql, params), self.timeout))
+            else:
+                engine = await self._current_engine()
+
+                async def run() -> list[Any]:
+                    async with engine.connect() as conn:
+                        result = await conn.execute(stmt)
+                        return list(result.fetchall())
+
+                rows = await asyncio.wait_for(run(), self.timeout)
         except TimeoutError:
             raise SourceTimeout(self.name, self.timeout) from None
-        except (SQLAlchemyError, OSError) as exc:
+        except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
             raise SourceError(self.name, why_failed(exc, self.file, known_only=True)) from exc
         if record:
             mark = STATEMENT_STARTED.set(started)

@@ -1,7 +1,7 @@
 """SQLite files as sources: opened read-only, watched, and told in words.
 
-A SQLite source is a file its department owns. The SQL driver opens it with
-:func:`read_only` (a missing file is never created, nothing is ever written),
+A SQLite source is a file its department owns. The SQL driver opens it
+read-only (``connectors.drivers.filepool``: never created, never written),
 compares its :func:`signature` before each statement (a file replaced or
 truncated while serving is opened again), and :func:`file_problem` says what is
 wrong with it from one ``stat`` and its 100-byte header. :func:`why_failed`
@@ -15,12 +15,11 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from sqlalchemy.engine import URL, make_url
 
-__all__ = ["SQLITE_MAGIC", "Signature", "file_problem", "read_only", "signature", "sqlite_file",
+__all__ = ["SQLITE_MAGIC", "Signature", "file_problem", "signature", "sqlite_file",
            "why_failed"]
 
 #: The first bytes of every SQLite 3 database file.
@@ -75,17 +74,6 @@ def sqlite_file(url: str | URL) -> Path | None:
 
 def _is_uri(u: URL) -> bool:
     return str(u.query.get("uri", "")).lower() in ("true", "1", "yes", "on", "t", "y")
-
-
-def read_only(u: URL, path: Path, busy: float) -> URL:
-    """``u`` as a SQLite URI opening ``path`` read-only: never created, never written.
-
-    ``busy``: seconds to wait for another process's write lock (less than the
-    connector's timeout, so that a locked file is told as such)."""
-    query: dict[str, Any] = {k: v for k, v in u.query.items() if k != "mode"}
-    query.update(mode="ro", uri="true")
-    query.setdefault("timeout", f"{busy:g}")
-    return u.set(database="file:" + quote(str(path), safe="/"), query=query)
 
 
 def signature(path: Path) -> Signature:

@@ -64,7 +64,8 @@ def create(settings: SqlSettings) -> Connector:
     """The SQL connector for a database url, the API connector for an http(s) one."""
     if not is_http(settings.url):
         # SqlConnector declares name and views as ClassVars, which the protocol's mypy check refuses.
-        return HealthCodeConnector(settings.url, timeout=settings.timeout)
+        return HealthCodeConnector(settings.url, timeout=settings.timeout,
+                                   pool_size=settings.pool_size)
     from .api import HealthCodeApiConnector
 
     token: Any = getattr(settings, "token", None)

@@ -9,7 +9,8 @@ environment while validating, so that an unset variable is an error at its key.
 ``[connectors.NAME]`` is checked against the settings dataclass of the source
 registered as NAME (``Source.settings``, ``SqlSettings`` for a database), the
 same way for a built-in source and an outside one: its fields are the keys,
-their annotations the types, and a ``timeout`` is seconds, above 0. ``[rules]``
+their annotations the types, a ``timeout`` is seconds, above 0, and a
+``pool_size`` 1 to ``MAX_POOL_SIZE`` connections. ``[rules]``
 is derived from ``RuleSettings`` likewise, its numbers at least 0.
 """
 
@@ -36,6 +37,8 @@ from hub.limits import Limits
 from hub.workflows.rules import RuleSettings
 
 MIN_SECRET_BYTES = 32
+#: The most connections a ``[connectors.NAME]`` pool_size may ask for.
+MAX_POOL_SIZE = 256
 STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 #: Error types raised here whose message follows the key as it is ("hub.secret must be ...").
@@ -143,6 +146,9 @@ def table_model(cls: type, name: str, *, at_least_zero: bool = False) -> type[Ba
         numeric = {int, float} & {hints[f.name], *typing.get_args(hints[f.name])}
         if numeric and f.name == "timeout":
             tp = Annotated[tp, Field(gt=0, description="a positive number of seconds")]
+        elif numeric and f.name == "pool_size":
+            tp = Annotated[tp, Field(ge=1, le=MAX_POOL_SIZE, description=(
+                f"a whole number of connections, 1 to {MAX_POOL_SIZE}"))]
         elif numeric and at_least_zero:
             tp = Annotated[tp, Field(ge=0)]
         fields[f.name] = (tp, default)

@@ -11,7 +11,7 @@ are counted as ``other``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import (
@@ -26,12 +26,30 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 # The *_created series double the output and no dashboard of ours reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 MAX_OPERATIONS = 200
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9:._-]{0,79}$")
+
+
+class _ConnectionsOpened(Collector):
+    """``hub_source_connections_opened_total{connector}``, read from each connector at scrape time."""
+
+    def __init__(self) -> None:
+        self.sources: dict[str, Callable[[], float]] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "hub_source_connections_opened",
+            "Connections opened to each source system (a steady pool opens none after warm-up).",
+            labels=["connector"])
+        for name, opened in self.sources.items():
+            family.add_metric([name], opened())
+        yield family
 
 
 class Metrics:
@@ -83,6 +101,8 @@ class Metrics:
             ["connector"],
             registry=self.registry,
         )
+        self._connections = _ConnectionsOpened()
+        self.registry.register(self._connections)
         self._operations: set[str] = set()
 
     def operation_label(self, name: str | None) -> str:
@@ -113,6 +133,10 @@ class Metrics:
     def watch_circuit(self, connector: str, state: Callable[[], float]) -> None:
         """``hub_source_circuit_state{connector}`` read from ``state()`` at each scrape."""
         self.circuit_state.labels(connector).set_function(state)
+
+    def watch_connections(self, connector: str, opened: Callable[[], float]) -> None:
+        """``hub_source_connections_opened_total{connector}`` read from ``opened()`` at each scrape."""
+        self._connections.sources[connector] = opened
 
     def observe_audit_store(self, size: int) -> None:
         self.audit_store.set(size)

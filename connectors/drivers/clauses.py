@@ -1,0 +1,94 @@
+"""What the SQL driver's statements are made of: columns of a view, key lists, row
+filters, decoded records, and the cursors of its pages.
+
+    >>> from connectors.healthcode.views import HealthCodeConnector as H
+    >>> cursor = encode_cursor(H.views["HealthCode"], 42)
+    >>> decode_cursor(H.views["HealthCode"], cursor)
+    42
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import and_
+from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.schema import Column
+
+from hub.errors import BadCursor
+
+from ..views import Condition, Record, View, Where
+
+__all__ = ["clause", "column", "decode", "decode_cursor", "encode_cursor", "key_in", "table",
+           "where_terms"]
+
+
+def column(view: View, name: str) -> Column[Any]:
+    try:
+        return view.fields[name].column  # type: ignore[no-any-return]
+    except KeyError:
+        raise KeyError(f"view {view.name} has no field {name!r}") from None
+
+
+def table(view: View) -> Any:
+    return column(view, view.order).table
+
+
+def key_in(view: View, name: str, values: Iterable[Any]) -> ColumnElement[bool]:
+    return column(view, name).in_([view.encode(name, v) for v in values])
+
+
+def clause(view: View, where: Iterable[Condition]) -> ColumnElement[bool] | None:
+    terms = []
+    for cond in where:
+        col = column(view, cond.field)
+        if cond.op == "in":
+            terms.append(key_in(view, cond.field, cond.value))
+        else:
+            value = view.encode(cond.field, cond.value)
+            terms.append(
+                {"=": col == value, ">=": col >= value, "<=": col <= value,
+                 ">": col > value, "<": col < value}[cond.op]
+            )
+    return and_(*terms) if terms else None
+
+
+def decode(view: View, row: Any, names: Sequence[str]) -> Record:
+    out: Record = {}
+    fields = view.fields
+    for name, value in zip(names, row):
+        dec = fields[name].decode
+        out[name] = dec(value) if dec is not None and value is not None else value
+    return out
+
+
+def where_terms(view: View, parent: str | None, parents: Sequence[Any], where: Where) -> list[Any]:
+    """WHERE terms of a page or count: the parents' keys and the row filter."""
+    terms: list[Any] = []
+    if parent is not None:
+        terms.append(key_in(view, parent, parents))
+    extra = clause(view, where)
+    if extra is not None:
+        terms.append(extra)
+    return terms
+
+
+def encode_cursor(view: View, value: Any) -> str:
+    raw = json.dumps([view.name, value], ensure_ascii=False, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(view: View, cursor: str) -> Any:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        name, value = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise BadCursor(
+            "after: this is not a cursor the hub issued; pass an endCursor or an edge's cursor"
+        ) from None
+    if name != view.name:
+        raise BadCursor(f"after: this cursor belongs to a list of {name}, not of {view.name}")
+    return value

@@ -1,0 +1,193 @@
+"""SQLite files read with the stdlib ``sqlite3`` on a few threads of their own.
+
+SQLAlchemy Core builds every statement; :class:`Statements` compiles each
+statement *shape* once (SQLAlchemy's own cache key: the same select with other
+values, or another number of keys in an ``IN`` list, is the same shape) and
+keeps the SQL, the order of its parameters and the columns' result
+conversions. :class:`ReadOnlyFile` runs it on a small thread pool, one
+``sqlite3`` connection per worker thread, opened ``file:...?mode=ro`` (never
+created, never written; autocommit, so a read is not followed by a rollback)
+and kept for the thread's life: a steady load opens no connection after the
+pool has warmed up. :attr:`ReadOnlyFile.opened` counts the connections opened
+(``hub_source_connections_opened_total``).
+
+A call given up on (the source's timeout, a request cancelled) interrupts its
+statement (``sqlite3.Connection.interrupt``), so a stalled read does not keep
+a worker thread forever; a call not yet started is skipped.
+
+Example::
+
+    file = ReadOnlyFile("school", Path("/srv/city/school.sqlite"), busy=4.0, size=8)
+    rows = await file.run(lambda conn: conn.execute("SELECT 1").fetchall())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.engine import Dialect
+
+__all__ = ["ReadOnlyFile", "Statements"]
+
+T = TypeVar("T")
+
+#: Statement shapes kept compiled per connector (a connector has a few dozen).
+MAX_SHAPES = 512
+
+
+@dataclass(frozen=True)
+class _Shape:
+    compiled: Any  # sqlalchemy.sql.compiler.SQLCompiler
+    #: The result columns' conversions (None: the value as the driver gives it).
+    results: tuple[Callable[[Any], Any] | None, ...]
+    converts: bool
+
+
+class Statements:
+    """SQLAlchemy Core statements as (SQL, parameters) for one dialect, compiled once per shape."""
+
+    def __init__(self, dialect: Dialect | None = None) -> None:
+        self.dialect = dialect or SQLiteDialect_pysqlite(paramstyle="qmark")
+        self._shapes: dict[Any, _Shape] = {}
+
+    def _shape(self, stmt: Any) -> tuple[_Shape, Any]:
+        key = stmt._generate_cache_key()
+        if key is None:  # not cacheable (never for the driver's own statements)
+            return self._compile(stmt, None), None
+        shape = self._shapes.get(key.key)
+        if shape is None:
+            if len(self._shapes) >= MAX_SHAPES:
+                self._shapes.clear()
+            shape = self._shapes[key.key] = self._compile(stmt, key)
+        return shape, key.bindparams
+
+    def _compile(self, stmt: Any, key: Any) -> _Shape:
+        # As the engine compiles (with the cache key, so that another statement of the
+        # same shape can bring its own values: ``extracted_parameters``).
+        compiled = stmt._compiler(self.dialect, cache_key=key)
+        results = tuple(entry.type._cached_result_processor(self.dialect, None)
+                        for entry in compiled._result_columns)
+        return _Shape(compiled, results, any(p is not None for p in results))
+
+    def render(self, stmt: Any) -> tuple[str, tuple[Any, ...], _Shape]:
+        """The SQL of ``stmt`` and its positional parameters (expanded ``IN`` lists included)."""
+        shape, extracted = self._shape(stmt)
+        compiled = shape.compiled
+        params = compiled.construct_params(extracted_parameters=extracted, escape_names=False,
+                                           _no_postcompile=True)
+        expanded = compiled._process_parameters_for_postcompile(params)
+        processors = expanded.processors
+        values = []
+        for name in expanded.positiontup:
+            value = expanded.parameters[name]
+            convert = processors.get(name)
+            values.append(convert(value) if convert is not None and value is not None else value)
+        return expanded.statement, tuple(values), shape
+
+    @staticmethod
+    def convert(shape: _Shape, rows: list[Any]) -> list[Any]:
+        """Rows as SQLAlchemy would give them (dates, decimals), as tuples."""
+        if not shape.converts:
+            return rows
+        procs = shape.results
+        return [tuple(v if p is None or v is None else p(v) for p, v in zip(procs, row))
+                for row in rows]
+
+
+class _Job:
+    """One call on a worker thread, which the event loop may give up on."""
+
+    __slots__ = ("conn", "fn", "gone", "lock")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+        self.fn = fn
+        self.lock = threading.Lock()
+        self.conn: sqlite3.Connection | None = None
+        self.gone = False
+
+    def run(self, file: ReadOnlyFile) -> Any:
+        with self.lock:
+            if self.gone:
+                return None  # given up on before it started: nobody waits for it
+            self.conn = file.connection()
+        try:
+            return self.fn(self.conn)
+        finally:
+            with self.lock:
+                self.conn = None
+
+    def give_up(self) -> None:
+        with self.lock:
+            self.gone = True
+            if self.conn is not None:  # running: stop its statement, free the thread
+                self.conn.interrupt()
+
+
+class ReadOnlyFile:
+    """A SQLite file read by ``size`` worker threads, one read-only connection each."""
+
+    def __init__(self, name: str, path: Path, *, busy: float, size: int) -> None:
+        self.path = path
+        self.busy = busy
+        self.size = size
+        self.uri = f"file:{quote(str(path), safe='/')}?mode=ro"
+        self._prefix = f"hub-{name}"
+        self._pool: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        #: Bumped by :meth:`reopen`: each thread opens the file again at its next call.
+        self.generation = 0
+        #: Connections opened so far (every thread's, every generation's).
+        self.opened = 0
+
+    def reopen(self) -> None:
+        """The file was replaced or rewritten: connections to what it was are left at
+        their thread's next call (a statement running on one finishes first)."""
+        self.generation += 1
+
+    def connection(self) -> sqlite3.Connection:
+        """This worker thread's connection to the file as it is now."""
+        held: tuple[int, sqlite3.Connection] | None = getattr(self._local, "held", None)
+        if held is not None:
+            if held[0] == self.generation:
+                return held[1]
+            self._local.held = None
+            held[1].close()
+        generation = self.generation
+        conn = sqlite3.connect(self.uri, uri=True, timeout=self.busy, isolation_level=None,
+                               check_same_thread=False, cached_statements=256)
+        with self._lock:
+            self.opened += 1
+        self._local.held = (generation, conn)
+        return conn
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(connection)`` on a worker thread; a cancelled call interrupts it."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.size, thread_name_prefix=self._prefix)
+        job = _Job(fn)
+        future = asyncio.get_running_loop().run_in_executor(self._pool, job.run, self)
+        try:
+            return await future  # type: ignore[no-any-return]
+        except asyncio.CancelledError:
+            job.give_up()
+            raise
+
+    async def rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        return await self.run(lambda conn: conn.execute(sql, params).fetchall())
+
+    def close(self) -> None:
+        """Stop the threads (each closes its connection as it ends); calls queued are dropped."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        self.generation += 1

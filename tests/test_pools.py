@@ -1,0 +1,156 @@
+"""Steady pools (issue "Speed", item 2): under a steady concurrent load the hub
+opens no connection beyond each source's ``pool_size`` (read from
+``hub_source_connections_opened_total`` at /metrics), on SQLite files and on
+PostgreSQL; SQLite files are read on stdlib ``sqlite3`` connections that never
+write (no journal, no WAL, the file untouched); and a statement given up on
+is interrupted, so it does not hold a worker thread of the pool forever."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from connectors.registry import SqlSettings, generated_sources, sources
+from hub.access.tokens import DEFAULT_PURPOSES, issue_token
+from hub.app import create_app
+from hub.config import ConnectorConfig, HubConfig
+from hub.errors import SourceTimeout
+from hub.execution.sources import SourceSet
+from tests import stores
+from tests.test_readiness import copy_city
+
+CLIENTS = 16
+REQUESTS = 12  # per client, after the warm-up
+POOL = 3
+
+#: One person across four sources (health codes, clinics, transport, venues).
+QUERY = """query($id: String!) { person(idNumber: $id) { name healthCode { color updatedAt }
+  clinicVisits(days: 30) { time diagnosis } checkpointPasses(days: 30) { time direction }
+  venueScans(days: 30) { time codeColor } } }"""
+
+OPENED = re.compile(r'^hub_source_connections_opened_total\{connector="(\w+)"\} (\S+)$', re.M)
+QUERIES = re.compile(r'^hub_source_queries_total\{connector="(\w+)"\} (\S+)$', re.M)
+
+
+def _sized(config: HubConfig, tmp_path: Path, urls: dict[str, str] | None = None) -> HubConfig:
+    """``config`` with every source's pool of POOL connections and a hub database of its own."""
+    connectors = {name: ConnectorConfig(urls[name] if urls else c.url, c.timeout, pool_size=POOL)
+                  for name, c in config.connectors.items()}
+    return replace(config, connectors=connectors,
+                   state_url=f"sqlite+aiosqlite:///{tmp_path / 'hub.sqlite'}")
+
+
+def _series(pattern: re.Pattern[str], text: str) -> dict[str, float]:
+    return {name: float(value) for name, value in pattern.findall(text)}
+
+
+async def _load(config: HubConfig, ids: list[str]) -> list[tuple[dict[str, float], dict[str, float]]]:
+    """(connections opened, statements) per source after a warm-up, then after
+    CLIENTS concurrent clients sent REQUESTS requests each, through the ASGI app."""
+    app = create_app(config)
+    headers = {"Authorization": f"Bearer {issue_token(config.secret, 'health')}",
+               "X-Purpose": DEFAULT_PURPOSES["health"][0]}
+    seen = []
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://hub") as client:
+
+        async def one_client(n: int, requests: int) -> None:
+            for i in range(requests):
+                idn = ids[(n * requests + i) % len(ids)]
+                r = await client.post("/graphql", json={"query": QUERY, "variables": {"id": idn}},
+                                      headers=headers)
+                assert r.status_code == 200 and "errors" not in r.json(), r.text
+
+        for requests in (2, REQUESTS):  # the warm-up, then the load
+            await asyncio.gather(*(one_client(n, requests) for n in range(CLIENTS)))
+            text = (await client.get("/metrics")).text
+            seen.append((_series(OPENED, text), _series(QUERIES, text)))
+    return seen
+
+
+def _ids(city: Path) -> list[str]:
+    with sqlite3.connect(f"file:{city / 'healthcode.sqlite'}?mode=ro", uri=True) as conn:
+        ids = [r[0] for r in conn.execute("SELECT sfzh FROM jkm_xx ORDER BY sfzh LIMIT 64")]
+    conn.close()
+    return ids
+
+
+def _assert_steady(seen: list[tuple[dict[str, float], dict[str, float]]]) -> None:
+    (warm_opened, _), (opened, queries) = seen
+    asked = {"healthcode", "clinic", "transport", "venues"}
+    assert asked <= set(opened), opened
+    for name in asked:
+        # Hundreds of statements, never more connections than the pool holds.
+        assert queries[name] >= CLIENTS * REQUESTS, (name, queries)
+        assert 1 <= warm_opened[name] <= opened[name] <= POOL, (name, opened)
+
+
+def test_a_steady_load_opens_no_connection_beyond_the_pool_on_sqlite(
+        config: HubConfig, city: Path, tmp_path: Path) -> None:
+    town = copy_city(city, tmp_path / "town")
+    files = {name: f"sqlite+aiosqlite:///{town / name}.sqlite" for name in generated_sources()}
+    before = {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in town.iterdir()}
+    _assert_steady(asyncio.run(_load(_sized(config, tmp_path, files), _ids(town))))
+    # Read, never written: no journal or WAL beside a file, no file touched.
+    assert {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in town.iterdir()} == before
+
+
+def test_a_steady_load_opens_no_connection_beyond_the_pool_on_postgresql(
+        config: HubConfig, city: Path, tmp_path: Path) -> None:
+    targets = stores.load("postgresql", city, "pools")
+    try:
+        urls = {name: url.render_as_string(hide_password=False) for name, url in targets.items()}
+        _assert_steady(asyncio.run(_load(_sized(config, tmp_path, urls), _ids(city))))
+    finally:
+        stores.drop(targets)
+
+
+def test_a_stalled_read_is_interrupted_and_frees_its_thread(city: Path, tmp_path: Path) -> None:
+    """A statement that would never end, given up on at the timeout, is interrupted:
+    the pool's only thread then serves the next call."""
+    town = copy_city(city, tmp_path / "town")
+    url = f"sqlite+aiosqlite:///{town / 'school'}.sqlite"
+    school = sources()["school"].create(SqlSettings(url, timeout=0.5, pool_size=1))
+    endless = ("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) "
+               "SELECT count(*) FROM n")
+
+    async def stall(c: Any) -> Any:
+        reader = await c._current_reader()
+        return await reader.run(lambda conn: conn.execute(endless).fetchall())
+
+    async def run() -> tuple[BaseException | None, dict[Any, Any]]:
+        sources_ = SourceSet({"school": school})
+        await sources_.start()
+        try:
+            try:
+                await sources_.call("school", stall)
+                stalled = None
+            except SourceTimeout as exc:
+                stalled = exc
+            # Bounded, so that a thread still held fails the test instead of hanging it.
+            after = await asyncio.wait_for(
+                school.load("School", "id", ["nope"], fields={"name"}), 30)
+            return stalled, after
+        finally:
+            await sources_.close()
+
+    stalled, after = asyncio.run(run())
+    assert isinstance(stalled, SourceTimeout)
+    assert dict(after) == {}
+    assert school.connections_opened() == 1
+
+
+def test_the_pool_size_must_be_at_least_one() -> None:
+    from hub.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="pool_size must be at least 1"):
+        sources()["school"].create(SqlSettings("sqlite+aiosqlite:///x.sqlite", pool_size=0))
+    assert os.path.exists("x.sqlite") is False
