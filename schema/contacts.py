@@ -66,7 +66,7 @@ class CloseContact:
     idNumber: strawberry.Private[str]
     hop: int
     firstContact: dt.datetime
-    overlaps: list[ContactEvent] = strawberry.field(metadata={"list_size": 20})
+    overlaps: list[ContactEvent] = strawberry.field(metadata={"list_size": 10})
 
     @strawberry.field(description="The contact, with their current code (Person.healthCode).")
     def person(self, info: Info) -> PersonType:
@@ -133,7 +133,7 @@ class ContactsQuery:
     @strawberry.field(description="Everyone whose checkpoint passes, community gate entries or venue "
                                   "scans in the last `days` days fall within `window` minutes of the "
                                   "person's at the same place; `hops: 2` adds their contacts.",
-                      metadata={"cost": 500, "cost_per": {"hops": 5000},
+                      metadata={"cost": 300, "cost_per": {"hops": 1000},
                                 "int_ranges": {"hops": (1, 2), "window": (1, MAX_WINDOW)}})
     async def closeContacts(self, info: Info, idNumber: str, days: int = 14,
                             window: Annotated[int, strawberry.argument(

@@ -6,14 +6,20 @@ scoped and masked for a community, refused to a school."""
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
-from tests.conftest import sql
+from hub.access.tokens import issue_token
+from hub.app import create_app
+from hub.config import HubConfig
+from tests.conftest import ROOMY, sql
 
 WINDOW = 30 * 60  # seconds
 
@@ -125,8 +131,11 @@ def test_a_second_hop_has_its_own_price() -> None:
 
 def test_statements_do_not_grow_with_places(client: Any, gql: Any, city: Path) -> None:
     since = int(time.time()) - 13 * 86400
-    people = sorted(_cases(city), key=lambda i: _places(city, i, since))
-    few, many = people[0], people[-1]
+    busy = sql(city, "venues", "SELECT sfzh, COUNT(DISTINCT csid) FROM csm_smjl WHERE smsj >= ? * 1000 "
+                               "GROUP BY sfzh ORDER BY 2 DESC, sfzh LIMIT 1", since)[0][0]
+    quiet = sql(city, "venues", "SELECT sfzh FROM csm_smjl WHERE smsj >= ? * 1000 GROUP BY sfzh "
+                                "HAVING COUNT(DISTINCT csid) = 1 ORDER BY sfzh LIMIT 1", since)[0][0]
+    few, many = quiet, busy
     assert _places(city, many, since) > _places(city, few, since) + 3
     counts: Counter[str] = Counter()
     for source in client.app.state.hub.sources.values():
@@ -184,27 +193,37 @@ def test_key_persons_close_contacts_are_contacts_of_cases(gql: Any, city: Path) 
     assert got, "the test city should have close contacts of its cases"
 
 
+def _masked(idn: str) -> str:
+    return idn[:6] + "*" * (len(idn) - 10) + idn[-4:]
+
+
 def test_key_persons_agree_with_the_reopening_plan(gql: Any, city: Path, samples: dict[str, Any]) -> None:
     school = samples["school_id"]
     today = dt.datetime.now(dt.UTC).date().isoformat()
     r = gql('query($id: ID!, $d: Date!) { school(id: $id) { reopening(date: $d) { '
-            'excluded(first: 500) { edges { node { person { idNumber } reasons { rule } } } } } } }',
-            {"id": school, "d": today}, department="health").json()
+            'excluded(first: 500) { edges { node { role person { idNumber } reasons { rule } } } } } } }',
+            {"id": school, "d": today}, department="school", scopes={"school": [school]}).json()
     assert "errors" not in r, r
-    pupils = {r[0] for r in sql(city, "school", "SELECT id_card FROM student WHERE school_id = ?", school)} \
-        if sql(city, "school", "SELECT name FROM pragma_table_info('student') WHERE name = 'id_card'") else None
-    excluded = {e["node"]["person"]["idNumber"]: {x["rule"] for x in e["node"]["reasons"]}
-                for e in r["data"]["school"]["reopening"]["excluded"]["edges"]}
-    residents = {r[0] for r in sql(city, "community", "SELECT CERT_NO FROM T_RESIDENT")}
+    pupils = [row[0] for row in sql(city, "school", "SELECT id_number FROM student WHERE school_id = ?", school)]
+    shared = {m for m, n in Counter(_masked(p) for p in pupils).items() if n > 1}
+    by_mask = {_masked(p): p for p in pupils if _masked(p) not in shared}  # a mask names one pupil
+    assert len(by_mask) > len(pupils) * 0.9
+    excluded = {by_mask[m]: {x["rule"] for x in e["node"]["reasons"]}
+                for e in r["data"]["school"]["reopening"]["excluded"]["edges"]
+                if e["node"]["role"] == "STUDENT" and (m := e["node"]["person"]["idNumber"]) in by_mask}
+    residents = {row[0] for row in sql(city, "community", "SELECT CERT_NO FROM T_RESIDENT")}
+    members = set(by_mask.values()) & residents  # key persons are residents
+    compared = 0
     for category, rules in (("CODE_NOT_GREEN", {"health-code"}),
                             ("UNDER_OBSERVATION", {"medical-observation", "home-observation"}),
                             ("FEVER_CLINIC", {"fever-clinic"})):
-        listed = {k["idNumber"] for k in _all_key(gql, category)}
-        kept_home = {p for p, rs in excluded.items() if rs & rules and p in residents}
-        members = pupils if pupils is not None else set(excluded)
-        assert listed & members & residents >= kept_home, category
-        # Listed with a reason: never may-return by the plan.
-        assert (listed & members) - set(excluded) == set(), category
+        listed = {k["idNumber"] for k in _all_key(gql, category)} & members
+        kept_home = {p for p, rs in excluded.items() if rs & rules} & members
+        # Listed with a reason exactly when the plan keeps the pupil home for it (so
+        # never counted may-return), and the other way round.
+        assert listed == kept_home, category
+        compared += len(listed)
+    assert compared, "some pupil of the sample school should be a key person"
 
 
 def test_community_sees_its_own_residents_masked(gql: Any, city: Path, samples: dict[str, Any]) -> None:
@@ -230,3 +249,26 @@ def test_school_is_forbidden(gql: Any, samples: dict[str, Any], field: str) -> N
             scopes={"school": [samples["school_id"]]})
     assert r.status_code in (400, 403)
     assert "FORBIDDEN" in {e["extensions"]["code"] for e in r.json()["errors"]}
+
+
+def test_the_audit_records_the_contacts_and_key_persons_shown(city: Path, tmp_path: Path) -> None:
+    db = tmp_path / "hub.sqlite"
+    config = replace(HubConfig.for_data_dir(city), state_url=f"sqlite+aiosqlite:///{db}", limits=ROOMY)
+    with TestClient(create_app(config)) as client:
+        def ask(query: str, variables: dict[str, Any]) -> tuple[Any, set[str]]:
+            headers = {"Authorization": f"Bearer {issue_token(config.secret, 'health')}",
+                       "X-Purpose": "epidemiological-investigation"}
+            r = client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
+            assert r.status_code == 200 and "errors" not in r.json(), r.text[:300]
+            with sqlite3.connect(db) as conn:
+                persons = {p for (p,) in conn.execute("SELECT id_number FROM audit_person WHERE seq = ?",
+                                                      (int(r.headers["X-Audit-Entry"]),))}
+            return r.json()["data"], persons
+
+        idn = max(_cases(city), key=lambda i: len(_expected_contacts(city, i, int(time.time()) - 13 * 86400)))
+        data, persons = ask("query($id: String!) { closeContacts(idNumber: $id, first: 5) { edges { node { hop } } } }",
+                            {"id": idn})
+        shown = len(data["closeContacts"]["edges"])
+        assert shown and idn in persons and len(persons) == shown + 1  # the index person and each contact
+        data, persons = ask("{ keyPersons(category: CODE_NOT_GREEN, first: 7) { edges { node { idNumber } } } }", {})
+        assert persons == {n["node"]["idNumber"] for n in data["keyPersons"]["edges"]} and len(persons) == 7
