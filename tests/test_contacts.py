@@ -149,6 +149,12 @@ def test_statements_do_not_grow_with_places(client: Any, gql: Any, city: Path) -
     for name in ("transport", "community", "venues"):
         assert per[1].get(name, 0) <= 3, per
         assert per[0].get(name, 0) <= per[1].get(name, 0), per
+    assert per[1]["venues"] == 3  # the busy person's scans, everyone's at their venues, the names
+    counts.clear()
+    assert "errors" not in gql(CONTACTS, {"id": many, "hops": 2}).json()
+    # A second hop: two more per source (its frontier's events, the events at their places).
+    assert all(counts.get(name, 0) <= 5 for name in ("transport", "community", "venues")), counts
+    assert counts["venues"] == 5, counts
 
 
 def _all_key(gql: Any, category: str | None = None, **kw: Any) -> list[dict[str, Any]]:
