@@ -16,6 +16,7 @@ from hub.ids import ZHENGZHOU_DISTRICTS, credit_code_problem
 
 from .arguments import check_date, check_int_id, check_text, check_time
 from .audit import AuditQuery
+from .contacts import ContactsQuery
 from .enums import ArrivalKind, CheckpointKind, ClinicKind, SchoolLevel
 from .events import Arrival
 from .paging import DEFAULT_PAGE, Connection
@@ -46,7 +47,7 @@ def _list(info: Info, view: str, type_name: str, first: int, after: str | None,
 
 
 @strawberry.type
-class Query(AuditQuery):
+class Query(AuditQuery, ContactsQuery):
     @strawberry.field(description="One person across every source; null when no source knows the number.")
     async def person(self, info: Info, idNumber: str) -> PersonType | None:
         asked(info, idNumber)

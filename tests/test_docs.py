@@ -90,6 +90,8 @@ RUNS: dict[str, tuple[str, str, dict[str, str]]] = {
     "Community": ("community", "community-management", {"id": "community_id"}),
     "Trace": ("health", "epidemiological-investigation", {"id": "id_number"}),
     "Where": ("health", "epidemiological-investigation", {"venue": "venue_id", "id": "id_number"}),
+    "Contacts": ("health", "epidemiological-investigation", {"id": "id_number"}),
+    "KeyPersons": ("health", "epidemiological-investigation", {}),
     "arrivals": ("transport", "traffic-control", {}),
     "checkpoints": ("transport", "traffic-control", {}),
     "Code": ("province", "mutual-recognition", {"id": "id_number"}),

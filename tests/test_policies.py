@@ -35,7 +35,7 @@ ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9X](?![0-9A-Za-z])")
 MOBILE = re.compile(r"(?<![0-9A-Za-z])1[3-9][0-9]{9}(?![0-9A-Za-z])")
 
 ROOT_ARGS = {"person": ("idNumber", "id_number"), "healthCode": ("idNumber", "id_number"),
-             "venue": ("id", "venue_id"),
+             "venue": ("id", "venue_id"), "closeContacts": ("idNumber", "id_number"),
              "accessHistory": ("idNumber", "id_number"),
              "school": ("id", "school_id"), "community": ("id", "community_id"),
              "enterprise": ("creditCode", "credit_code"), "checkpoint": ("id", "checkpoint_id"),

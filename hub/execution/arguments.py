@@ -5,7 +5,8 @@ client can write reaches a source (or date arithmetic) outside what it can hold.
 ``check_document`` runs them over a whole operation before it executes, by the
 argument's type (``Date``, ``DateTime``, ``String``, ``ID``) and name
 (``first``, ``days``), and by what a field declares in its metadata
-(``int_ids``: arguments that are a source's integer keys): a bad value is then
+(``int_ids``: arguments that are a source's integer keys; ``int_ranges``:
+argument -> (lowest, highest) of an integer argument): a bad value is then
 a 400 with no data, before any source is asked. Resolvers call the same
 helpers where they read a value (input objects' fields, values only they see).
 
@@ -190,11 +191,14 @@ def check_document(schema: GraphQLSchema, document: DocumentNode, operation_name
                 return
             meta = _metadata(definition)
             int_ids = set(meta.get("int_ids", ()))
+            ranges = meta.get("int_ranges", {})
             for name, value in values.items():
                 arg = definition.args.get(name)
                 if arg is None:
                     continue
                 _check(name, value, arg.type, name in int_ids, top=True)
+                if name in ranges and isinstance(value, int):
+                    check_int(name, value, *ranges[name])
 
     visit(document, TypeInfoVisitor(info, Checker()))
 

@@ -7,7 +7,9 @@ metadata, else ``Limits.list_size``), multiplied through nesting, with every
 alias and fragment counted as executed (``@skip``/``@include`` counted as if
 included). Its cost is graphql-armor's: 2 per object, 1 per leaf. A field that
 does work of its own (a reopening plan reads every pupil's facts) declares it
-as ``cost`` in its metadata, counted as that many objects.
+as ``cost`` in its metadata, counted as that many objects; work that grows
+with an integer argument declares ``cost_per`` (argument -> objects per unit
+above the argument's default: a second hop of a contact search costs more).
 
 Each fragment's and selection set's price is computed once (a chain of
 fragments, each spreading the next twice, costs its length, not 2^length), so
@@ -183,7 +185,7 @@ class _Pricer:
         if isinstance(wrapped, GraphQLList):
             times = edges if name == "edges" else int(meta.get("list_size", self.list_size))
         page = self._first(node) if target.name.endswith("Connection") else 1
-        here = _Part(objects=int(meta.get("cost", 0)))
+        here = _Part(objects=int(meta.get("cost", 0)) + self._cost_per(node, definition, meta))
         if isinstance(target, GraphQLObjectType):
             sub = self.selection(node.selection_set, target, page)
             if not structural(target.name):
@@ -204,6 +206,34 @@ class _Pricer:
             if cost > out.top:
                 out.top, out.dominant = cost, here.dominant
         out.depth = depth
+
+    def _cost_per(self, node: FieldNode, definition: Any, meta: Mapping[str, Any]) -> int:
+        """The ``cost_per`` objects of a field's integer arguments above their defaults."""
+        extra = 0
+        for name, per in (meta.get("cost_per") or {}).items():
+            arg = definition.args.get(name)
+            default = getattr(arg, "default_value", None)
+            value = self._int_arg(node, name)
+            base = default if isinstance(default, int) else 0
+            bounds = (meta.get("int_ranges") or {}).get(name)
+            if value is not None and bounds is not None:  # beyond them the field refuses itself
+                value = min(value, bounds[1])
+            if value is not None:
+                extra += int(per) * max(0, value - base)
+        return extra
+
+    def _int_arg(self, node: FieldNode, name: str) -> int | None:
+        for arg in node.arguments or ():
+            if arg.name.value != name:
+                continue
+            value: Any = None
+            if isinstance(arg.value, IntValueNode):
+                value = int(arg.value.value)
+            elif isinstance(arg.value, VariableNode):
+                value = self.variables.get(arg.value.name.value)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        return None
 
     def _first(self, node: FieldNode) -> int:
         for arg in node.arguments or ():

@@ -56,6 +56,8 @@ class Facts:
     clinic_visits: list[Record] = field(default_factory=list)
     residence: Record | None = None
     community_locked_down: bool = False
+    #: When the person shared a place with a case (hub/workflows/contacts.py), for key persons.
+    case_contacts: list[dt.datetime] = field(default_factory=list)
     #: Facts that could not be learnt, each naming the source that did not answer.
     unknown: list[Unknown] = field(default_factory=list)
 
@@ -154,6 +156,43 @@ RULES: tuple[tuple[str, Callable[[Facts, dt.date, RuleSettings], Reason | None]]
     ("fever-clinic", fever_clinic),
     ("community-lockdown", community_lockdown),
 )
+
+
+def recent_arrival(f: Facts, on: dt.date, days: int) -> Reason | None:
+    """A key-person rule: arrived from abroad or another province within ``days`` days."""
+    start = on - dt.timedelta(days=days)
+    recent = [a for a in f.arrivals
+              if a.get("arrivedAt") is not None and start <= a["arrivedAt"].date() <= on]
+    if not recent:
+        return None
+    latest = max(recent, key=lambda a: a["arrivedAt"])
+    whence = {"ABROAD": "abroad", "OTHER_PROVINCE": "another province"}.get(latest.get("kind") or "",
+                                                                            "elsewhere")
+    return Reason("recent-arrival", f"arrived from {whence} on {latest['arrivedAt']:%Y-%m-%d} "
+                  f"(within {days} days)")
+
+
+def close_contact(f: Facts, on: dt.date, days: int) -> Reason | None:
+    """A key-person rule: shared a place with a case within ``days`` days."""
+    start = on - dt.timedelta(days=days)
+    met = [t for t in f.case_contacts if start <= t.date() <= on]
+    if not met:
+        return None
+    return Reason("close-contact", f"close contact of a case on {max(met):%Y-%m-%d} (within {days} days)")
+
+
+#: What makes a key person beyond the return rules (their own ``days``, the question's).
+KEY_RULES: tuple[tuple[str, Callable[[Facts, dt.date, int], Reason | None]], ...] = (
+    ("recent-arrival", recent_arrival),
+    ("close-contact", close_contact),
+)
+
+
+def key_reasons(facts: Facts, on: dt.date, settings: RuleSettings, days: int) -> list[Reason]:
+    """Every reason the person is a key person on ``on``: the return rules' reasons (the
+    same as the reopening plan's) and the key-person rules'."""
+    own = [r for _name, rule in KEY_RULES if (r := rule(facts, on, days)) is not None]
+    return evaluate(facts, on, settings) + own
 
 
 def unavailable(f: Facts) -> list[Reason]:
