@@ -94,6 +94,7 @@ RUNS: dict[str, tuple[str, str, dict[str, str]]] = {
     "arrivals": ("transport", "traffic-control", {}),
     "checkpoints": ("transport", "traffic-control", {}),
     "Code": ("province", "mutual-recognition", {"id": "id_number"}),
+    "VisitorCode": ("transport", "traffic-control", {"id": "id_number"}),
     "WhoLooked": ("bigdata", "operations", {"id": "id_number"}),
 }
 
