@@ -30,10 +30,11 @@ says the cause and the fix.
      +-- SourceUnavailable        SOURCE_UNAVAILABLE             503  exit 5  (a source did not answer)
      |    +-- SourceTimeout       SOURCE_TIMEOUT                 503  exit 5  (not within its timeout)
      |    +-- SourceCircuitOpen   SOURCE_CIRCUIT_OPEN            503  exit 5  (failing: not asked at all)
+     +-- HopLimit                 HOP_LIMIT                      508  exit 5  (peer hubs would loop)
      +-- AuditUnavailable         AUDIT_UNAVAILABLE              503  exit 5  (no entry, so no answer)
      +-- DeadlineExceeded         DEADLINE_EXCEEDED              503          (the request ran out of time)
 
-A field error (``BadInput``, ``SourceUnavailable``) inside an answer does not
+A field error (``BadInput``, ``SourceUnavailable``, ``HopLimit``) inside an answer does not
 set the answer's status: the rest of the data is served with HTTP 200.
 
 >>> err = Forbidden("School.reopening is not granted", field="School.reopening")
@@ -62,6 +63,7 @@ __all__ = [
     "DirectiveLimit",
     "Forbidden",
     "HeaderTooLarge",
+    "HopLimit",
     "HubError",
     "MethodNotAllowed",
     "NotAcceptable",
@@ -285,6 +287,15 @@ class SourceCircuitOpen(SourceUnavailable):
     def explain(connector: str, cause: str) -> str:
         return (f"the {connector} source was not asked: its circuit is open ({cause}); the rest "
                 "of the answer is complete, retry this part later")
+
+
+class HopLimit(HubError):
+    """A visitor's code would be asked of one more peer hub than the lookup may pass
+    (``X-Hub-Hops``): the hubs' ``[[peers]]`` send each other round in a loop."""
+
+    code = "HOP_LIMIT"
+    http_status = 508
+    exit_code = 5
 
 
 class AuditUnavailable(HubError):

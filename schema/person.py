@@ -41,6 +41,13 @@ class HealthCode:
     reason: str | None
     updatedAt: dt.datetime | None
     issuer: str | None
+    #: The peer province whose hub answered (None: this hub's own code).
+    origin: strawberry.Private[str | None]
+
+    @strawberry.field(description="The province (the 2-digit code its ID numbers begin with) whose "
+                                  "hub issued the code: this hub's, or a visitor's province.")
+    def issuedBy(self, info: Info) -> str | None:
+        return self.origin or info.context.province
 
 
 def health_code(records: list[Record]) -> HealthCode | None:

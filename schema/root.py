@@ -55,12 +55,14 @@ class Query(AuditQuery, ContactsQuery):
             return None
         return person_of(info, idNumber) if await known(info, idNumber) else None
 
-    @strawberry.field(description="A person's current health code, by resident ID number.")
+    @strawberry.field(description="A person's current health code, by resident ID number; a visitor's "
+                                  "comes from their province's hub (see HealthCode.issuedBy).")
     async def healthCode(self, info: Info, idNumber: str) -> HealthCode | None:
         asked(info, idNumber)
         if not await info.context.person_in_scope(idNumber):
             return None
-        loader = info.context.loaders.records("HealthCode", "idNumber", forward=False)
+        # A visitor's code comes from their province's hub (X-Hub-Hops keeps hubs from looping).
+        loader = info.context.loaders.records("HealthCode", "idNumber")
         return health_code(await loader.load(idNumber))
 
     @strawberry.field

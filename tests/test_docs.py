@@ -87,6 +87,7 @@ RUNS: dict[str, tuple[str, str, dict[str, str]]] = {
     "Overview": ("education", "school-reopening", {}),
     "Staff": ("enterprise", "return-to-work", {"code": "credit_code"}),
     "Commit": ("enterprise", "return-to-work", {"code": "credit_code"}),
+    "Declarations": ("enterprise", "return-to-work", {"code": "credit_code"}),
     "Community": ("community", "community-management", {"id": "community_id"}),
     "Trace": ("health", "epidemiological-investigation", {"id": "id_number"}),
     "Where": ("health", "epidemiological-investigation", {"venue": "venue_id", "id": "id_number"}),
@@ -95,6 +96,7 @@ RUNS: dict[str, tuple[str, str, dict[str, str]]] = {
     "arrivals": ("transport", "traffic-control", {}),
     "checkpoints": ("transport", "traffic-control", {}),
     "Code": ("province", "mutual-recognition", {"id": "id_number"}),
+    "VisitorCode": ("transport", "traffic-control", {"id": "id_number"}),
     "WhoLooked": ("bigdata", "operations", {"id": "id_number"}),
 }
 

@@ -11,4 +11,5 @@ from connectors.registry import sql_source
 from .views import EnterpriseConnector
 
 SOURCE = sql_source(EnterpriseConnector, order=40, city="connectors.enterprise.city:PART",
+                    graph="connectors.enterprise.graph",
                     description="the enterprise register and employee registration")

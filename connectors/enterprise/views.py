@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from connectors._convert import aware_to_naive_utc, mapping, naive_utc_to_aware
 from connectors.drivers.sql import SqlConnector
 from connectors.views import HIDDEN, Field, View
 
-from .tables import employee, enterprise, metadata
+from .tables import emp_health_daily, employee, enterprise, metadata
+
+#: Where the employee was on the day declared, as the graph names it (Whereabouts).
+WHEREABOUTS = {"在岗": "AT_WORK", "居家": "AT_HOME", "出差": "TRAVELLING"}
+_TS = (naive_utc_to_aware, aware_to_naive_utc)
+
+
+def symptom_list(value: str) -> list[str]:
+    """The ticked symptoms, 、-separated in the source, as a list."""
+    return [s for s in value.split("、") if s]
 
 ENTERPRISE = View(
     name="Enterprise",
@@ -38,11 +48,29 @@ EMPLOYMENT = View(
     scopes={"enterprise": "creditCode"},
 )
 
+DECLARATION = View(
+    name="HealthDeclaration",
+    order="id",
+    fields={
+        "id": Field(emp_health_daily.c.reportId, graph=HIDDEN),
+        "creditCode": Field(emp_health_daily.c.creditCode, graph=HIDDEN),
+        "idNumber": Field(emp_health_daily.c.idNo, graph=HIDDEN),
+        "date": Field(emp_health_daily.c.reportDate),
+        "time": Field(emp_health_daily.c.reportTime, *_TS),
+        "temperature": Field(emp_health_daily.c.bodyTemp, float),
+        "hasSymptoms": Field(emp_health_daily.c.hasSymptom, bool, int),
+        "symptoms": Field(emp_health_daily.c.symptomDesc, symptom_list),
+        "whereabouts": Field(emp_health_daily.c.location, *mapping(WHEREABOUTS)),
+    },
+    always=frozenset({"creditCode", "idNumber"}),
+    scopes={"enterprise": "creditCode"},
+)
+
 
 class EnterpriseConnector(SqlConnector):
-    """The enterprise register and employee health registration."""
+    """The enterprise register, the employee register and the daily health registration."""
 
     name = "enterprise"
     metadata = metadata
-    views = {"Enterprise": ENTERPRISE, "Employment": EMPLOYMENT}
+    views = {"Enterprise": ENTERPRISE, "Employment": EMPLOYMENT, "HealthDeclaration": DECLARATION}
     default_timeout = 5.0

@@ -18,6 +18,12 @@ other 4xx is final. Answers, ``null``
 included, are cached for ``cache_seconds``: a visitor scanned again at the next
 gate costs no request. Failures raise ``SourceError("peer", "42: <cause>")``;
 the bearer token a peer issued us never appears in an error or a log line.
+
+Every look-up carries ``X-Hub-Hops``: how many more hubs the peer may ask in
+turn (``wire.MAX_HOPS`` in all from the hub first asked). A hub with none
+left refuses to forward with ``HOP_LIMIT`` (``hub.errors.HopLimit``), and a
+peer's HOP_LIMIT is passed on as such, so hubs whose ``[[peers]]`` point round
+in a ring answer a clear error instead of asking each other for ever.
 """
 
 from __future__ import annotations

@@ -22,11 +22,15 @@ import httpx
 from connectors.drivers.http import HttpConnector, raise_failures
 from connectors.interface import SourceError
 from connectors.views import HIDDEN, Field, Record, View
-from hub.errors import ConfigError
+from hub.errors import ConfigError, HopLimit
 
 from .wire import (
     HEALTH_CODE_HASH,
     HEALTH_CODE_QUERY,
+    HOP_HEADER,
+    HOP_LIMIT,
+    HOPS,
+    MAX_HOPS,
     NOT_FOUND,
     Peer,
     answer_codes,
@@ -46,8 +50,10 @@ HEALTH_CODE = View(
         "color": Field("color"),
         "updatedAt": Field("updatedAt"),
         "issuer": Field("issuer"),
+        # The province whose hub answered (HealthCode.issuedBy; this hub's own codes have none).
+        "origin": Field("origin", graph=HIDDEN),
     },
-    always=frozenset({"idNumber"}),
+    always=frozenset({"idNumber", "origin"}),
 )
 
 
@@ -114,6 +120,13 @@ class PeerConnector(HttpConnector):
 
     async def load(self, view: str, key: str, keys: Sequence[Any], *, fields: Any,
                    where: Any = ()) -> dict[Any, list[Record]]:
+        claimed = sorted({k for k in keys if isinstance(k, str) and self.peer_for(k) is not None})
+        if claimed and HOPS.get() <= 0:
+            peer = self.peer_for(claimed[0])
+            raise HopLimit(f"the code of an ID number beginning {peer.prefix if peer else '?'} would be asked "
+                           f"of another hub, but this look-up has already passed {MAX_HOPS} hubs "
+                           f"({HOP_HEADER}): the hubs' [[peers]] ask each other round in a loop; "
+                           "each province's prefix should name the hub that issues its codes")
         found = await super().load(view, key, keys, fields=fields, where=where)
         for records in found.values():
             for rec in records:  # the unified type of updatedAt is a datetime
@@ -137,6 +150,10 @@ class PeerConnector(HttpConnector):
                 self._send_document.add(peer.prefix)
             payload["query"] = HEALTH_CODE_QUERY
             status, body = await self._post(peer, payload, deadline)
+        if HOP_LIMIT in error_codes(body):
+            raise HopLimit(f"the hub for {peer.prefix} could not answer without asking further than "
+                           f"{MAX_HOPS} hubs ({HOP_HEADER}): the hubs' [[peers]] ask each other round in a "
+                           "loop; each province's prefix should name the hub that issues its codes")
         code = parse_answer(peer, status, body, self._error)
         return {"idNumber": key, **code} if code is not None else None
 
@@ -152,7 +169,7 @@ class PeerConnector(HttpConnector):
 
     async def _post(self, peer: Peer, payload: dict[str, Any], deadline: float) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {peer.token}", "X-Purpose": peer.purpose,
-                   "Accept": GRAPHQL_RESPONSE}
+                   "Accept": GRAPHQL_RESPONSE, HOP_HEADER: str(max(0, HOPS.get() - 1))}
         return await self.post(peer.url, payload, headers, deadline, retries=peer.retries,
                                budget=peer.timeout, label=f" {peer.prefix}",
                                error=lambda cause: self._error(peer, cause))

@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.interface import SourceError
-from hub.errors import ConfigError
+from hub.errors import BadInput, ConfigError
 
 #: The document every peer hub has persisted (``schema/persisted/health-code-color.graphql``).
 HEALTH_CODE_QUERY = (
@@ -23,6 +24,29 @@ NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 _PREFIX = re.compile(r"^[0-9]{2,6}$")
 
 Fail = Callable[["Peer", str], SourceError]
+
+#: The header a hub sends a peer with a look-up: how many more hubs the peer may
+#: ask in turn (0: answer from its own codes or refuse with HOP_LIMIT). Peers
+#: honour it and decrement it, so hubs whose ``[[peers]]`` form a ring never loop.
+HOP_HEADER = "X-Hub-Hops"
+#: Forwards a look-up asked of this hub directly (no header) may make in all.
+MAX_HOPS = 2
+#: The running request's remaining forwards (set where its context is built).
+HOPS: ContextVar[int] = ContextVar("hub_hops", default=MAX_HOPS)
+HOP_LIMIT = "HOP_LIMIT"
+
+
+def hops_from(header: str | None) -> int:
+    """The forwards a request may still make, from its ``X-Hub-Hops`` header (none: ``MAX_HOPS``).
+
+    A peer cannot raise this hub's limit: a value above ``MAX_HOPS`` counts as ``MAX_HOPS``."""
+    if header is None:
+        return MAX_HOPS
+    text = header.strip()
+    if not text.isdigit() or len(text) > 3:
+        raise BadInput(f"{HOP_HEADER} must be a whole number of hubs from 0 to {MAX_HOPS} "
+                       f"(got {header[:12]!r}); a hub sends it to its peers, a client leaves it out")
+    return min(int(text), MAX_HOPS)
 
 
 @dataclass(frozen=True)
@@ -86,7 +110,7 @@ def parse_answer(peer: Peer, status: int, body: Any, fail: Fail) -> dict[str, An
     updated = code.get("updatedAt")
     if updated is not None and not isinstance(updated, str):
         raise fail(peer, "updatedAt is not a string")
-    return {"color": color, "updatedAt": updated, "issuer": peer.prefix}
+    return {"color": color, "updatedAt": updated, "issuer": peer.prefix, "origin": peer.prefix[:2]}
 
 
 def error_codes(body: Any) -> list[str]:

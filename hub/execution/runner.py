@@ -10,6 +10,7 @@ from typing import Any
 
 from graphql import DocumentNode, ExecutionResult
 
+from connectors.peer.wire import HOPS, hops_from
 from hub.access.admission import Admission
 
 from .context import RequestContext
@@ -37,8 +38,10 @@ class Runner:
         #: Return-to-work commitments: the hub's own database, set once it is open.
         self.commitments: Any = None
 
-    def context(self, admission: Admission) -> RequestContext:
-        """A request's context: its loaders, and the workflows' own, sharing one row count."""
+    def context(self, admission: Admission, hops: str | None = None) -> RequestContext:
+        """A request's context: its loaders, and the workflows' own, sharing one row count.
+
+        ``hops``: the request's ``X-Hub-Hops`` header (a peer hub's look-up), or None."""
         rows: Counter[str] = Counter()
         failed: dict[str, Any] = {}  # a source fails a request once (Loaders.failed)
         loaders = Loaders(self.sources, admission.reads, rows, failed)
@@ -46,7 +49,7 @@ class Runner:
         return RequestContext(identity=admission.identity, purpose=admission.purpose,
                               loaders=loaders, admission=admission, audit=self.audit,
                               internal=internal, rules=self.rules, province=self.province,
-                              commitments=self.commitments,
+                              commitments=self.commitments, hops=hops_from(hops),
                               cursors=Cursors(self._key(), admission.identity.department))
 
     def _key(self) -> bytes:
@@ -62,6 +65,11 @@ class Runner:
         # Level by level (hub/execution/executor.py): graphql-core's answer,
         # without a coroutine per field of every list item.
         # The audit entry's persons: those whose records the answer holds.
-        return await execute(context.admission.schema, document, context_value=context,
-                             variable_values=variables, operation_name=operation_name,
-                             watch=context.watch())
+        # The peer connector reads the request's remaining hops (and sends one fewer).
+        hops = HOPS.set(context.hops)
+        try:
+            return await execute(context.admission.schema, document, context_value=context,
+                                 variable_values=variables, operation_name=operation_name,
+                                 watch=context.watch())
+        finally:
+            HOPS.reset(hops)

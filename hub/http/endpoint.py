@@ -116,7 +116,7 @@ class GraphQLEndpoint:
             check_headers(request, self.limits)
             check_operation_name(params.operation_name, self.limits)
             admission = self.access.admit(ex.identity, ex.purpose)
-            ex.context = self.runner.context(admission)
+            ex.context = self.runner.context(admission, request.headers.get("x-hub-hops"))
             document = self.documents.get(admission.grant, params.query)
             response = await self._execute(request, ex, document, params, media)
         except HubError as exc:

@@ -29,6 +29,10 @@ async def _each(loader: Any, keys: Sequence[Any]) -> list[Any]:
     return outcomes
 
 
+async def _nothing(count: int) -> list[Any]:
+    return [None] * count
+
+
 def _unknown(fact: str, outcome: Any) -> list[Unknown]:
     if isinstance(outcome, SourceUnavailable):
         return [Unknown(fact, outcome.connector, outcome.cause, outcome.code)]
@@ -40,28 +44,35 @@ def _rows(outcome: Any) -> list[Any]:
 
 
 async def gather(loaders: Loaders, id_numbers: Sequence[str], on: dt.date,
-                 settings: RuleSettings) -> dict[str, Facts]:
+                 settings: RuleSettings, *, declarations: bool = False) -> dict[str, Facts]:
+    """Each person's facts; ``declarations``: their daily health declarations too
+    (return to work: employees declare to their employers; pupils do not)."""
     ids = list(dict.fromkeys(id_numbers))
     if not ids:
         return {}
     since = dt.datetime.combine(on - dt.timedelta(days=settings.clinic_visit_days), dt.time(0),
                                 tzinfo=dt.UTC)
-    codes, arrivals, visits, residences = await asyncio.gather(
+    # Declarations submitted from the day before the window (a day's is sent the evening before at the earliest).
+    declared_since = dt.datetime.combine(on - dt.timedelta(days=settings.declaration_days + 1), dt.time(0),
+                                         tzinfo=dt.UTC)
+    codes, arrivals, visits, residences, declared = await asyncio.gather(
         _each(loaders.records("HealthCode", "idNumber", forward=False), ids),
         _each(loaders.records("Arrival", "idNumber"), ids),
         _each(loaders.records("ClinicVisit", "idNumber", (Condition("time", ">=", since),)), ids),
         _each(loaders.records("Residence", "idNumber"), ids),
+        _each(loaders.records("HealthDeclaration", "idNumber", (Condition("time", ">=", declared_since),)), ids)
+        if declarations else _nothing(len(ids)),
     )
     community_ids = sorted({r[0]["communityId"] for r in residences if _rows(r)})
     communities = dict(zip(community_ids,
                            await _each(loaders.records("Community", "id"), community_ids)))
     out: dict[str, Facts] = {}
-    for idn, code, arr, vis, res in zip(ids, codes, arrivals, visits, residences):
+    for idn, code, arr, vis, res, dec in zip(ids, codes, arrivals, visits, residences, declared):
         residence = _rows(res)[0] if _rows(res) else None
         unknown = (_unknown("health code", code) + _unknown("arrivals", arr)
                    + _unknown("fever-clinic visits", vis) + _unknown("residence", res))
         community = communities.get(residence["communityId"]) if residence else None
-        unknown += _unknown("community lockdown", community)
+        unknown += _unknown("community lockdown", community) + _unknown("health declarations", dec)
         rows = _rows(community) if community is not None else []
         out[idn] = Facts(
             id_number=idn,
@@ -71,5 +82,6 @@ async def gather(loaders: Loaders, id_numbers: Sequence[str], on: dt.date,
             residence=residence,
             community_locked_down=bool(rows and rows[0].get("underLockdown")),
             unknown=unknown,
+            declarations=None if dec is None else _rows(dec),
         )
     return out

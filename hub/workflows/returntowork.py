@@ -51,7 +51,7 @@ async def decide(loaders: Any, clean: dict[str, Any], planned: dt.date, today: d
     they stay home, listed with the source, and the commitment is not approved."""
     staff = await loaders.records("Employment", "creditCode").load(clean["creditCode"])
     ids = sorted({r["idNumber"] for r in staff})
-    known = await facts.gather(loaders, ids, planned, settings)
+    known = await facts.gather(loaders, ids, planned, settings, declarations=True)
     home = []
     for idn in ids:
         reasons: list[Reason] = evaluate(known[idn], planned, settings)

@@ -44,6 +44,10 @@ class RuleSettings:
     max_excluded_share: float = 0.3
     #: A school counts as ready when at most this share of its people must stay home.
     school_ready_share: float = 0.05
+    #: A fever or a symptom declared to an employer this many days before the date counts.
+    declaration_days: int = 7
+    #: A declared temperature from this many °C is a fever.
+    fever_temperature: float = 37.3
 
 
 @dataclass
@@ -58,6 +62,8 @@ class Facts:
     community_locked_down: bool = False
     #: When the person shared a place with a case (hub/workflows/contacts.py), for key persons.
     case_contacts: list[dt.datetime] = field(default_factory=list)
+    #: Daily health declarations to employers (None: not asked, as for school reopening).
+    declarations: list[Record] | None = None
     #: Facts that could not be learnt, each naming the source that did not answer.
     unknown: list[Unknown] = field(default_factory=list)
 
@@ -69,7 +75,8 @@ class Facts:
 class Unknown:
     """One fact about a person the hub could not learn, and why."""
 
-    #: "health code", "arrivals", "fever-clinic visits", "residence", "community lockdown".
+    #: "health code", "arrivals", "fever-clinic visits", "residence", "community lockdown",
+    #: "health declarations".
     fact: str
     #: The connector that did not answer.
     connector: str
@@ -148,6 +155,20 @@ def community_lockdown(f: Facts, on: dt.date, s: RuleSettings) -> Reason | None:
     return None
 
 
+def health_declaration(f: Facts, on: dt.date, s: RuleSettings) -> Reason | None:
+    start = on - dt.timedelta(days=s.declaration_days)
+    for d in sorted(f.declarations or (), key=lambda d: d["date"], reverse=True):
+        day = d["date"]
+        if not start <= day <= on:
+            continue
+        fever = d.get("temperature") is not None and d["temperature"] >= s.fever_temperature
+        if fever or d.get("hasSymptoms"):
+            what = f"a fever (from {s.fever_temperature} °C)" if fever else "symptoms"
+            return Reason("health-declaration", f"declared {what} on {day:%Y-%m-%d} "
+                          f"(within {s.declaration_days} days)", day + dt.timedelta(days=s.declaration_days + 1))
+    return None
+
+
 #: The rules, in the order their reasons are listed.
 RULES: tuple[tuple[str, Callable[[Facts, dt.date, RuleSettings], Reason | None]], ...] = (
     ("health-code", health_code),
@@ -155,6 +176,7 @@ RULES: tuple[tuple[str, Callable[[Facts, dt.date, RuleSettings], Reason | None]]
     ("home-observation", home_observation),
     ("fever-clinic", fever_clinic),
     ("community-lockdown", community_lockdown),
+    ("health-declaration", health_declaration),
 )
 
 
