@@ -222,7 +222,9 @@ def test_key_persons_agree_with_the_reopening_plan(gql: Any, city: Path, samples
     compared = 0
     for category, rules in (("CODE_NOT_GREEN", {"health-code"}),
                             ("UNDER_OBSERVATION", {"medical-observation", "home-observation"}),
-                            ("FEVER_CLINIC", {"fever-clinic"})):
+                            ("FEVER_CLINIC", {"fever-clinic"}),
+                            ("RECENT_ARRIVAL", {"recent-arrival"}),
+                            ("CLOSE_CONTACT", {"close-contact"})):
         listed = {k["idNumber"] for k in _all_key(gql, category)} & members
         kept_home = {p for p, rs in excluded.items() if rs & rules} & members
         # Listed with a reason exactly when the plan keeps the pupil home for it (so

@@ -247,7 +247,8 @@ def test_a_reopening_plan_with_health_codes_down_counts_nobody_unknown_as_may_re
             for node in listed.values():
                 unknown = [r for r in node["reasons"] if r["rule"] == "source-unavailable"]
                 assert [r["source"] for r in unknown] == ["healthcode"], node
-                assert "health code unknown" in unknown[0]["detail"]
+                # The code, and the close contacts (a case is a red code), are unknown.
+                assert unknown[0]["detail"].startswith("health code, close contacts unknown"), unknown
                 assert node["undecided"] == (len(node["reasons"]) == 1)
                 assert all(r["rule"] != "health-code" for r in node["reasons"]), node
 

@@ -68,7 +68,11 @@ def test_school_reopening_planner(gql: Any, city: Path, samples: dict[str, Any])
     assert must_stay <= shown
     rules = {r["rule"] for p in excluded for r in p["reasons"]}
     assert rules <= {"health-code", "medical-observation", "home-observation", "fever-clinic",
-                     "community-lockdown"}
+                     "community-lockdown", "recent-arrival", "close-contact"}
+    # An arrival within the last 14 days keeps a person home (the key persons' rule too).
+    recent = {r[0] for r in sql(city, "transport", "SELECT id_card FROM inbound_traveller WHERE arrive_ts >= ?",
+                                now_epoch - 14 * 86400)}
+    assert {mask_id(i) for i in ids if i in recent} <= shown
 
 
 def test_education_overview_adds_up(gql: Any, city: Path) -> None:

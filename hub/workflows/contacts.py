@@ -182,3 +182,30 @@ async def search_many(loaders: Any, indexes: Sequence[str], since: dt.datetime,
         frontier = following
     return {i: sorted(cs.values(), key=lambda c: (c.hop, c.overlaps[0].contact_time, c.id_number))
             for i, cs in out.items()}
+
+
+#: A close contact of a case: within this long of one of the case's events at the same place.
+CONTACT_WINDOW = dt.timedelta(minutes=30)
+
+
+async def cases(loaders: Any, since: dt.datetime) -> list[str]:
+    """Everyone with a red code, or a positive nucleic-acid result since ``since``."""
+    red, positive = await asyncio.gather(
+        loaders.records("HealthCode", "color", forward=False).load("RED"),
+        loaders.records("ClinicVisit", "nucleicAcidResult",
+                        (Condition("time", ">=", since),)).load("POSITIVE"))
+    return sorted({str(r["idNumber"]) for r in (*red, *positive)})
+
+
+async def case_contacts(loaders: Any, people: Sequence[str], since: dt.datetime) -> dict[str, list[dt.datetime]]:
+    """For each of ``people`` who shared a place with a case since ``since``: when."""
+    wanted = set(people)
+    index = await cases(loaders, since)
+    if not index or not wanted:
+        return {}
+    found = await search_many(loaders, index, since, CONTACT_WINDOW)
+    out: dict[str, list[dt.datetime]] = {}
+    for contact in (c for cs in found.values() for c in cs):
+        if contact.id_number in wanted:
+            out.setdefault(contact.id_number, []).extend(o.contact_time for o in contact.overlaps)
+    return out

@@ -17,6 +17,7 @@ from typing import Any
 from connectors.views import Condition
 from hub.errors import SourceUnavailable
 from hub.execution.loaders import Loaders
+from hub.workflows import contacts
 from hub.workflows.rules import Facts, RuleSettings, Unknown
 
 
@@ -84,4 +85,14 @@ async def gather(loaders: Loaders, id_numbers: Sequence[str], on: dt.date,
             unknown=unknown,
             declarations=None if dec is None else _rows(dec),
         )
+    if settings.contact_days:  # the close-contact rule: when each shared a place with a case
+        since = dt.datetime.combine(on - dt.timedelta(days=settings.contact_days), dt.time(0), tzinfo=dt.UTC)
+        try:
+            met = await contacts.case_contacts(loaders, ids, since)
+        except SourceUnavailable as exc:
+            for f in out.values():
+                f.unknown += _unknown("close contacts", exc)
+        else:
+            for idn, times in met.items():
+                out[idn].case_contacts += times
     return out

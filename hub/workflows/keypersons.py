@@ -1,10 +1,10 @@
 """Key persons (重点人员): the residents the health commission and the community
 grid workers must follow, by category, each with the reasons.
 
-The reasons are the reopening plan's (hub/workflows/rules.py ``evaluate``, on
-the same facts gathered the same way, hub/workflows/facts.py) and two rules of
-key persons only (``KEY_RULES``: a recent arrival, a close contact of a case),
-so a person listed for a return rule is exactly one the plan keeps home for it.
+The reasons are the reopening plan's own (hub/workflows/rules.py ``evaluate``,
+on the same facts gathered the same way, hub/workflows/facts.py), with the
+question's ``days`` as the arrival and close-contact windows, so a person
+listed with a reason is exactly one the plan (with those windows) keeps home.
 The people are the residents of the communities asked (a community's, a
 district's, the city's), read through the request's workflow loaders under the
 token's row scope: a community grid worker's are its own residents only.
@@ -13,17 +13,16 @@ A case is a person whose code is red or with a positive nucleic-acid result.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.views import Condition, Where
+from connectors.views import Where
 from hub.errors import BadInput
 
-from . import contacts, facts
-from .rules import Reason, RuleSettings, key_reasons
+from . import facts
+from .rules import Reason, RuleSettings, for_key_persons, key_reasons
 
 #: Category -> the rules whose reasons put a person in it.
 CATEGORIES: dict[str, tuple[str, ...]] = {
@@ -33,8 +32,6 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
     "CLOSE_CONTACT": ("close-contact",),
     "FEVER_CLINIC": ("fever-clinic",),
 }
-#: A close contact of a case: within this long of one of the case's events at the same place.
-CONTACT_WINDOW = dt.timedelta(minutes=30)
 MAX_COMMUNITIES = 2_000
 
 
@@ -56,15 +53,6 @@ async def _communities(loaders: Any, community: str | None, district: Where) -> 
     return [str(r["id"]) for r in page.records]
 
 
-async def cases(loaders: Any, since: dt.datetime) -> list[str]:
-    """Everyone with a red code, or a positive nucleic-acid result since ``since``."""
-    red, positive = await asyncio.gather(
-        loaders.records("HealthCode", "color", forward=False).load("RED"),
-        loaders.records("ClinicVisit", "nucleicAcidResult",
-                        (Condition("time", ">=", since),)).load("POSITIVE"))
-    return sorted({str(r["idNumber"]) for r in (*red, *positive)})
-
-
 async def key_persons(loaders: Any, on: dt.date, now: dt.datetime, settings: RuleSettings,
                       categories: Sequence[str], days: int, community: str | None,
                       district: Where) -> list[KeyPerson]:
@@ -72,14 +60,7 @@ async def key_persons(loaders: Any, on: dt.date, now: dt.datetime, settings: Rul
     ids = await _communities(loaders, community, district)
     residences = await loaders.records("Residence", "communityId").load_many(ids)
     people = list(dict.fromkeys(str(r["idNumber"]) for rs in residences for r in rs))
-    known = await facts.gather(loaders, people, on, settings)
-    since = (now - dt.timedelta(days=days)).replace(microsecond=0)
-    if "CLOSE_CONTACT" in categories and people:
-        found = await contacts.search_many(loaders, await cases(loaders, since), since, CONTACT_WINDOW)
-        for contact in (c for cs in found.values() for c in cs):
-            f = known.get(contact.id_number)
-            if f is not None:
-                f.case_contacts += [o.contact_time for o in contact.overlaps]
+    known = await facts.gather(loaders, people, on, for_key_persons(settings, days))
     out = []
     for idn in people:
         reasons = key_reasons(known[idn], on, settings, days)

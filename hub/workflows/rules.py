@@ -22,6 +22,7 @@ them home. Nobody whose facts are unknown is counted as one who may return.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +49,12 @@ class RuleSettings:
     declaration_days: int = 7
     #: A declared temperature from this many °C is a fever.
     fever_temperature: float = 37.3
+    #: An arrival from abroad or another province this many days before the date
+    #: keeps a person home (0: the rule is off).
+    arrival_days: int = 14
+    #: Having shared a place with a case (a red code, a positive nucleic-acid result)
+    #: this many days before the date keeps a person home (0: the rule is off).
+    contact_days: int = 14
 
 
 @dataclass
@@ -169,20 +176,11 @@ def health_declaration(f: Facts, on: dt.date, s: RuleSettings) -> Reason | None:
     return None
 
 
-#: The rules, in the order their reasons are listed.
-RULES: tuple[tuple[str, Callable[[Facts, dt.date, RuleSettings], Reason | None]], ...] = (
-    ("health-code", health_code),
-    ("medical-observation", medical_observation),
-    ("home-observation", home_observation),
-    ("fever-clinic", fever_clinic),
-    ("community-lockdown", community_lockdown),
-    ("health-declaration", health_declaration),
-)
-
-
-def recent_arrival(f: Facts, on: dt.date, days: int) -> Reason | None:
-    """A key-person rule: arrived from abroad or another province within ``days`` days."""
-    start = on - dt.timedelta(days=days)
+def recent_arrival(f: Facts, on: dt.date, s: RuleSettings) -> Reason | None:
+    """Arrived from abroad or another province within ``arrival_days`` days."""
+    if not s.arrival_days:
+        return None
+    start = on - dt.timedelta(days=s.arrival_days)
     recent = [a for a in f.arrivals
               if a.get("arrivedAt") is not None and start <= a["arrivedAt"].date() <= on]
     if not recent:
@@ -191,30 +189,48 @@ def recent_arrival(f: Facts, on: dt.date, days: int) -> Reason | None:
     whence = {"ABROAD": "abroad", "OTHER_PROVINCE": "another province"}.get(latest.get("kind") or "",
                                                                             "elsewhere")
     return Reason("recent-arrival", f"arrived from {whence} on {latest['arrivedAt']:%Y-%m-%d} "
-                  f"(within {days} days)")
+                  f"(within {s.arrival_days} days)",
+                  until=latest["arrivedAt"].date() + dt.timedelta(days=s.arrival_days + 1))
 
 
-def close_contact(f: Facts, on: dt.date, days: int) -> Reason | None:
-    """A key-person rule: shared a place with a case within ``days`` days."""
-    start = on - dt.timedelta(days=days)
+def close_contact(f: Facts, on: dt.date, s: RuleSettings) -> Reason | None:
+    """Shared a place with a case within ``contact_days`` days (hub/workflows/contacts.py);
+    the reason names neither the place nor the case."""
+    if not s.contact_days:
+        return None
+    start = on - dt.timedelta(days=s.contact_days)
     met = [t for t in f.case_contacts if start <= t.date() <= on]
     if not met:
         return None
-    return Reason("close-contact", f"close contact of a case on {max(met):%Y-%m-%d} (within {days} days)")
+    last = max(met)
+    return Reason("close-contact", f"close contact of a case on {last:%Y-%m-%d} (within {s.contact_days} days)",
+                  until=last.date() + dt.timedelta(days=s.contact_days + 1))
 
 
-#: What makes a key person beyond the return rules (their own ``days``, the question's).
-KEY_RULES: tuple[tuple[str, Callable[[Facts, dt.date, int], Reason | None]], ...] = (
+#: The rules, in the order their reasons are listed: the reopening plan's, return
+#: to work's and the key persons' (hub/workflows/keypersons.py) alike.
+RULES: tuple[tuple[str, Callable[[Facts, dt.date, RuleSettings], Reason | None]], ...] = (
+    ("health-code", health_code),
+    ("medical-observation", medical_observation),
+    ("home-observation", home_observation),
+    ("fever-clinic", fever_clinic),
+    ("community-lockdown", community_lockdown),
+    ("health-declaration", health_declaration),
     ("recent-arrival", recent_arrival),
     ("close-contact", close_contact),
 )
 
 
 def key_reasons(facts: Facts, on: dt.date, settings: RuleSettings, days: int) -> list[Reason]:
-    """Every reason the person is a key person on ``on``: the return rules' reasons (the
-    same as the reopening plan's) and the key-person rules'."""
-    own = [r for _name, rule in KEY_RULES if (r := rule(facts, on, days)) is not None]
-    return evaluate(facts, on, settings) + own
+    """Every reason the person is a key person on ``on``: the reopening plan's own rules,
+    with the question's ``days`` for arrivals and contacts (the facts must have been
+    gathered with the same settings: ``for_key_persons``)."""
+    return evaluate(facts, on, for_key_persons(settings, days))
+
+
+def for_key_persons(settings: RuleSettings, days: int) -> RuleSettings:
+    """The rules' settings with ``days`` as the arrival and contact windows."""
+    return dataclasses.replace(settings, arrival_days=days, contact_days=days)
 
 
 def unavailable(f: Facts) -> list[Reason]:
