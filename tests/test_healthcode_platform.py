@@ -225,3 +225,33 @@ def test_the_configuration_is_checked(tmp_path: Path, monkeypatch: Any, table: s
     with pytest.raises(ConfigError) as info:
         HubConfig.from_file(path)
     assert expected in info.value.message
+
+
+def test_codes_by_colour_are_listed_and_the_connector_loads_them(
+        platform: Running, known: list[tuple[Any, ...]]) -> None:
+    """The commission's list of red codes (the contact search's cases): the service's
+    byColor, and the connector's look-up by colour answering what SQL holds."""
+    headers = {"Authorization": f"Bearer {KEY}"}
+    r = httpx.post(platform.url + "/v1/codes:byColor", json={"color": "红", "fields": ["gxsj"]},
+                   headers=headers, timeout=30)
+    assert r.status_code == 200, r.text
+    red = sorted(k[0] for k in known if k[3] == "红")
+    assert red, "the test city has red codes"
+    assert [rec["sfzh"] for rec in r.json()["records"]] == red and not r.json()["truncated"]
+    assert set(r.json()["records"][0]) == {"sfzh", "gxsj"}  # the fields asked only, as batchGet
+    for body in ({"color": "RED"}, {"color": "红", "fields": ["mima"]}, {"colour": "红"}, [1]):
+        bad = httpx.post(platform.url + "/v1/codes:byColor", json=body, headers=headers, timeout=30)
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "INVALID_ARGUMENT", body
+
+    async def go() -> dict[Any, list[Any]]:
+        c = connector(platform)
+        await c.start()
+        try:
+            return await c.load("HealthCode", "color", ["RED", "YELLOW"], fields={"updatedAt"})
+        finally:
+            await c.close()
+
+    found = asyncio.run(go())
+    assert sorted(rec["idNumber"] for rec in found["RED"]) == red
+    assert sorted(rec["idNumber"] for rec in found["YELLOW"]) == sorted(k[0] for k in known if k[3] == "黄")
+    assert all(rec["color"] == "RED" for rec in found["RED"])

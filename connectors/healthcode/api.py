@@ -19,18 +19,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from connectors.drivers.http import ALL, Fields, HttpConnector
 from connectors.interface import SourceError
-from connectors.views import Record, View
+from connectors.views import Record, View, Where
 from hub.errors import ConfigError
 
 from .views import HEALTH_CODE as SQL_VIEW
-from .wire import BATCH_GET, COLORS, KEY, MAX_IDS, STATUS, is_http
+from .wire import BATCH_GET, BY_COLOR, COLORS, KEY, MAX_IDS, STATUS, is_http
 
 #: The SQL view with each field's column replaced by the API field of that name.
 HEALTH_CODE = View(
@@ -73,6 +73,32 @@ class HealthCodeApiConnector(HttpConnector):
 
     def __repr__(self) -> str:
         return f"HealthCodeApiConnector({self.url!r})"
+
+    async def load(self, view: str, key: str, keys: Sequence[Any], *, fields: Iterable[str],
+                   where: Where = ()) -> dict[Any, list[Record]]:
+        """By ID number, the batched look-up (the driver's); by colour, ``byColor``
+        (the commission's list of red and yellow codes, for the contact search)."""
+        if key != "color":
+            return await super().load(view, key, keys, fields=fields, where=where)
+        if where:
+            raise SourceError(self.name, "this HTTP source cannot filter rows")
+        await self.start()
+        names = HEALTH_CODE.names(frozenset(fields) | HEALTH_CODE.always | {"color"}, _KEY_FIELD)
+        columns = [HEALTH_CODE.fields[n].column for n in names]
+        out: dict[Any, list[Record]] = {}
+        for value in dict.fromkeys(keys):
+            deadline = asyncio.get_running_loop().time() + self.timeout
+            payload = {"color": HEALTH_CODE.encode("color", value), "fields": [c for c in columns if c != KEY]}
+            status, body = await self.post(self.url + BY_COLOR, payload, self._headers(), deadline,
+                                           error=self._error)
+            self._check(status, body)
+            records = body.get("records") if isinstance(body, dict) else None
+            if not isinstance(records, list) or body.get("truncated"):
+                raise self._error("the list of codes by colour is missing or cut (truncated)")
+            out[value] = [self._decode(raw, names, columns) for raw in records if isinstance(raw, dict)]
+            for observer in self.observers:
+                observer(self, ("byColor", view, 1), len(out[value]))
+        return out
 
     async def ping(self) -> None:
         """Raise SourceError unless ``GET /v1/status`` answers 200 within the timeout."""

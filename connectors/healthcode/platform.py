@@ -37,6 +37,16 @@ issuer; any of them but ``sfzh`` and ``mys`` may be ``null``. An unknown field,
 more than 1000 ids or an id that is not a string: ``400 INVALID_ARGUMENT``; a
 body over 1 MiB: ``413``. Reads only, so a client may repeat any request.
 
+``POST /v1/codes:byColor`` lists every code of one colour (the commission's
+list of red and yellow codes)::
+
+    {"color": "红", "fields": ["gxsj"]}    # optional: only these fields, as for batchGet
+
+    200 {"records": [{"sfzh": "...", "gxsj": "..."}], "truncated": false}
+
+in ID-number order, at most 50,000 (``truncated``: there are more). A colour
+other than ``绿``, ``黄``, ``红`` or an unknown field: ``400 INVALID_ARGUMENT``.
+
 ``GET /v1/status``: ``200 {"status": "ok"}`` when the database answers, else
 ``503``. ``GET /healthz`` (no key): the process is up.
 
@@ -87,7 +97,19 @@ from hub.errors import SourceUnavailable
 
 from .controls import Controls, Faults, error, parse_json, refused
 from .tables import jkm_xx
-from .wire import ADMIN_KEY_VAR, BATCH_GET, FIELDS, HEALTHZ, KEY, KEY_VAR, MAX_IDS, STATUS
+from .wire import (
+    ADMIN_KEY_VAR,
+    BATCH_GET,
+    BY_COLOR,
+    COLORS,
+    FIELDS,
+    HEALTHZ,
+    KEY,
+    KEY_VAR,
+    MAX_BY_COLOR,
+    MAX_IDS,
+    STATUS,
+)
 
 log = logging.getLogger("connectors.healthcode.platform")
 MAX_BODY = 1 << 20
@@ -119,6 +141,7 @@ class Platform:
     def app(self) -> Starlette:
         routes = [
             Route(BATCH_GET, self.batch_get, methods=["POST"]),
+            Route(BY_COLOR, self.by_color, methods=["POST"]),
             Route(STATUS, self.status, methods=["GET"]),
             Route(HEALTHZ, self.healthz, methods=["GET"]),
         ]
@@ -162,6 +185,35 @@ class Platform:
         asked = list(dict.fromkeys(ids))
         return JSONResponse({"records": [found[i] for i in asked if i in found],
                              "notFound": [i for i in asked if i not in found]})
+
+    async def by_color(self, request: Request) -> Response:
+        body = await request.body()
+        denied = await self.controls.misbehave(request) or refused(request, self._token)
+        if denied is not None:
+            return denied
+        if len(body) > MAX_BODY:
+            return error(413, "PAYLOAD_TOO_LARGE", f"the body is over {MAX_BODY} bytes")
+        payload = parse_json(body)
+        color = payload.get("color") if isinstance(payload, dict) else None
+        fields = payload.get("fields") if isinstance(payload, dict) else None
+        problem = _problem({"ids": [], "fields": fields}, self.max_ids)
+        if not isinstance(payload, dict) or set(payload) - {"color", "fields"} or color not in COLORS:
+            problem = 'the body must be {"color": "绿" | "黄" | "红", "fields": [...]}'
+        if problem is not None:
+            return error(400, "INVALID_ARGUMENT", problem)
+        names = [KEY, *(f for f in FIELDS if f != KEY and (fields is None or f in fields))]
+        if self._engine is None:
+            return error(503, "UNAVAILABLE", "the platform is not started", {"Retry-After": "1"})
+        stmt = (select(*(jkm_xx.c[n] for n in names)).where(jkm_xx.c.mys == color)
+                .order_by(jkm_xx.c[KEY]).limit(MAX_BY_COLOR + 1))
+        try:
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(stmt)).all()
+        except SQLAlchemyError as exc:
+            log.warning("the database did not answer: %s", type(exc).__name__)
+            return error(503, "UNAVAILABLE", "the database did not answer", {"Retry-After": "1"})
+        return JSONResponse({"records": [dict(zip(names, r, strict=True)) for r in rows[:MAX_BY_COLOR]],
+                             "truncated": len(rows) > MAX_BY_COLOR})
 
     async def status(self, request: Request) -> Response:
         self.controls.stats.status += 1

@@ -12,6 +12,10 @@ from .tables import jkm_xx
 
 #: Batch lookup by resident ID number (POST).
 BATCH_GET = "/v1/codes:batchGet"
+#: Every code of one colour (POST): the commission's list of red and yellow codes.
+BY_COLOR = "/v1/codes:byColor"
+#: Most records one byColor answer holds (more: ``truncated``).
+MAX_BY_COLOR = 50_000
 #: The database answers and our key is accepted (GET).
 STATUS = "/v1/status"
 #: The process is up (GET, no key): for whoever starts it.
