@@ -207,6 +207,7 @@ def test_exit_codes_are_the_readme_s(tmp_path: Path, city: Path) -> None:
         (errors.SourceUnavailable, ["generate", "--target", "postgresql+asyncpg://root@127.0.0.1:1/",
                                     "--out", str(tmp_path / "out")], "127.0.0.1"),
         (errors.AuditUnavailable, ["audit", "verify", "--config", str(unreachable)], ""),
+        (errors.AuditUnavailable, ["serve", "--config", str(unreachable), "--port", "1"], "127.0.0.1:1"),
     ]
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     for cls, args, says in cases:
@@ -214,5 +215,5 @@ def test_exit_codes_are_the_readme_s(tmp_path: Path, city: Path) -> None:
         assert out.returncode == cls.exit_code, (args, out.returncode, out.stderr)
         assert says in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
         assert f"`{cls.code}` (exit {cls.exit_code}" in readme or f"(exit {cls.exit_code}" in readme, cls
-    assert [c.exit_code for c, *_ in cases] == [2, 3, 4, 5, 5]
+    assert [c.exit_code for c, *_ in cases] == [2, 3, 4, 5, 5, 5]
     assert _hub("--no-such-option").returncode == 2

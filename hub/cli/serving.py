@@ -120,6 +120,13 @@ def demo_banner(config: HubConfig, samples: dict[str, Any], base: str) -> str:
     return "\n".join(lines)
 
 
+async def _trial_audit(audit: Any) -> None:
+    """Open the audit store (migrating it) and close it again, on this loop: the
+    server opens it anew on its own."""
+    await audit.start()
+    await audit.close()
+
+
 def _serve(config: HubConfig, host: str, port: int, log_level: str | None = None) -> None:
     import asyncio
 
@@ -132,8 +139,10 @@ def _serve(config: HubConfig, host: str, port: int, log_level: str | None = None
     level = log_level or config.log_level
     configure(level, config.log_format)
     app = create_app(config)
-    # A source file missing stops the command here, in one line naming it, before anything is created.
+    # A source file missing stops the command here, in one line naming it, before anything is created;
+    # an audit store that cannot be reached (or migrated) too, with its own exit code (5).
     asyncio.run(app.state.hub.sources.trial_start())
+    asyncio.run(_trial_audit(app.state.hub.audit))
     # uvicorn's own lines go through the hub's handler; each request has its own line (hub.http.observe).
     uvicorn.run(app, host=host, port=port, **uvicorn_options(level))
 
