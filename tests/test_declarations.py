@@ -127,6 +127,14 @@ def test_declarations_match_the_file(gql: Any, city: Path) -> None:
         for declared in got.values():
             for g in declared:
                 g["time"] = dt.datetime.fromisoformat(g["time"]).isoformat()
+        # The answer's ID numbers are masked: two employees whose masks are the same
+        # cannot be told apart in it, so they are left out of the comparison.
+        ids = [idn for (idn,) in sql(city, "enterprise", 'SELECT DISTINCT "idNo" FROM employee '
+                                                         'WHERE "creditCode" = ?', code)]
+        shared = {m for m, n in Counter(_masked(i) for i in ids).items() if n > 1}
+        got = {m: v for m, v in got.items() if m not in shared}
+        expected = {m: v for m, v in expected.items() if m not in shared}
+        assert len(expected) > 0.9 * len(ids)
         assert got == expected and any(expected.values())
     assert two  # the city has employees with two jobs (whose other declarations the test leaves out)
 
