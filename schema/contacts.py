@@ -14,10 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from connectors.views import Condition
-from hub.errors import BadInput
 from hub.futures import then
-from hub.ids import ZHENGZHOU_DISTRICTS
 from hub.workflows.contacts import PLACES, Contact, search
 from hub.workflows.keypersons import CATEGORIES, key_persons
 
@@ -25,7 +22,7 @@ from .arguments import check_days, check_int, check_text
 from .paging import DEFAULT_PAGE, Connection, check_first, connection, list_cursors, position_page
 from .records import register
 from .reopening import ReturnReason, reasons_out
-from .resolve import asked, person_of
+from .resolve import asked, district_where, person_of
 
 if TYPE_CHECKING:
     from .person import Person
@@ -117,16 +114,6 @@ async def _named(info: Info, found: list[Contact]) -> list[CloseContact]:
             for c in found]
 
 
-def _district(value: str | None) -> tuple[Condition, ...]:
-    if value is None:
-        return ()
-    if check_text("district", value) not in ZHENGZHOU_DISTRICTS:
-        known = ", ".join(f"{c} {n}" for c, n in ZHENGZHOU_DISTRICTS.items())
-        raise BadInput(f"district {value!r} is not a Zhengzhou district code; use one of: {known}",
-                       argument="district")
-    return (Condition("district", "=", value),)
-
-
 @strawberry.type
 class ContactsQuery:
     # Priced by its work: every event at every place the person went, and again per hop.
@@ -162,13 +149,13 @@ class ContactsQuery:
                          after: str | None = None) -> Connection[KeyPerson]:
         check_days(days)
         check_first(first)
-        where = _district(district)
+        where = district_where(district)
         if community is not None:
             check_text("community", community)
         cursors = list_cursors(info)
         ctx = info.context
         wanted = [category.value] if category is not None else list(CATEGORIES)
-        found = await key_persons(ctx.internal, ctx.now.date(), ctx.now, ctx.rules, wanted, days,
+        found = await key_persons(ctx.internal, ctx.now.date(), ctx.rules, wanted, days,
                                   community, where)
         chunk, page = position_page(cursors, found, first, after)
         return connection(page, [KeyPerson(idNumber=k.id_number,

@@ -13,8 +13,9 @@ from typing import Any
 from connectors.views import Condition, Record
 from hub.errors import BadInput
 from hub.futures import then
-from hub.ids import id_number_problem
+from hub.ids import ZHENGZHOU_DISTRICTS, id_number_problem
 
+from .arguments import check_text
 from .paging import Connection, check_first, connection, list_cursors, sealed, wants_total
 from .records import build, node_type
 
@@ -82,3 +83,15 @@ def page(info: Any, view: str, parent: str | None, key: Any, first: int, after: 
     build_one = make or (lambda r: build(type_name, r))
     return then(loader.load(key),
                 lambda p: connection(sealed(cursors, p), [build_one(r) for r in p.records], after))
+
+
+def district_where(value: str | None) -> tuple[Condition, ...]:
+    """The row filter of a list's ``district`` argument (none when absent), or BadInput
+    listing the district codes when it names none of them."""
+    if value is None:
+        return ()
+    if check_text("district", value) not in ZHENGZHOU_DISTRICTS:
+        known = ", ".join(f"{c} {n}" for c, n in ZHENGZHOU_DISTRICTS.items())
+        raise BadInput(f"district {value!r} is not a Zhengzhou district code; use one of: {known}",
+                       argument="district")
+    return (Condition("district", "=", value),)

@@ -12,7 +12,7 @@ from strawberry.types import Info
 from connectors.views import Condition
 from hub.errors import BadInput
 from hub.execution.loaders import WHOLE_VIEW
-from hub.ids import ZHENGZHOU_DISTRICTS, credit_code_problem
+from hub.ids import credit_code_problem
 
 from .arguments import check_date, check_int_id, check_text, check_time
 from .audit import AuditQuery
@@ -23,22 +23,12 @@ from .paging import DEFAULT_PAGE, Connection
 from .person import HealthCode, health_code, known
 from .places import Checkpoint, Clinic, Community, Enterprise, School
 from .reopening import ReopeningOverview, overview
-from .resolve import asked, page, person_of, place
+from .resolve import asked, district_where, page, person_of, place
 
 if TYPE_CHECKING:
     from .person import Person
 
 PersonType = Annotated["Person", strawberry.lazy("schema.person")]
-
-
-def _district(value: str | None) -> tuple[Condition, ...]:
-    if value is None:
-        return ()
-    if check_text("district", value) not in ZHENGZHOU_DISTRICTS:
-        known = ", ".join(f"{c} {n}" for c, n in ZHENGZHOU_DISTRICTS.items())
-        raise BadInput(f"district {value!r} is not a Zhengzhou district code; use one of: {known}",
-                       argument="district")
-    return (Condition("district", "=", value),)
 
 
 def _list(info: Info, view: str, type_name: str, first: int, after: str | None,
@@ -94,7 +84,7 @@ class Query(AuditQuery, ContactsQuery):
     @strawberry.field(description="Schools, by id; filter by district code and level.")
     def schools(self, info: Info, district: str | None = None, level: SchoolLevel | None = None,
                 first: int = DEFAULT_PAGE, after: str | None = None) -> Connection[School]:
-        where = _district(district)
+        where = district_where(district)
         if level is not None:
             where += (Condition("level", "=", level.value),)
         return _list(info, "School", "School", first, after, where)
@@ -102,12 +92,12 @@ class Query(AuditQuery, ContactsQuery):
     @strawberry.field(description="Residential communities, by id; filter by district code.")
     def communities(self, info: Info, district: str | None = None, first: int = DEFAULT_PAGE,
                     after: str | None = None) -> Connection[Community]:
-        return _list(info, "Community", "Community", first, after, _district(district))
+        return _list(info, "Community", "Community", first, after, district_where(district))
 
     @strawberry.field(description="Enterprises, by credit code; filter by district and GB/T 4754 section.")
     def enterprises(self, info: Info, district: str | None = None, industry: str | None = None,
                     first: int = DEFAULT_PAGE, after: str | None = None) -> Connection[Enterprise]:
-        where = _district(district)
+        where = district_where(district)
         if industry is not None:
             where += (Condition("industry", "=", check_text("industry", industry)),)
         return _list(info, "Enterprise", "Enterprise", first, after, where)
@@ -115,7 +105,7 @@ class Query(AuditQuery, ContactsQuery):
     @strawberry.field(description="Checkpoints, by id; filter by district and kind.")
     def checkpoints(self, info: Info, district: str | None = None, kind: CheckpointKind | None = None,
                     first: int = DEFAULT_PAGE, after: str | None = None) -> Connection[Checkpoint]:
-        where = _district(district)
+        where = district_where(district)
         if kind is not None:
             where += (Condition("kind", "=", kind.value),)
         return _list(info, "Checkpoint", "Checkpoint", first, after, where)
@@ -123,7 +113,7 @@ class Query(AuditQuery, ContactsQuery):
     @strawberry.field(description="Fever clinics and designated hospitals; filter by district and kind.")
     def clinics(self, info: Info, district: str | None = None, kind: ClinicKind | None = None,
                 first: int = DEFAULT_PAGE, after: str | None = None) -> Connection[Clinic]:
-        where = _district(district)
+        where = district_where(district)
         if kind is not None:
             where += (Condition("kind", "=", kind.value),)
         return _list(info, "Clinic", "Clinic", first, after, where)
@@ -134,7 +124,7 @@ class Query(AuditQuery, ContactsQuery):
                       metadata={"cost": 1000})
     async def reopeningOverview(self, info: Info, date: datetime.date,
                                 district: str | None = None) -> ReopeningOverview:
-        return await overview(info, _district(district), district, check_date("date", date))
+        return await overview(info, district_where(district), district, check_date("date", date))
 
     @strawberry.field(description="Arrivals from abroad or another province, with their observation.")
     def arrivals(self, info: Info,

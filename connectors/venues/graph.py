@@ -27,12 +27,11 @@ from connectors.views import Condition, Record
 from hub.errors import BadInput
 from hub.execution.loaders import WHOLE_VIEW
 from hub.futures import then
-from hub.ids import ZHENGZHOU_DISTRICTS
-from schema.arguments import check_text, check_time
+from schema.arguments import check_time
 from schema.enums import CodeColor, Direction
 from schema.paging import DEFAULT_PAGE, Connection
 from schema.records import build, district_name, register, since_cutoff
-from schema.resolve import page, person_of, place
+from schema.resolve import district_where, page, person_of, place
 
 if TYPE_CHECKING:
     from schema.person import Person
@@ -98,16 +97,6 @@ class VenueScan:
         return person_of(info, self.idNumber)
 
 
-def _district(value: str | None) -> tuple[Condition, ...]:
-    if value is None:
-        return ()
-    if check_text("district", value) not in ZHENGZHOU_DISTRICTS:
-        known = ", ".join(f"{c} {n}" for c, n in ZHENGZHOU_DISTRICTS.items())
-        raise BadInput(f"district {value!r} is not a Zhengzhou district code; use one of: {known}",
-                       argument="district")
-    return (Condition("district", "=", value),)
-
-
 @strawberry.type
 class VenueQuery:
     @strawberry.field(description="One venue, by id.")
@@ -117,7 +106,7 @@ class VenueQuery:
     @strawberry.field(description="Venues, by id; filter by district code and kind.")
     def venues(self, info: Info, district: str | None = None, kind: VenueKind | None = None,
                first: int = DEFAULT_PAGE, after: str | None = None) -> Connection[Venue]:
-        where = _district(district)
+        where = district_where(district)
         if kind is not None:
             where += (Condition("kind", "=", kind.value),)
         return page(info, "Venue", None, WHOLE_VIEW, first, after, where, "Venue")

@@ -49,6 +49,7 @@ from graphql.execution.values import get_argument_values, get_variable_values
 from hub.errors import BadCursor, BadInput
 
 from .cursors import MAC_BYTES, MAX_CURSOR, NOT_A_CURSOR
+from .price import field_metadata
 
 __all__ = ["MAX_DATE", "MAX_DAYS", "MAX_PAGE", "MAX_TEXT", "MIN_DATE", "check_date", "check_days",
            "check_document", "check_first", "check_int", "check_int_id", "check_text", "check_time"]
@@ -189,7 +190,7 @@ def check_document(schema: GraphQLSchema, document: DocumentNode, operation_name
                 values = get_argument_values(definition, node, known)
             except GraphQLError:
                 return
-            meta = _metadata(definition)
+            meta = field_metadata(definition)
             int_ids = set(meta.get("int_ids", ()))
             ranges = meta.get("int_ranges", {})
             for name, value in values.items():
@@ -230,8 +231,3 @@ def _each(value: Any, of: Any) -> list[Any]:
     if isinstance(of, GraphQLList) and isinstance(value, list):
         return value
     return [value]
-
-
-def _metadata(definition: Any) -> Mapping[str, Any]:
-    sdef = (definition.extensions or {}).get("strawberry-definition")
-    return getattr(sdef, "metadata", None) or {}

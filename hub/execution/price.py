@@ -176,7 +176,7 @@ class _Pricer:
         definition = parent.fields.get(name)
         if definition is None:
             return
-        meta = _metadata(definition)
+        meta = field_metadata(definition)
         wrapped = definition.type
         if isinstance(wrapped, GraphQLNonNull):
             wrapped = wrapped.of_type
@@ -249,7 +249,8 @@ class _Pricer:
         return DEFAULT_PAGE
 
 
-def _metadata(definition: Any) -> Mapping[str, Any]:
+def field_metadata(definition: Any) -> Mapping[str, Any]:
+    """A GraphQL field's strawberry ``metadata`` (``list_size``, ``cost``, ``int_ids``, ...)."""
     sdef = (definition.extensions or {}).get("strawberry-definition")
     meta = getattr(sdef, "metadata", None)
     return meta if isinstance(meta, Mapping) else {}

@@ -53,7 +53,7 @@ async def _communities(loaders: Any, community: str | None, district: Where) -> 
     return [str(r["id"]) for r in page.records]
 
 
-async def key_persons(loaders: Any, on: dt.date, now: dt.datetime, settings: RuleSettings,
+async def key_persons(loaders: Any, on: dt.date, settings: RuleSettings,
                       categories: Sequence[str], days: int, community: str | None,
                       district: Where) -> list[KeyPerson]:
     """The residents in any of ``categories``, in community then register order."""
