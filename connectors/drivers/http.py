@@ -146,13 +146,18 @@ class HttpConnector:
         for k, rec in found.items():
             if rec is not None:
                 out[k] = [{f: v for f, v in rec.items() if f in wanted}]
+        self.observed(("load", view, len(keys)), len(out), started)
+        return out
+
+    def observed(self, statement: Any, rows: int, started: int) -> None:
+        """Tell the observers (metrics, tests, traces) of one request to the source,
+        begun at ``started`` (``time.time_ns()``), that gave ``rows`` records."""
         mark = STATEMENT_STARTED.set(started)
         try:
             for observer in self.observers:
-                observer(self, ("load", view, len(keys)), len(out))
+                observer(self, statement, rows)
         finally:
             STATEMENT_STARTED.reset(mark)
-        return out
 
     async def pages(self, view: str, parent: str | None, parents: Sequence[Any], *,
                     fields: Iterable[str], first: int, after: str | None = None,

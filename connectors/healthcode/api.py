@@ -87,6 +87,7 @@ class HealthCodeApiConnector(HttpConnector):
         columns = [HEALTH_CODE.fields[n].column for n in names]
         out: dict[Any, list[Record]] = {}
         for value in dict.fromkeys(keys):
+            started = time.time_ns()
             deadline = asyncio.get_running_loop().time() + self.timeout
             payload = {"color": HEALTH_CODE.encode("color", value), "fields": [c for c in columns if c != KEY]}
             status, body = await self.post(self.url + BY_COLOR, payload, self._headers(), deadline,
@@ -96,8 +97,7 @@ class HealthCodeApiConnector(HttpConnector):
             if not isinstance(records, list) or body.get("truncated"):
                 raise self._error("the list of codes by colour is missing or cut (truncated)")
             out[value] = [self._decode(raw, names, columns) for raw in records if isinstance(raw, dict)]
-            for observer in self.observers:
-                observer(self, ("byColor", view, 1), len(out[value]))
+            self.observed(("byColor", view, 1), len(out[value]), started)
         return out
 
     async def ping(self) -> None:
