@@ -48,6 +48,18 @@ from schema import SCHEMA
 
 log = logging.getLogger("hub")
 
+#: Seconds each step of closing the hub may take before it is logged and left.
+CLOSE_SECONDS = 15.0
+
+
+async def _bounded(what: str, step: Any) -> None:
+    """Await ``step`` for at most ``CLOSE_SECONDS``; past that, log it and go on."""
+    try:
+        async with asyncio.timeout(CLOSE_SECONDS):
+            await step
+    except TimeoutError:
+        log.warning("closing %s took over %g s and was left unfinished", what, CLOSE_SECONDS)
+
 #: Documents peers may send by hash (persisted queries).
 PERSISTED_DIR = Path(__file__).resolve().parent.parent / "schema" / "persisted"
 
@@ -122,15 +134,22 @@ class Hub:
             self._watch = asyncio.create_task(self._watch_policies())
 
     async def close(self) -> None:
+        """Stop the policy watch, then close the sources, the rate limits, the audit
+        trail (its promised entries and counts written first) and the tracing.
+
+        Each step is given ``CLOSE_SECONDS``: one that does not end by then is
+        logged and left, so that a stuck close never holds the process (or a
+        test client's shutdown) for ever; the entries of answered requests were
+        committed before their answers, so a step left behind loses none of them."""
         if self._watch is not None:
             self._watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
-        await self.sources.close()
+                await _bounded("the policy watch", self._watch)
+        await _bounded("the sources", self.sources.close())
         for limiter in (self.endpoint.limiter, self.endpoint.address_limiter):
             if limiter is not None:
-                await limiter.close()
-        await self.audit.close()
+                await _bounded("a rate limit", limiter.close())
+        await _bounded("the audit trail", self.audit.close())
         if self.tracing is not None:
             self.tracing.close()  # sends the spans still waiting
 

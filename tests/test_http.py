@@ -334,3 +334,28 @@ def test_the_request_id_is_answered_and_in_the_audit_entry(gql: Any) -> None:
               purpose="operations").json()
     ids = {e["node"]["seq"]: e["node"]["requestId"] for e in log["data"]["auditLog"]["edges"]}
     assert ids[seq] == "app-7:retry.2" and fresh in ids.values()
+
+
+def test_a_close_step_that_never_ends_is_logged_and_left(monkeypatch: Any, caplog: Any) -> None:
+    """Closing the hub never hangs on one stuck step (a test client's shutdown waits for it)."""
+    import asyncio
+    import logging
+
+    import hub.app as app_module
+
+    monkeypatch.setattr(app_module, "CLOSE_SECONDS", 0.05)
+
+    async def stuck_then_done() -> list[str]:
+        done = []
+
+        async def quick() -> None:
+            done.append("quick")
+
+        await app_module._bounded("a stuck step", asyncio.Event().wait())
+        await app_module._bounded("a quick step", quick())
+        return done
+
+    with caplog.at_level(logging.WARNING, logger="hub"):
+        assert asyncio.run(stuck_then_done()) == ["quick"]
+    assert "closing a stuck step took over 0.05 s" in caplog.text
+    assert "quick step" not in caplog.text
