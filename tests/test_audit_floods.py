@@ -142,7 +142,7 @@ def test_a_flood_of_refusals_is_a_few_counted_entries(fresh: HubConfig, tmp_path
     exported = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [e["repeat"] for e in exported] == [r["repeat"] for r in rows]
     assert main(["audit", "export", "--since", "2000-01-01", "--format", "csv", "--config", str(cfg)]) == 0
-    assert capsys.readouterr().out.splitlines()[0].endswith(",hash,repeat,client,code,request_id")
+    assert capsys.readouterr().out.splitlines()[0].endswith(",hash,repeat,client,code,request_id,grant_id")
     # A changed count breaks the chain at that entry.
     seq = summaries[0]["seq"]
     db = fresh.state_url.split("///", 1)[1]  # type: ignore[union-attr]

@@ -147,10 +147,12 @@ def test_a_0_1_database_upgrades_in_place(stores: Stores, tmp_path: Path,
     assert "a hub 0.1 database (hub_schema_version), recorded as revision 0002" in caplog.text
     kept, upgraded_schema = asyncio.run(_contents(url))
     # Every row kept; audit entries gain the columns of later revisions, at the
-    # values an entry's hash leaves out (repeat 1, no client, no code).
+    # values an entry's hash leaves out (repeat 1, no client, no code, no request id, no emergency grant).
     added = len(kept["audit_log"][0]) - len(before["audit_log"][0])
-    assert [r[-added:] for r in kept["audit_log"]] == [(1, "", "", None)] * 3
+    assert [r[-added:] for r in kept["audit_log"]] == [(1, "", "", None, None)] * 3
     kept["audit_log"] = [r[:-added] for r in kept["audit_log"]]
+    # Tables of later revisions come empty.
+    assert {t: kept.pop(t) for t in set(kept) - set(before)} == {"emergency_grant": [], "push_cursor": []}
     assert kept == {**before, "alembic_version": [migrations.head()]}, "the upgrade changed a row"
 
     got = asyncio.run(_carry_on(url))

@@ -1,5 +1,6 @@
-"""The hub's own database (audit trail, return-to-work commitments), as the
-code reads and writes it today: the runtime ``Table`` objects. SQLAlchemy Core
+"""The hub's own database (audit trail, return-to-work commitments, emergency
+grants, push cursors), as the code reads and writes it today: the runtime
+``Table`` objects. SQLAlchemy Core
 only, so the same code runs on SQLite and PostgreSQL.
 
 These tables are created and changed only by the Alembic migrations in
@@ -40,6 +41,9 @@ audit_log = Table(
     # Revision 0004. The request's X-Request-Id (or the one the hub made); NULL
     # before 0004 and for a summary of counted refusals.
     Column("request_id", String(64), nullable=True),
+    # Revision 0005. The emergency grant (emergency_grant.id) the request was
+    # answered under; NULL under the policy alone and before 0005.
+    Column("grant_id", String(32), nullable=True),
     Index("ix_audit_at", "at"),
     Index("ix_audit_department", "department", "seq"),
 )
@@ -88,6 +92,43 @@ rtw_commitment = Table(
     Column("submitted_at", String(32), nullable=False),
     Column("submitted_by", String(160), nullable=False),
     Index("ux_rtw_version", "credit_code", "version", unique=True),
+)
+
+#: Revision 0005. Break-glass: access a department asked for beyond its policy
+#: (``fields``: JSON list of "Type.field"; ``persons``: JSON list of ID numbers;
+#: ``scope``: JSON object of the scope asked), for ``minutes`` from
+#: ``granted_at``, and the big-data bureau's review of it.
+emergency_grant = Table(
+    "emergency_grant", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("department", String(32), nullable=False),
+    Column("subject", String(128), nullable=False),
+    Column("purpose", String(64), nullable=False),
+    Column("fields", Text, nullable=False),
+    Column("persons", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("minutes", Integer, nullable=False),
+    Column("granted_at", String(32), nullable=False),  # ISO 8601 UTC
+    Column("expires_at", String(32), nullable=False),
+    Column("audit_seq", BigInteger().with_variant(Integer, "sqlite"), nullable=True),  # the entry of the request
+    Column("reviewed", Integer, nullable=False, server_default=text("0")),  # 1 once reviewed
+    Column("verdict", String(16), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("reviewed_at", String(32), nullable=True),
+    Column("reviewed_by", String(160), nullable=True),
+    Index("ix_emergency_grant_reviewed", "reviewed", "granted_at"),
+    Index("ix_emergency_grant_holder", "department", "subject", "expires_at"),
+)
+
+#: Revision 0005. Outbound feeds (``national``): where the last acknowledged
+#: batch ended (``position``, the feed's own cursor text), so a push resumes.
+push_cursor = Table(
+    "push_cursor", metadata,
+    Column("feed", String(64), primary_key=True),
+    Column("position", Text, nullable=False),
+    Column("pushed", BigInteger().with_variant(Integer, "sqlite"), nullable=False),  # records so far
+    Column("updated_at", String(32), nullable=False),
 )
 
 #: The hash the chain starts from: audit_head before the first entry, and the
