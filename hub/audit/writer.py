@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -26,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.errors import AuditUnavailable
 from hub.state.tables import audit_head, audit_log, audit_person
 
+from .appender import SqliteAppender, usable
 from .chain import Entry, entry_hash, row
 from .store import Health, bounded_transaction, describe
 from .summaries import Summaries
@@ -58,6 +61,9 @@ class GroupWriter:
         self._queue: deque[_Pending] = deque()
         self._writer: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
+        #: SQLite files: each group in one hop to a thread of its own (appender.py).
+        self._appender: SqliteAppender | None = None
+        self._appender_checked = False
 
     async def commit(self, entry: Entry) -> int:
         """Write ``entry`` and wait for its commit: its sequence number, or
@@ -86,6 +92,9 @@ class GroupWriter:
         self.later(self.summaries.rest())
         if self._writer is not None and not self._writer.done():
             await self._writer
+        if self._appender is not None:
+            await self._appender.close()
+            self._appender, self._appender_checked = None, False
 
     def _late(self) -> str:
         return self.health.problem or f"the audit store did not commit within {self.write_seconds:g} s"
@@ -132,7 +141,7 @@ class GroupWriter:
             try:
                 seqs = await self._write([i.entry for i in batch], seconds)
             except Exception as exc:  # every waiter is told; none is left hanging
-                known = isinstance(exc, (SQLAlchemyError, OSError))
+                known = isinstance(exc, (SQLAlchemyError, OSError, sqlite3.Error))
                 if not known:
                     log.exception("audit entries could not be written")
                 reason = describe(exc) if known else (
@@ -153,25 +162,47 @@ class GroupWriter:
                 elif item.future is not None:
                     item.future.set_result(seq)
 
+    def _chained(self, entries: list[Entry], seq: int, prev: str
+                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The rows of ``entries`` from ``seq`` on, each hash chained to the one before."""
+        rows, persons = [], []
+        for entry in entries:
+            values = row(entry, seq)
+            values["prev_hash"] = prev
+            values["hash"] = prev = entry_hash(prev, values)
+            rows.append(values)
+            persons += [{"id_number": p, "seq": seq} for p in sorted(set(entry.persons))]
+            seq += 1
+        return rows, persons
+
     async def _write(self, entries: list[Entry], seconds: float) -> list[int]:
+        engine = self._engine()
+        if not self._appender_checked:
+            self._appender_checked = True
+            if usable(engine.url):
+                self._appender = SqliteAppender(str(engine.url.database))
+        if self._appender is not None:
+            first: list[int] = []
+
+            def build(seq: int, prev: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+                first[:] = [seq]
+                return self._chained(entries, seq, prev)
+
+            await self._appender.append(len(entries), build, seconds)
+            return list(range(first[0], first[0] + len(entries)))
+        return await self._write_engine(entries, seconds)
+
+    async def _write_engine(self, entries: list[Entry], seconds: float) -> list[int]:
         async with bounded_transaction(self._engine(), seconds) as conn:
             # Advancing the head first locks it: one writer at a time, across processes.
             await conn.execute(update(audit_head).where(audit_head.c.id == 1)
                                .values(seq=audit_head.c.seq + len(entries)))
             head = (await conn.execute(select(audit_head.c.seq, audit_head.c.hash)
                                        .where(audit_head.c.id == 1))).one()
-            seq, prev = int(head.seq) - len(entries) + 1, head.hash
-            rows, persons, seqs = [], [], []
-            for entry in entries:
-                values = row(entry, seq)
-                values["prev_hash"] = prev
-                values["hash"] = prev = entry_hash(prev, values)
-                rows.append(values)
-                persons += [{"id_number": p, "seq": seq} for p in sorted(set(entry.persons))]
-                seqs.append(seq)
-                seq += 1
+            seq = int(head.seq) - len(entries) + 1
+            rows, persons = self._chained(entries, seq, head.hash)
             await conn.execute(insert(audit_log), rows)
             if persons:
                 await conn.execute(insert(audit_person), persons)
-            await conn.execute(update(audit_head).where(audit_head.c.id == 1).values(hash=prev))
-        return seqs
+            await conn.execute(update(audit_head).where(audit_head.c.id == 1).values(hash=rows[-1]["hash"]))
+        return list(range(seq, seq + len(entries)))
