@@ -115,6 +115,8 @@ class Breaker:
         self._clock = clock
         #: (when, failed) of each call's outcome in the window.
         self._window: deque[tuple[float, bool]] = deque()
+        #: How many calls in ``_window`` failed (kept as calls come and go: O(1) a call).
+        self._failed = 0
         self._state = "closed"
         self._opened_at = 0.0
         self._why = ""
@@ -167,6 +169,7 @@ class Breaker:
             self._probe_successes += 1
             if self._state == "half-open" and self._probe_successes >= self.settings.probes:
                 self._window.clear()
+                self._failed = 0
                 self._move("closed")
         elif self._state == "closed":
             self._in_a_row = 0
@@ -199,10 +202,11 @@ class Breaker:
         now = self._clock()
         window = self._window
         window.append((now, failed))
+        self._failed += failed
         horizon = now - self.settings.window_seconds
         while window and window[0][0] < horizon:
-            window.popleft()
-        return len(window), sum(1 for _t, f in window if f)
+            self._failed -= window.popleft()[1]
+        return len(window), self._failed
 
     def _open(self, why: str) -> None:
         self._in_a_row = 0

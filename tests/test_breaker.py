@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connectors.breaker import Breaker, BreakerOverride, Breakers, BreakerSettings
 from connectors.interface import Page
@@ -201,3 +203,16 @@ def test_a_success_between_failures_starts_the_count_again_and_zero_turns_it_off
     assert off.state == "closed"
     with pytest.raises(ValueError, match="consecutive_failures"):
         BreakerSettings(consecutive_failures=-1)
+
+
+@given(st.lists(st.tuples(st.floats(min_value=0, max_value=5), st.booleans()), max_size=60))
+def test_the_failures_counted_in_the_window_are_the_ones_in_it(calls: list[tuple[float, bool]]) -> None:
+    # The breaker keeps a running count of the window's failures (O(1) a call);
+    # recounting the window it holds must always give the same number.
+    b, clock = breaker(min_calls=10_000, failure_rate=1.0, consecutive_failures=10_000, window_seconds=7)
+    for step, failed in calls:
+        clock.now += step
+        calls_in, failures = b._record(failed)
+        assert calls_in == len(b._window)
+        assert failures == sum(1 for _t, f in b._window if f)
+        assert all(t >= clock.now - 7 for t, _f in b._window)
