@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 from graphql import (
     DocumentNode,
     FieldNode,
     GraphQLError,
+    GraphQLField,
     GraphQLInputObjectType,
     GraphQLList,
     GraphQLNonNull,
@@ -166,10 +167,16 @@ _BY_TYPE: dict[str, Callable[[str, Any], Any]] = {
 
 
 def check_document(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None,
-                   variables: Mapping[str, Any] | None) -> None:
+                   variables: Mapping[str, Any] | None,
+                   plans: MutableMapping[Any, Any] | None = None) -> None:
     """BadInput for the first argument of a valid ``document`` whose value is out
     of its kind's range (variables included), before anything runs. Values that
-    do not coerce are left to execution, which reports them as BAD_INPUT."""
+    do not coerce are left to execution, which reports them as BAD_INPUT.
+
+    Which fields of the document take arguments, and what their metadata says,
+    depends on the document alone: with ``plans`` (the cached document's,
+    documents.Document.plans) it is found once and each request checks only
+    the values."""
     op = next((d for d in document.definitions if isinstance(d, OperationDefinitionNode)
                and (operation_name is None or (d.name is not None and d.name.value == operation_name))),
               None)
@@ -178,30 +185,47 @@ def check_document(schema: GraphQLSchema, document: DocumentNode, operation_name
     coerced = get_variable_values(schema, op.variable_definitions or (), dict(variables or {}))
     if isinstance(coerced, list):  # a variable of the wrong type: execution says which
         return
-    known = coerced
-    info = TypeInfo(schema)
+    key = ("arguments", id(schema))
+    fields: list[_Argued] | None = plans.get(key) if plans is not None else None
+    if fields is None:
+        fields = _argued(schema, document)
+        if plans is not None:
+            plans[key] = fields
+    for definition, node, int_ids, ranges in fields:
+        try:
+            values = get_argument_values(definition, node, coerced)
+        except GraphQLError:
+            continue
+        for name, value in values.items():
+            arg = definition.args.get(name)
+            if arg is None:
+                continue
+            _check(name, value, arg.type, name in int_ids, top=True)
+            if name in ranges and isinstance(value, int):
+                check_int(name, value, *ranges[name])
 
-    class Checker(Visitor):
+
+#: A field of a document that takes arguments: its definition, its node, the
+#: names of its integer-id arguments and its arguments' integer ranges.
+_Argued = tuple[GraphQLField, FieldNode, frozenset[str], Mapping[str, Any]]
+
+
+def _argued(schema: GraphQLSchema, document: DocumentNode) -> list[_Argued]:
+    """Every field of ``document`` given arguments, in document order."""
+    info = TypeInfo(schema)
+    found: list[_Argued] = []
+
+    class Finder(Visitor):
         def enter_field(self, node: FieldNode, *_args: Any) -> None:
             definition = info.get_field_def()
             if definition is None or not node.arguments:
                 return
-            try:
-                values = get_argument_values(definition, node, known)
-            except GraphQLError:
-                return
             meta = field_metadata(definition)
-            int_ids = set(meta.get("int_ids", ()))
-            ranges = meta.get("int_ranges", {})
-            for name, value in values.items():
-                arg = definition.args.get(name)
-                if arg is None:
-                    continue
-                _check(name, value, arg.type, name in int_ids, top=True)
-                if name in ranges and isinstance(value, int):
-                    check_int(name, value, *ranges[name])
+            found.append((definition, node, frozenset(meta.get("int_ids", ())),
+                          dict(meta.get("int_ranges", {}))))
 
-    visit(document, TypeInfoVisitor(info, Checker()))
+    visit(document, TypeInfoVisitor(info, Finder()))
+    return found
 
 
 def _check(name: str, value: Any, of: Any, int_id: bool, *, top: bool) -> None:

@@ -10,7 +10,7 @@ bounded least-recently-used cache keyed by the grant and the text.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
@@ -41,6 +41,11 @@ class Document:
     errors: tuple[GraphQLError, ...]
     #: Every "Type.field" the document reads (for the audit trail).
     fields: frozenset[str] = frozenset()
+    #: What later steps work out from the document alone, kept with it so a
+    #: document asked again is not analysed again: its price by the variables
+    #: the price reads (price.price), the fields whose arguments are checked
+    #: (arguments.check_document). Keys are each step's own.
+    plans: dict[Any, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
 class Documents:

@@ -26,7 +26,7 @@ pricing is linear in the document.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,11 +98,74 @@ class _Part:
             self.dominant = f"{key}.{other.dominant}" if other.dominant else key
 
 
+#: Prices kept per document and operation, by the values of the variables they read.
+PRICES_PER_DOCUMENT = 64
+
+
 def price(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None,
           variables: Mapping[str, Any] | None, *, list_size: int,
-          sources_of: Mapping[str, str] | None = None) -> Price:
-    """The price of the operation ``operation_name`` of a valid ``document``."""
-    pricer = _Pricer(schema, document, variables or {}, list_size, sources_of or {})
+          sources_of: Mapping[str, str] | None = None,
+          plans: MutableMapping[Any, Any] | None = None) -> Price:
+    """The price of the operation ``operation_name`` of a valid ``document``.
+
+    With ``plans`` (the cached document's, documents.Document.plans), a price is
+    worked out once for each value of the variables it reads (a `first: $n`,
+    a `hops: $h`) and looked up after: which variables the pricer reads
+    depends on the document alone, never on their values."""
+    if plans is None:
+        return _price(schema, document, operation_name, variables or {}, list_size, sources_of or {})
+    key = ("price", id(schema), operation_name, list_size, id(sources_of))
+    known: tuple[tuple[str, ...], dict[Any, Price]] | None = plans.get(key)
+    values = variables or {}
+    if known is not None:
+        names, prices = known
+        read = tuple(values.get(n) for n in names)
+        try:
+            hit = prices.get(read)
+        except TypeError:  # a value that cannot be a key (a list): work it out
+            return _price(schema, document, operation_name, values, list_size, sources_of or {})
+        if hit is not None:
+            return hit
+    recorded = _Recorded(values)
+    got = _price(schema, document, operation_name, recorded, list_size, sources_of or {})
+    names = tuple(recorded.read)
+    if known is None or known[0] != names:
+        known = plans[key] = (names, {})
+    read = tuple(values.get(n) for n in names)
+    try:
+        if len(known[1]) >= PRICES_PER_DOCUMENT:
+            known[1].clear()
+        known[1][read] = got
+    except TypeError:
+        pass
+    return got
+
+
+class _Recorded(Mapping[str, Any]):
+    """The variables, noting which the pricer read."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._of = values
+        self.read: dict[str, None] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        self.read[name] = None
+        return self._of[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self.read[name] = None
+        return self._of.get(name, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._of)
+
+    def __len__(self) -> int:
+        return len(self._of)
+
+
+def _price(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None,
+           variables: Mapping[str, Any], list_size: int, sources_of: Mapping[str, str]) -> Price:
+    pricer = _Pricer(schema, document, variables, list_size, sources_of)
     op = _operation(document, operation_name)
     root = schema.get_root_type(op.operation) if op is not None else None
     part = pricer.selection(op.selection_set, root) if op is not None and root is not None else _Part()

@@ -183,11 +183,11 @@ class GraphQLEndpoint:
         # The price, before any source runs (hub.execution.price).
         grant = ex.context.admission.grant
         cost = price(grant.schema, doc.node, params.operation_name, params.variables,
-                     list_size=limits.list_size, sources_of=self.runner.sources_of)
+                     list_size=limits.list_size, sources_of=self.runner.sources_of, plans=doc.plans)
         self.metrics.observe_cost(cost.cost)
         enforce(cost, limits, limits.list_size)
         # Every argument within its kind's range, before any source runs (hub.execution.arguments).
-        check_document(grant.schema, doc.node, params.operation_name, params.variables)
+        check_document(grant.schema, doc.node, params.operation_name, params.variables, doc.plans)
         try:
             async with asyncio.timeout(limits.deadline_seconds):
                 result = await self.runner.run(ex.context, doc.node, params.variables,
