@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.access.tokens import DEPARTMENTS, bearer_token, issue_token, verify_token
+from hub.access.tokens import DEPARTMENTS, VerifiedTokens, bearer_token, issue_token, verify_token
 from hub.errors import BadInput, Unauthenticated
 
 KEY = "x" * 40
@@ -44,3 +44,31 @@ def test_expired() -> None:
 def test_bearer_header_problems(header: str | None) -> None:
     with pytest.raises(Unauthenticated):
         bearer_token(header)
+
+
+def test_a_verified_token_is_kept_only_until_it_expires() -> None:
+    now = [time.time()]
+    tokens = VerifiedTokens(clock=lambda: now[0])
+    token = issue_token(KEY, "school", ttl=600)
+    first = tokens.verify(token, KEY)
+    assert tokens.verify(token, KEY) is first, "the same token again is not decoded again"
+    assert first == verify_token(token, KEY)
+    now[0] = float(first.expires_at or 0)  # at its expiry it is verified anew, never taken as kept
+    assert tokens.verify(token, KEY) is not first
+
+
+def test_a_kept_token_proves_nothing_under_another_key_and_failures_are_not_kept() -> None:
+    tokens = VerifiedTokens()
+    token = issue_token(KEY, "school")
+    tokens.verify(token, KEY)
+    with pytest.raises(Unauthenticated) as err:
+        tokens.verify(token, "y" * 40)
+    assert err.value.extensions["reason"] == "bad_signature"
+    head, body, sig = token.split(".")
+    for _ in range(2):
+        with pytest.raises(Unauthenticated):
+            tokens.verify(f"{head}.{body}x.{sig}", KEY)
+    expired = issue_token(KEY, "school", ttl=1, now=time.time() - 10)
+    for _ in range(2):
+        with pytest.raises(Unauthenticated):
+            tokens.verify(expired, KEY)

@@ -33,7 +33,7 @@ from hub.errors import ConfigError, Forbidden, Unauthenticated
 from .cut import restrict
 from .policy import Policy, PolicySet, Rule
 from .rule import granted_only
-from .tokens import Identity, bearer_token, verify_token
+from .tokens import Identity, VerifiedTokens, bearer_token
 from .vocabulary import Vocabulary
 
 log = logging.getLogger("hub.access")
@@ -106,6 +106,7 @@ class Access:
         self.token_max_seconds = token_max_seconds
         self.views = views
         self._secret = secret
+        self._verified = VerifiedTokens()
         self._generation = itertools.count(1)
         self._lock = threading.Lock()
         self._state = self._load(Path(directory))
@@ -163,8 +164,8 @@ class Access:
     # -- requests ----------------------------------------------------------
     def authenticate(self, authorization: str | None) -> Identity:
         """The identity a request's Authorization header proves (Unauthenticated if none)."""
-        identity = verify_token(bearer_token(authorization), self._secret(), self.vocabulary,
-                                max_seconds=self.token_max_seconds)
+        identity = self._verified.verify(bearer_token(authorization), self._secret(), self.vocabulary,
+                                         max_seconds=self.token_max_seconds)
         if identity.department not in self._state.policies.policies:
             raise Unauthenticated(f"the token names no known department ({identity.department!r})",
                                   reason="malformed")

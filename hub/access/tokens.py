@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,7 @@ from hub.errors import BadInput, Unauthenticated
 from .vocabulary import DEFAULT_PURPOSES, DEPARTMENTS, PURPOSES, Vocabulary, default_vocabulary
 
 __all__ = ["ALGORITHM", "DEFAULT_PURPOSES", "DEPARTMENTS", "ISSUER", "PURPOSES", "Identity",
-           "bearer_token", "issue_token", "parse_scope", "verify_token"]
+           "VerifiedTokens", "bearer_token", "issue_token", "parse_scope", "verify_token"]
 
 ALGORITHM = "HS256"
 ISSUER = "city-brain-hub"
@@ -142,6 +143,39 @@ def verify_token(token: str, secret: str, vocabulary: Vocabulary | None = None, 
         purposes=tuple(purposes),
         expires_at=int(expires),
     )
+
+
+class VerifiedTokens:
+    """Tokens already verified, so a client sending the same token on every
+    request is not decoded and its signature not checked again each time.
+
+    Keyed by the token's exact text and what its verification depended on
+    (the key, the vocabulary, the longest lifetime): a token is taken from
+    here only while it has not expired (its ``exp`` is checked on every
+    hit; the rest of its checks are about the token alone, or were about
+    times already past). A failed token is never kept. Bounded: full, it is
+    emptied and fills again.
+    """
+
+    def __init__(self, size: int = 4_096, clock: Callable[[], float] = time.time) -> None:
+        self.size = size
+        self._clock = clock
+        self._items: dict[tuple[str, str, int | None], tuple[Identity, Vocabulary | None]] = {}
+
+    def verify(self, token: str, secret: str, vocabulary: Vocabulary | None = None, *,
+               max_seconds: int | None = None) -> Identity:
+        key = (token, secret, max_seconds)
+        known = self._items.get(key)
+        if known is not None:
+            identity, of = known
+            if of is vocabulary and identity.expires_at is not None and self._clock() < identity.expires_at:
+                return identity
+            del self._items[key]
+        identity = verify_token(token, secret, vocabulary, max_seconds=max_seconds)
+        if len(self._items) >= self.size:
+            self._items.clear()
+        self._items[key] = (identity, vocabulary)
+        return identity
 
 
 def _lifetime(claims: dict[str, Any], max_seconds: int | None) -> float:
