@@ -3,7 +3,8 @@
 - :class:`_Field`: one response key of a selection set over one object type,
   planned once per run: its definition, its argument values (or the error
   they raise, a field error for every item), how its raw values are read
-  (``mode``) and how they complete (``fast``).
+  (``mode``) and how they complete (``fast``); what the definition alone says
+  of these (:class:`_Kind`) is worked out once per definition, not per run.
 - :class:`_Batch`: the objects of one type that share one selection set at
   one level, with the result dict and the answer node of each.
 - :class:`_Work`: one field over one batch: its raw values and its info.
@@ -111,10 +112,33 @@ class _Field:
             self.rtype = self.unwrapped = None
             self.nonnull = False
             return
+        kind = _kind(field_def)
+        self.rtype, self.nonnull, self.unwrapped, self.fast = kind.rtype, kind.nonnull, kind.unwrapped, kind.fast
+        try:
+            if field_def.args or first.node.arguments:
+                self.args = get_argument_values(field_def, first.node, run.variable_values,
+                                                first.fragment_variable_values,
+                                                run.hide_suggestions)
+        except Exception as err:  # noqa: BLE001 - a field error for every item
+            self.args_error = err
+        if kind.attribute is not None and not self.args:
+            self.mode, self.resolve, self.attr = kind.attribute
+        else:
+            self.mode, self.resolve, self.strawberry = kind.mode, kind.resolve, kind.strawberry
+
+
+class _Kind:
+    """What a field's definition alone says of how it is read and completed:
+    worked out once per definition (``_kind``), not once per request."""
+
+    __slots__ = ("attribute", "fast", "mode", "nonnull", "resolve", "rtype", "strawberry", "unwrapped")
+
+    def __init__(self, field_def: Any) -> None:
         rtype: Any = field_def.type
         self.rtype = rtype
         self.nonnull = isinstance(rtype, GraphQLNonNull)
         self.unwrapped = unwrapped = rtype.of_type if self.nonnull else rtype
+        self.fast = 0
         if isinstance(unwrapped, GraphQLObjectType) and unwrapped.is_type_of is None:
             self.fast = 1  # objects: a child dict per item
         elif is_leaf_type(unwrapped):
@@ -131,17 +155,11 @@ class _Field:
                 self.fast = 5
         elif isinstance(unwrapped, GraphQLList):
             self.fast = 7  # empty lists pass through
-        try:
-            if field_def.args or first.node.arguments:
-                self.args = get_argument_values(field_def, first.node, run.variable_values,
-                                                first.fragment_variable_values,
-                                                run.hide_suggestions)
-        except Exception as err:  # noqa: BLE001 - a field error for every item
-            self.args_error = err
-        strawberry = _strawberry_attribute(field_def)
-        if strawberry is not None and not self.args:
-            self.mode, self.resolve, self.attr = strawberry
-        elif field_def.resolve is None:
+        #: Read without strawberry's wrapper, when the field has no arguments.
+        self.attribute = _strawberry_attribute(field_def)
+        self.strawberry: _StrawberryCall | None = None
+        self.resolve: Any = None
+        if field_def.resolve is None:
             self.mode = _DEFAULT
         elif (call := _StrawberryCall.detect(field_def)) is not None:
             self.mode = _STRAWBERRY
@@ -149,6 +167,24 @@ class _Field:
         else:
             self.mode = _RESOLVE
             self.resolve = field_def.resolve
+
+
+#: id(field definition) -> (the definition, its kind). The definition is kept
+#: with its kind so that its id is not reused; emptied past ``KINDS_MAX`` (the
+#: schemas of reloaded policies are not kept for ever).
+_KINDS: dict[int, tuple[Any, _Kind]] = {}
+KINDS_MAX = 20_000
+
+
+def _kind(field_def: Any) -> _Kind:
+    known = _KINDS.get(id(field_def))
+    if known is not None and known[0] is field_def:
+        return known[1]
+    if len(_KINDS) >= KINDS_MAX:
+        _KINDS.clear()
+    kind = _Kind(field_def)
+    _KINDS[id(field_def)] = (field_def, kind)
+    return kind
 
 
 class _Work:
