@@ -305,18 +305,17 @@ class AuditLog:
     async def entries(
         self, *, department: str | None = None, since: dt.datetime | None = None,
         until: dt.datetime | None = None, outcome: str | None = None, id_number: str | None = None,
+        purpose: str | None = None, operation: str | None = None,
         after_seq: int | None = None, first: int = 50, newest_first: bool = True,
     ) -> tuple[list[dict[str, Any]], bool, int]:
         """(entries, has_next, total) matching the filter."""
-        terms = []
-        if department:
-            terms.append(audit_log.c.department == department)
+        c = audit_log.c
+        terms = [column == value for column, value in ((c.department, department), (c.outcome, outcome),
+                                                       (c.purpose, purpose), (c.operation, operation)) if value]
         if since:
             terms.append(audit_log.c.at >= _iso(since))
         if until:
             terms.append(audit_log.c.at < _iso(until))
-        if outcome:
-            terms.append(audit_log.c.outcome == outcome)
         if id_number:
             terms.append(audit_log.c.seq.in_(select(audit_person.c.seq)
                                               .where(audit_person.c.id_number == id_number)))
