@@ -27,7 +27,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         from hub.city.load import target_command
         from hub.config import demo_secret  # the key that `hub token` and `hub serve` share
 
-        with progress("generate", args.persons or DEFAULT_PERSONS, "persons", quiet=args.quiet) as bar:
+        # --from loads a city already made: the rows to copy are counted once the load starts.
+        step = ("load", 0, "rows") if args.from_dir is not None else ("generate", args.persons or DEFAULT_PERSONS,
+                                                                        "persons")
+        with progress(*step, quiet=args.quiet) as bar:
             out = target_command(args.target, args.database_prefix, args.from_dir, out=args.out,
                                  persons=args.persons, seed=args.seed,
                                  defaults=(DEFAULT_DATA_DIR, DEFAULT_PERSONS, DEFAULT_SEED),

@@ -28,7 +28,16 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
 
 #: Seconds between two plain lines when the output is not a terminal.
@@ -73,7 +82,7 @@ class Bar:
 
     def restart(self, what: str, total: int, unit: str) -> None:
         """A new measured step (its own total and unit), after the current one."""
-        if not self.quiet and self._rich is None:
+        if not self.quiet and self._rich is None and (self.done or self.what != what):
             self._write(self._closing())
         with self._lock:
             self.what, self.total, self.unit, self.done = what, total, unit, 0
@@ -88,7 +97,7 @@ class Bar:
         if self.terminal:
             self._rich = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                                   TextColumn("{task.completed:,.0f}/{task.total:,.0f} {task.fields[unit]}"),
-                                  _RateColumn(), TimeRemainingColumn(),
+                                  _RateColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
                                   console=Console(file=self.stream), refresh_per_second=4, transient=False)
             self._rich.start()
             self._task = self._rich.add_task(self.what, total=self.total or None, unit=self.unit)

@@ -111,7 +111,7 @@ class Console:
         here = request.url.path if request is not None else ""
         body = self.templates.get_template(template).render(
             menu=menu, here=here, session=session, csrf=session.csrf if session else "", prefix=PREFIX,
-            **values)
+            minutes=SESSION_SECONDS // 60, **values)
         return HTMLResponse(body, status, headers=HEADERS)
 
     def refused(self, why: str, status: int = 403) -> Response:
