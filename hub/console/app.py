@@ -226,6 +226,7 @@ class Console:
         """``query`` as the bureau's own /graphql request (purpose ``operations``): admitted,
         priced, executed and audited by the endpoint, under this console request's id."""
         body = json.dumps({"query": query, "variables": variables or {}}).encode()
+        state: dict[str, Any] = {"request_id": current_id(request)}
         scope = {
             "type": "http", "http_version": "1.1", "method": "POST", "scheme": request.url.scheme,
             "path": "/graphql", "raw_path": b"/graphql", "query_string": b"", "root_path": "",
@@ -233,7 +234,7 @@ class Console:
             "headers": [(b"authorization", f"Bearer {session.token}".encode()), (b"x-purpose", PURPOSE.encode()),
                         (b"content-type", b"application/json"), (b"accept", b"application/json"),
                         (b"content-length", str(len(body)).encode())],
-            "state": {"request_id": current_id(request)},
+            "state": state,
         }
         sent = False
 
@@ -245,6 +246,8 @@ class Console:
             return {"type": "http.request", "body": body, "more_body": False}
 
         response = await self.endpoint(Request(scope, receive))
+        # What the endpoint learnt (department, outcome, audit entry) goes in this request's log line.
+        request.scope.setdefault("state", {}).setdefault("log", {}).update(state.get("log", {}))
         return response.status_code, json.loads(bytes(response.body))
 
 

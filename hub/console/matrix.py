@@ -70,12 +70,9 @@ def access_matrix(access: Access, purpose: str | None = None) -> Matrix:
                 rule = grant.rules.get(f"{type_name}.{fname}")
                 if isinstance(served, GraphQLObjectType) and fname in served.fields and rule is not None:
                     path, _, line = rule.where.rpartition(":")
-                    where = {"file": Path(path).name, "line": int(line)} if line.isdigit() else {}
-                    if rule.mask is None:
-                        cell = Cell("allow", why=rule.why, **where)  # type: ignore[arg-type]
-                    else:
-                        cell = Cell("mask", rule.mask, MASKS[rule.mask](EXAMPLES.get(rule.mask, "example")),
-                                    why=rule.why, **where)  # type: ignore[arg-type]
+                    file, number = (Path(path).name, int(line)) if line.isdigit() else ("", 0)
+                    example = MASKS[rule.mask](EXAMPLES.get(rule.mask, "example")) if rule.mask else None
+                    cell = Cell("mask" if rule.mask else "allow", rule.mask, example, rule.why, file, number)
             cells.append(cell)
         rows.append((type_name, fname, tuple(cells)))
     return Matrix(chosen, purposes, columns, tuple(rows))

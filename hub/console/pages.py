@@ -1,7 +1,12 @@
 """The console's pages (hub.console.app): access matrix, sources, audit, requests.
 
 ``PAGES`` is the menu and the routes in one list; a page is a path, a title
-and an ``async (console, request, session) -> Response``.
+(empty: not in the menu), an ``async (console, request, session) -> Response``
+and its methods. Every page is behind the bureau's session; a POST reaches its
+handler only with the session's CSRF token, its form parsed in
+``request.state.form``; a template extends ``base.html`` and puts
+``<input type="hidden" name="csrf" value="{{ csrf }}">`` in its forms. Adding a
+page is one more entry here and its template.
 """
 
 from __future__ import annotations
