@@ -118,7 +118,7 @@ def test_forms_are_refused_without_their_csrf_token(bureau: TestClient, token: A
 
 
 def test_a_persons_history_after_a_schools_read_and_the_search_is_audited(
-        bureau: TestClient, gql: Any, samples: dict[str, Any], city: Any) -> None:
+        bureau: TestClient, samples: dict[str, Any], city: Any) -> None:
     school = samples["school_id"]
     pupil = sql(city, "school", "SELECT id_number FROM student WHERE school_id = ? LIMIT 1", school)[0][0]
     r = bureau.post("/graphql", json={"query": "query($s: ID!) { school(id: $s) { students(first: 500) "
@@ -157,7 +157,7 @@ async def _entries(audit: Any, person: str) -> Any:
     return await audit.entries(id_number=person, first=20)
 
 
-def test_sources_and_requests_pages_show_the_hub(bureau: TestClient, gql: Any) -> None:
+def test_sources_and_requests_pages_show_the_hub(bureau: TestClient) -> None:
     sources = bureau.get("/console/sources").text
     hub = bureau.app.state.hub  # type: ignore[attr-defined]
     for name in hub.sources.connectors:
@@ -168,3 +168,11 @@ def test_sources_and_requests_pages_show_the_hub(bureau: TestClient, gql: Any) -
     requests = bureau.get("/console/requests").text
     assert 'data-code="UNAUTHENTICATED"' in requests
     assert 'id="priced"' in requests
+    # The latencies the Sources page reads are timed statements, served at /metrics too.
+    r = bureau.post("/graphql", json={"query": "{ schools(first: 1) { totalCount } }"},
+                    headers={"Authorization": f"Bearer {_token(bureau, 'bigdata', {})}", "X-Purpose": "operations"})
+    assert r.status_code == 200, r.text
+    metrics = bureau.get("/metrics").text
+    count = re.search(r'^hub_source_query_duration_seconds_count\{connector="school"\} (\S+)$', metrics, re.M)
+    assert count and float(count.group(1)) >= 1, metrics[:2000]
+    assert re.search(r'^hub_operation_cost_max\{operation="doc:[0-9a-f]+"\} \d', metrics, re.M)
