@@ -4,6 +4,7 @@
     /healthz   the process is up
     /readyz    every connector answers (503 naming the ones that do not)
     /metrics   Prometheus text
+    /console   the big-data bureau's console (hub.console)
 
 Nothing here decides anything about a request: the endpoint
 (hub.http.endpoint) runs identity -> admission -> validation -> execution ->
@@ -80,7 +81,7 @@ class Hub:
 
     def __init__(self, config: HubConfig) -> None:
         self.config = config
-        self.metrics = Metrics()
+        self.metrics = Metrics(started=STATEMENT_STARTED.get)
         connectors: dict[str, Connector] = {}
         known = registered()
         for name, settings in connector_settings(config).items():
@@ -177,11 +178,16 @@ def _snapshot(directory: Path) -> tuple[tuple[str, int, int], ...]:
 
 
 def create_app(config: HubConfig) -> Starlette:
+    from hub.console.app import Console
+    from hub.console.pages import PAGES
+
     hub = Hub(config)
+    console = Console(hub.access, hub.endpoint, hub.metrics, hub, lambda: hub.config.secret, list(PAGES))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await hub.start()
+        await console.start()
         # Keep the long-lived start-up heap (schema, policies, connectors) out of
         # full collections: they walked it for ~70 ms at a time under load.
         gc.collect()
@@ -189,6 +195,7 @@ def create_app(config: HubConfig) -> Starlette:
         try:
             yield
         finally:
+            await console.close()
             await hub.close()
 
     routes: list[Any] = [
@@ -196,9 +203,11 @@ def create_app(config: HubConfig) -> Starlette:
         Route("/graphql", hub.endpoint.__call__, methods=["GET", "POST"]),
         *service_routes(hub.readiness, hub.metrics, hub.audit.readiness, hub.sources.circuits),
         *graphiql.routes(),
+        *console.routes(),
     ]
     # Every request: an id, a log line and (tracing on) a span (hub.http.observe).
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(Observed, tracer=hub.tracing)])
     app.state.hub = hub
+    app.state.console = console
     return app

@@ -87,6 +87,18 @@ class AuditFilter:
     until: dt.datetime | None = None
     outcome: AuditOutcome | None = None
     idNumber: str | None = None
+    purpose: str | None = None
+    operation: str | None = None
+
+
+@strawberry.type(description="The audit trail's hash chain checked from its start (or its pruning "
+                             "checkpoint) to its head.")
+class AuditVerification:
+    intact: bool
+    entries: int = strawberry.field(description="Entries in the trail when it was checked.")
+    brokenAt: int | None = strawberry.field(description="The first entry that does not verify (null: none).")
+    kind: str | None = strawberry.field(description="changed, removed, inserted or checkpoint (null: intact).")
+    message: str | None
 
 
 def _entry(row: dict[str, Any], only: str | None) -> AuditEntry:
@@ -127,7 +139,21 @@ class AuditQuery:
             department=check_text("filter.department", f.department) if f.department else None,
             since=check_time("filter.since", f.since) if f.since is not None else None,
             until=check_time("filter.until", f.until) if f.until is not None else None,
-            outcome=f.outcome.value if f.outcome else None, id_number=f.idNumber)
+            outcome=f.outcome.value if f.outcome else None, id_number=f.idNumber,
+            purpose=check_text("filter.purpose", f.purpose) if f.purpose else None,
+            operation=check_text("filter.operation", f.operation) if f.operation else None)
+
+    @strawberry.field(description="Check the audit trail's hash chain end to end (what `hub audit verify` "
+                                  "does); it reads every entry, so it is priced high.",
+                      metadata={"cost": 1000})
+    async def auditVerification(self, info: Info) -> AuditVerification:
+        audit = info.context.audit
+        problem = await audit.verify()
+        entries = await audit.count()
+        if problem is None:
+            return AuditVerification(intact=True, entries=entries, brokenAt=None, kind=None, message=None)
+        return AuditVerification(intact=False, entries=entries, brokenAt=problem.seq, kind=problem.kind,
+                                 message=problem.message)
 
     @strawberry.field(description="Who looked at this person's data: when, why, which fields.")
     async def accessHistory(self, info: Info, idNumber: str, first: int = DEFAULT_PAGE,

@@ -5,6 +5,7 @@ in one line with its exit code (hub/city/load.py)."""
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,10 @@ def test_generate_into_postgresql_serves_the_printed_configuration(tmp_path: Pat
         manifest = json.loads((out_dir / "city.json").read_text(encoding="utf-8"))
         assert manifest["files"] == {} and set(manifest["targets"]) == set(SOURCES)
         assert manifest["rows"]["jkm_xx"] == 300
+        # Progress on stderr (not a terminal: plain lines): the persons generated, then every row loaded.
+        assert re.search(r"^generate: 300 persons in [\d.]+ s$", err, re.M), err
+        loaded = re.search(r"^load: ([\d,]+) rows in [\d.]+ s$", err, re.M)
+        assert loaded and int(loaded.group(1).replace(",", "")) == sum(manifest["rows"].values()), err
         assert not list(out_dir.glob("*.sqlite")), "the scratch SQLite city is gone"
         assert (out_dir / "hub-secret").is_file()
 
@@ -131,7 +136,7 @@ def test_generate_into_postgresql_serves_the_printed_configuration(tmp_path: Pat
                                "--database-prefix", prefix)
         assert code == 4
         assert "holds tables that are not the healthcode source's" in _one_line_error(err)
-        assert "people:" not in err, "refused before generating"
+        assert "planning a city" not in err, "refused before generating"
     finally:
         stores.drop(targets)
 
@@ -147,6 +152,8 @@ def test_an_existing_city_loads_into_mariadb(tmp_path: Path, capsys: Any) -> Non
             pytest.fail(f"MariaDB is not answering at {MY} (.ci/run starts it): {err}", pytrace=False)
         assert code == 0, err
         assert "# loaded the city of 200 persons" in out
+        assert err.splitlines()[0] == "load: 0 rows, 0/s", err
+        assert re.search(r"^load: [\d,]+ rows in [\d.]+ s$", err, re.M), err
         parsed = tomllib.loads(out)
         assert parsed["hub"]["data_dir"] == str(city.resolve())
         assert parsed["connectors"]["school"]["url"] == \

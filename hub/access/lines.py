@@ -29,3 +29,24 @@ class Lines:
             if pattern.search(self.lines[i]):
                 return f"{self.path}:{i + 1}"
         return f"{self.path}:{start + 1}" if index is not None else str(self.path)
+
+    def why(self, index: int) -> str:
+        """The "# Why:" comment of table ``index`` (above its header or inside it), "" if it has none."""
+        if index >= len(self.starts):
+            return ""
+        start = self.starts[index]
+        end = self.starts[index + 1] if index + 1 < len(self.starts) else len(self.lines)
+        first = start
+        while first > 0 and self.lines[first - 1].lstrip().startswith("#"):
+            first -= 1
+        found: list[str] = []
+        for line in self.lines[first:end]:
+            text = line.strip()
+            if not text.startswith("#"):
+                if found:
+                    break
+                continue
+            text = text.lstrip("#").strip()
+            if found or text.startswith("Why:"):
+                found.append(text)
+        return " ".join(found).removeprefix("Why:").strip()

@@ -40,3 +40,11 @@ MASKS: dict[str, Callable[[str], str]] = {
     "name": name,
     "plate": plate,
 }
+
+#: A made-up value per mask, to show what the mask leaves (the console's access matrix).
+EXAMPLES: dict[str, str] = {
+    "id_number": "410105201003071234",
+    "phone": "13812345678",
+    "name": "张三丰",
+    "plate": "豫A12345",
+}

@@ -61,6 +61,7 @@ class Rule:
     mask: str | None
     purposes: frozenset[str] | None  # None: any purpose the department may state
     where: str  # "file:line", for `hub policy show` and errors
+    why: str = ""  # the grant's "# Why:" comment (the console shows it)
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ def _load_file(path: Path, schema: GraphQLSchema, vocabulary: Vocabulary) -> Pol
                 raise _error(lines.at(fname, index), f"{type_name}.{fname} is not a string nor a "
                              "list of strings; only those can be masked (allow it or leave it out)")
             rules.setdefault(f"{type_name}.{fname}", []).append(
-                Rule(mask=mask, purposes=bound_set, where=lines.at(fname, index)))
+                Rule(mask=mask, purposes=bound_set, where=lines.at(fname, index), why=lines.why(index)))
     return Policy(
         department=dept.name,
         purposes=dept.purposes,

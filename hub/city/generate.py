@@ -108,6 +108,13 @@ def _now(now: datetime | None) -> datetime:
     return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
 
 
+def advancing(progress: Callable[[str], None] | None) -> Callable[[int], None] | None:
+    """The ``advance(count)`` of a progress callback that has one (hub.cli.progress.Bar):
+    long steps tell it the units done; a plain callback of lines gets lines only."""
+    advance = getattr(progress, "advance", None)
+    return advance if callable(advance) else None
+
+
 def generate(out_dir: Path, persons: int, seed: int = 2020, now: datetime | None = None,
              progress: Callable[[str], None] | None = None,
              parts: Mapping[str, type[CityPart]] | None = None) -> GenerationReport:
@@ -156,7 +163,7 @@ def generate(out_dir: Path, persons: int, seed: int = 2020, now: datetime | None
         say(f"{len(plan.communities):,} communities, {len(plan.schools):,} schools, "
             f"{len(plan.enterprises):,} enterprises, {len(plan.hospitals):,} hospitals")
         builder = CityBuilder(plan, clock, seed, events, demography)
-        builder.run(progress=say, flush=flush)
+        builder.run(progress=say, flush=flush, advance=advancing(progress))
         builder.visitors(max(3, round(persons * VISITORS_PER_PERSON)), flush=flush)
         builder.staff_and_classes()
         for db in dbs.values():

@@ -28,6 +28,7 @@ are moved past the loaded rows; tables are analysed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -58,7 +59,7 @@ from hub.city.databases import (
     together,
     translate,
 )
-from hub.city.generate import MANIFEST, GenerationReport, database_path, generate
+from hub.city.generate import MANIFEST, GenerationReport, advancing, database_path, generate
 from hub.city.targets import DEFAULT_PREFIX, connectors_toml, is_mysql, resolve_targets, shown, where
 from hub.errors import DataError, UsageError
 
@@ -98,7 +99,8 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-async def _copy(conn: AsyncConnection, table: Table, src: sqlite3.Connection, batch: int) -> int:
+async def _copy(conn: AsyncConnection, table: Table, src: sqlite3.Connection, batch: int,
+                advance: Callable[[int], None] | None = None) -> int:
     names = [c.name for c in table.columns]
     converters = [_converter(c) for c in table.columns]
     cursor = src.execute(f"SELECT {', '.join(map(_quote, names))} FROM {_quote(table.name)}")  # noqa: S608 - names from the Table
@@ -133,6 +135,8 @@ async def _copy(conn: AsyncConnection, table: Table, src: sqlite3.Connection, ba
             else:
                 await conn.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
             count += len(rows)
+            if advance is not None:
+                advance(len(rows))
     finally:
         cursor.close()
 
@@ -168,6 +172,7 @@ async def _after_load(conn: AsyncConnection, table: Table, mysql: bool) -> None:
 
 
 async def _load_source(source: str, url: URL, path: Path, batch: int, say: Say) -> dict[str, int]:
+    advance = advancing(say)
     started = time.perf_counter()
     metadata = source_tables(source)
     layout = target_layout(metadata, url)
@@ -194,7 +199,7 @@ async def _load_source(source: str, url: URL, path: Path, batch: int, say: Say) 
                 await conn.execute(CreateTable(table))
             for table in layout.sorted_tables:
                 doing = f"loading table {table.name} into {where(url)}"
-                counts[table.name] = await _copy(conn, table, src, batch)
+                counts[table.name] = await _copy(conn, table, src, batch, advance)
             for table in layout.sorted_tables:
                 doing = f"indexing table {table.name} in {where(url)}"
                 await _after_load(conn, table, mysql)
@@ -220,11 +225,29 @@ def load_city(city_dir: Path, targets: Mapping[str, URL], *, batch: int = BATCH,
         if not path.is_file():
             raise DataError(f"{path}: no {source} file in the city; generate it with hub generate --out {city_dir}")
 
+    restart = getattr(say, "restart", None)
+    if callable(restart):  # a progress bar (hub.cli.progress): the rows to copy are its total
+        restart("load", _rows_in(city_dir, targets), "rows")
     jobs = [_load_source(s, u, Path(city_dir) / f"{s}.sqlite", batch, say) for s, u in targets.items()]
     rows: dict[str, int] = {}
     for counts in asyncio.run(together(jobs)):
         rows.update(counts)
     return LoadReport(rows=rows, seconds=time.perf_counter() - started)
+
+
+def _rows_in(city_dir: Path, sources: Iterable[str]) -> int:
+    """The rows of the sources' tables in the SQLite city (what a load copies)."""
+    total = 0
+    for source in sources:
+        names = [t.name for t in source_tables(source).sorted_tables]
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{Path(city_dir) / f'{source}.sqlite'}?mode=ro",
+                                                    uri=True)) as db:
+                for name in names:
+                    total += db.execute(f"SELECT count(*) FROM {_quote(name)}").fetchone()[0]  # noqa: S608 - a Table's name
+        except sqlite3.Error:
+            continue  # told by the load itself, with the file's name
+    return total
 
 
 # --------------------------------------------------------------------------- the command

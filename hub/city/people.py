@@ -108,7 +108,9 @@ class CityBuilder:
         self.work = Work(plan, clock, events, demography)
 
     # ----------------------------------------------------------------- run
-    def run(self, progress: Callable[[str], None] | None = None, flush: Callable[[], None] | None = None) -> None:
+    def run(self, progress: Callable[[str], None] | None = None, flush: Callable[[], None] | None = None,
+            advance: Callable[[int], None] | None = None) -> None:
+        """Every community's households; ``advance``: told the residents made, community by community."""
         rng = self.rng
         total = sum(c.size for c in self.plan.communities)
         done, next_report = 0, total / 10
@@ -126,7 +128,9 @@ class CityBuilder:
                 if flush is not None and self.households % 64 == 0:
                     flush()
             done += comm.size
-            if progress is not None and done >= next_report:
+            if advance is not None:
+                advance(comm.size)
+            elif progress is not None and done >= next_report:
                 progress(f"people: {done:,} of {total:,}")
                 next_report += total / 10
 

@@ -92,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
                    "(default hub_city_)")
     g.add_argument("--from", dest="from_dir", type=Path, metavar="DIR",
                    help="with --target: load the city already generated in DIR (default: generate one)")
+    _quiet(g)
     g.set_defaults(func=cmd_generate)
 
     d = sub.add_parser("demo", help="serve the demo hub on a generated city")
@@ -154,6 +155,8 @@ def _parser() -> argparse.ArgumentParser:
     pru = audsub.add_parser("prune", help="remove entries past the retention period")
     pru.add_argument("--days", type=_positive, default=None,
                      help="keep this many days (default: the configured audit_retention_days)")
+    _quiet(ver)
+    _quiet(exp)
     for cmd, func in ((ver, cmd_audit_verify), (exp, cmd_audit_export), (pru, cmd_audit_prune)):
         group = cmd.add_mutually_exclusive_group()
         group.add_argument("--data-dir", type=Path, help=f"demo data dir (default {DEFAULT_DATA_DIR})")
@@ -178,6 +181,11 @@ class _SubParsers(argparse._SubParsersAction):  # type: ignore[type-arg]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["parser_class"] = _SubParser
         super().__init__(*args, **kwargs)
+
+
+def _quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="no progress on stderr (a bar on a terminal, else a line every few seconds)")
 
 
 def _log_level(parser: argparse.ArgumentParser) -> None:

@@ -13,6 +13,8 @@ from hub.access.vocabulary import POLICY_DIR, load_vocabulary
 from hub.config import HubConfig
 from hub.errors import BadInput, UsageError
 
+from .progress import progress
+
 DEFAULT_DATA_DIR = Path("demo-data")
 DEFAULT_PERSONS = 20_000
 DEFAULT_SEED = 2020
@@ -25,16 +27,23 @@ def cmd_generate(args: argparse.Namespace) -> int:
         from hub.city.load import target_command
         from hub.config import demo_secret  # the key that `hub token` and `hub serve` share
 
-        print(target_command(args.target, args.database_prefix, args.from_dir, out=args.out, persons=args.persons,
-                             seed=args.seed, defaults=(DEFAULT_DATA_DIR, DEFAULT_PERSONS, DEFAULT_SEED),
-                             keep_key=demo_secret, progress=lambda m: print(m, file=sys.stderr, flush=True)), end="")
+        # --from loads a city already made: the rows to copy are counted once the load starts.
+        step = ("load", 0, "rows") if args.from_dir is not None else ("generate", args.persons or DEFAULT_PERSONS,
+                                                                        "persons")
+        with progress(*step, quiet=args.quiet) as bar:
+            out = target_command(args.target, args.database_prefix, args.from_dir, out=args.out,
+                                 persons=args.persons, seed=args.seed,
+                                 defaults=(DEFAULT_DATA_DIR, DEFAULT_PERSONS, DEFAULT_SEED),
+                                 keep_key=demo_secret, progress=bar)
+        print(out, end="")
         return 0
     for flag, value in (("--database-prefix", args.database_prefix), ("--from", args.from_dir)):
         if value is not None:
             raise UsageError(f"{flag} goes with --target (the databases to load the city into)")
-    report = generate(args.out or DEFAULT_DATA_DIR, persons=args.persons or DEFAULT_PERSONS,
-                      seed=DEFAULT_SEED if args.seed is None else args.seed,
-                      progress=lambda msg: print(msg, file=sys.stderr))
+    persons = args.persons or DEFAULT_PERSONS
+    with progress("generate", persons, "persons", quiet=args.quiet) as bar:
+        report = generate(args.out or DEFAULT_DATA_DIR, persons=persons,
+                          seed=DEFAULT_SEED if args.seed is None else args.seed, progress=bar)
     print(f"generated {report.persons:,} persons (seed {report.seed}) into {report.out_dir} "
           f"in {report.seconds:.1f}s")
     for table, count in report.rows.items():
@@ -117,7 +126,9 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     async def run() -> Any:
         await audit.start()
         try:
-            return await audit.verify(), await audit.count(), await audit.summaries_stored()
+            with progress("verify", await audit.count(), "entries", quiet=args.quiet) as bar:
+                problem = await audit.verify(bar.advance)
+            return problem, await audit.count(), await audit.summaries_stored()
         finally:
             await audit.close()
 
@@ -138,9 +149,15 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         await audit.start()
-        try:
-            async for chunk in audit.export(args.since, args.format):
-                sys.stdout.write(chunk)
+        try:  # progress on stderr, the entries on stdout
+            with progress("export", await audit.count(args.since), "entries", quiet=args.quiet) as bar:
+                header = args.format == "csv"
+                async for chunk in audit.export(args.since, args.format):
+                    sys.stdout.write(chunk)
+                    if header:  # CSV's first chunk is its header row
+                        header = False
+                    else:
+                        bar.advance(1)
         finally:
             await audit.close()
 

@@ -144,7 +144,9 @@ class GraphQLEndpoint:
                 response.headers["X-Audit-Entry"] = str(seq)
         note(request, department=ex.identity.department if ex.identity else None,
              operation=operation_name(ex.operation), outcome=ex.outcome, code=ex.code(), audit_entry=seq)
-        self.metrics.observe_request(self.persisted.label(ex.query), ex.outcome, ex.seconds)
+        self.metrics.observe_request(self.persisted.label(ex.query), ex.outcome, ex.seconds,
+                                     code=ex.error.code if ex.error is not None else "",
+                                     cost=ex.extra.get("cost"))
         return response
 
     async def _address_limit(self, request: Request) -> None:
@@ -185,6 +187,7 @@ class GraphQLEndpoint:
         cost = price(grant.schema, doc.node, params.operation_name, params.variables,
                      list_size=limits.list_size, sources_of=self.runner.sources_of, plans=doc.plans)
         self.metrics.observe_cost(cost.cost)
+        ex.extra["cost"] = cost.cost
         enforce(cost, limits, limits.list_size)
         # Every argument within its kind's range, before any source runs (hub.execution.arguments).
         check_document(grant.schema, doc.node, params.operation_name, params.variables, doc.plans)

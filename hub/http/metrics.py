@@ -11,6 +11,7 @@ are counted as ``other``.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -53,7 +54,9 @@ class _ConnectionsOpened(Collector):
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, started: Callable[[], int | None] = lambda: None) -> None:
+        #: When the statement being observed was sent (ns; ``connectors.interface.STATEMENT_STARTED``).
+        self._started = started
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, process_resident_memory_bytes, ...
         GCCollector(registry=self.registry)  # python_gc_collections_total, ... by generation
@@ -83,6 +86,25 @@ class Metrics:
             ["connector"],
             registry=self.registry,
         )
+        self.source_latency = Histogram(
+            "hub_source_query_duration_seconds",
+            "Time each statement to a source system took, from sending it to its last row.",
+            ["connector"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "hub_request_errors",
+            "GraphQL requests refused or failed, by the error code answered (COST_LIMIT: refused by price).",
+            ["code"],
+            registry=self.registry,
+        )
+        self.operation_cost = Gauge(
+            "hub_operation_cost_max",
+            "The highest price (hub.execution.price) each operation was estimated at.",
+            ["operation"],
+            registry=self.registry,
+        )
         self.cost = Histogram(
             "hub_request_cost",
             "The price of each operation, estimated before any source runs (hub.execution.price).",
@@ -104,6 +126,7 @@ class Metrics:
         self._connections = _ConnectionsOpened()
         self.registry.register(self._connections)
         self._operations: set[str] = set()
+        self._max_cost: dict[str, int] = {}
 
     def operation_label(self, name: str | None) -> str:
         """``name`` (a persisted query's name or ``doc:HASH``) while fewer than
@@ -121,14 +144,25 @@ class Metrics:
     def observe_cost(self, cost: int) -> None:
         self.cost.observe(cost)
 
-    def observe_request(self, operation: str | None, outcome: str, seconds: float) -> None:
+    def observe_request(self, operation: str | None, outcome: str, seconds: float, *,
+                        code: str = "", cost: int | None = None) -> None:
+        """One answered request; ``code``: the error it was answered with (a hub code, never
+        client text); ``cost``: its price, when it got that far."""
         label = self.operation_label(operation)
         self.requests.labels(label, outcome).inc()
         self.latency.labels(label).observe(seconds)
+        if code:
+            self.errors.labels(code).inc()
+        if cost is not None and cost > self._max_cost.get(label, -1):  # the highest so far
+            self._max_cost[label] = cost
+            self.operation_cost.labels(label).set(cost)
 
     def observe_statement(self, connector: Any, _stmt: Any, rows: int) -> None:
         self.source_queries.labels(connector.name).inc()
         self.source_rows.labels(connector.name).inc(rows)
+        started = self._started()
+        if started is not None:
+            self.source_latency.labels(connector.name).observe(max(time.time_ns() - started, 0) / 1e9)
 
     def watch_circuit(self, connector: str, state: Callable[[], float]) -> None:
         """``hub_source_circuit_state{connector}`` read from ``state()`` at each scrape."""

@@ -1,0 +1,153 @@
+"""The console's pages (hub.console.app): access matrix, sources, audit, requests.
+
+``PAGES`` is the menu and the routes in one list; a page is a path, a title
+(empty: not in the menu), an ``async (console, request, session) -> Response``
+and its methods. Every page is behind the bureau's session; a POST reaches its
+handler only with the session's CSRF token, its form parsed in
+``request.state.form``; a template extends ``base.html`` and puts
+``<input type="hidden" name="csrf" value="{{ csrf }}">`` in its forms. Adding a
+page is one more entry here and its template.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hub.ids import id_number_problem
+
+from .app import Page, Session
+from .history import chart
+from .matrix import access_matrix
+
+if TYPE_CHECKING:
+    from .app import Console
+
+#: What an audit search selects of each entry (the detail shows them all).
+ENTRY = ("seq at department subject purpose operation documentHash fields persons "
+         "sourceRows { connector rows } outcome status latencyMs hash repeat client code requestId")
+AUDIT_LOG = ("query Audit($filter: AuditFilter, $first: Int!) { auditLog(filter: $filter, first: $first) "
+             f"{{ totalCount edges {{ node {{ {ENTRY} }} }} }} }}")
+HISTORY = ("query History($idNumber: String!, $first: Int!) { accessHistory(idNumber: $idNumber, first: $first) "
+           f"{{ totalCount edges {{ node {{ {ENTRY} }} }} }} }}")
+VERIFY = "query Verify { auditVerification { intact entries brokenAt kind message } }"
+PAGE_SIZE = 50
+#: Codes of requests refused by their price (hub.execution.price).
+PRICE_CODES = ("COST_LIMIT",)
+
+
+async def matrix_page(console: Console, request: Request, session: Session) -> Response:
+    matrix = access_matrix(console.access, request.query_params.get("purpose"))
+    return console.render("matrix.html", request=request, session=session, matrix=matrix)
+
+
+async def policy_page(console: Console, request: Request, session: Session) -> Response:
+    """A department's policy file, its lines numbered (the matrix links to them)."""
+    name = request.path_params["department"]
+    policy = console.access.policies.policies.get(name)
+    if policy is None:
+        return console.render("message.html", 404, request=request, session=session,
+                              title="No such department", text=f"No policy file for {name[:64]!r}.")
+    lines = policy.path.read_text(encoding="utf-8").splitlines()
+    return console.render("policy.html", request=request, session=session, policy=policy,
+                          file=policy.path.name, lines=list(enumerate(lines, 1)))
+
+
+async def sources_page(console: Console, request: Request, session: Session) -> Response:
+    hub, history = console.hub, console.history
+    ready = await hub.readiness()
+    circuits = hub.sources.circuits()
+    rows = []
+    for name, connector in hub.sources.connectors.items():
+        state = ready.get(name, "unknown")
+        p50 = history.quantile(0.5, "hub_source_query_duration_seconds", connector=name)
+        p99 = history.quantile(0.99, "hub_source_query_duration_seconds", connector=name)
+        rows.append({
+            "name": name, "ready": state == "ok", "reason": "" if state == "ok" else state,
+            "circuit": circuits.get(name), "timeout": connector.timeout,
+            "statements": history.per_minute("hub_source_queries_total", connector=name),
+            "rows": history.per_minute("hub_source_rows_total", connector=name),
+            "p50": None if p50 is None else p50 * 1000, "p99": None if p99 is None else p99 * 1000,
+            "chart": chart(history.series("hub_source_queries_total", connector=name),
+                           label=f"{name}: statements a minute, last hour"),
+        })
+    return console.render("sources.html", request=request, session=session, sources=rows)
+
+
+async def requests_page(console: Console, request: Request, session: Session) -> Response:
+    from .history import snapshot
+
+    history = console.history
+    now = snapshot(console.metrics.registry)
+    errors = sorted(((dict(lab)["code"], v) for (n, lab), v in now.items() if n == "hub_request_errors_total"),
+                    key=lambda kv: -kv[1])
+    costly = sorted(((dict(lab)["operation"], v) for (n, lab), v in now.items() if n == "hub_operation_cost_max"),
+                    key=lambda kv: -kv[1])[:15]
+    outcomes = {o: history.total(now, "hub_requests_total", outcome=o) for o in ("ok", "refused", "error")}
+    return console.render(
+        "requests.html", request=request, session=session,
+        rate=history.per_minute("hub_requests_total"), outcomes=outcomes,
+        hour=history.per_minute("hub_requests_total", 3600) * 60,
+        chart=chart(history.series("hub_requests_total"), width=480, height=60, label="requests a minute"),
+        errors=errors, priced=sum(v for c, v in errors if c in PRICE_CODES), costly=costly)
+
+
+def _search(form: dict[str, str]) -> tuple[str, dict[str, Any], str | None]:
+    """The GraphQL query and variables of an audit search form, or an error to show."""
+    person = form.get("idNumber", "").strip().upper()
+    if person:
+        why = id_number_problem(person)
+        if why is not None:
+            return "", {}, f"ID number: {why}"
+        return HISTORY, {"idNumber": person, "first": PAGE_SIZE}, None
+    filters: dict[str, Any] = {}
+    for key in ("department", "purpose", "operation"):
+        if form.get(key, "").strip():
+            filters[key] = form[key].strip()[:128]
+    for key in ("since", "until"):
+        text = form.get(key, "").strip()
+        if text:
+            try:
+                value = dt.datetime.fromisoformat(text)
+            except ValueError:
+                return "", {}, f"{key}: {text[:40]!r} is not a time (YYYY-MM-DDTHH:MM)"
+            filters[key] = (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+    return AUDIT_LOG, {"filter": filters, "first": PAGE_SIZE}, None
+
+
+async def audit_page(console: Console, request: Request, session: Session) -> Response:
+    form: dict[str, str] = getattr(request.state, "form", {}) if request.method == "POST" else {}
+    values: dict[str, Any] = {"form": form, "entries": None, "total": None, "error": None, "verified": None}
+    if form.get("action") == "verify":
+        status, body = await console.graphql(request, session, VERIFY)
+        values["verified"] = (body.get("data") or {}).get("auditVerification")
+        values["error"] = _errors(status, body)
+    elif form:
+        query, variables, error = _search(form)
+        values["error"] = error
+        if query:
+            status, body = await console.graphql(request, session, query, variables)
+            found = next(iter((body.get("data") or {}).values()), None)
+            values["error"] = _errors(status, body)
+            if found is not None:
+                values["entries"] = [e["node"] for e in found["edges"]]
+                values["total"] = found["totalCount"]
+    return console.render("audit.html", request=request, session=session, **values)
+
+
+def _errors(status: int, body: dict[str, Any]) -> str | None:
+    if not body.get("errors"):
+        return None
+    return f"{status}: " + "; ".join(str(e.get("message", "")) for e in body["errors"])
+
+
+PAGES: list[Page] = [
+    Page("/matrix", "Access matrix", matrix_page),
+    Page("/sources", "Sources", sources_page),
+    Page("/audit", "Audit", audit_page, ("GET", "POST")),
+    Page("/requests", "Requests", requests_page),
+    Page("/policy/{department}", "", policy_page),
+]
