@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 from starlette.testclient import TestClient
 
-from hub.access.tokens import DEFAULT_PURPOSES
+from hub.access.tokens import DEFAULT_PURPOSES, verify_token
 from hub.app import create_app
 from hub.config import HubConfig
 from hub.console.app import SESSION_SECONDS
@@ -67,6 +68,22 @@ def test_the_bureau_logs_in_with_a_short_lived_strict_cookie(app_client: TestCli
         assert not re.search(r"<script(?![^>]*\bsrc=)", shown.text), page.path  # no inline script
         assert not re.search(r"https?://", re.sub(r'xmlns="[^"]+"', "", shown.text)), page.path  # no CDN
     assert app_client.get("/console/static/console.js").headers["content-security-policy"]
+
+
+def test_the_session_holds_a_token_of_its_own_not_the_one_posted(app_client: TestClient, token: Any,
+                                                                 config: HubConfig) -> None:
+    # A stolen session cookie must not give away the bureau's long-lived token:
+    # the session carries a token issued at login, living the session's minutes.
+    posted = token("bigdata", ttl=6 * 3600, subject="operator-7")
+    r = log_in(app_client, posted)
+    raw = next(c for c in r.headers.get_list("set-cookie") if c.startswith("hub_console="))
+    value = raw.split(";")[0].split("=", 1)[1].strip('"')
+    data = URLSafeTimedSerializer(config.secret, salt="hub-console-session").loads(value)
+    assert posted not in raw and data["token"] != posted
+    own = verify_token(data["token"], config.secret)
+    assert (own.department, own.subject) == ("bigdata", "operator-7")
+    assert own.expires_at is not None and own.expires_at - time.time() <= SESSION_SECONDS + 1
+    assert app_client.get("/console/matrix").status_code == 200
 
 
 @pytest.mark.parametrize("department", sorted(set(DEFAULT_PURPOSES) - {"bigdata"}))

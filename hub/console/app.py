@@ -2,11 +2,14 @@
 
 - **Who**: the bureau's token is posted once on the login form and checked
   with ``Access.authenticate``, the same as a /graphql request's; any other
-  department is refused (403, a page with no console content). The token is
-  then kept in a cookie signed with the hub's key (itsdangerous), HttpOnly,
-  SameSite=Strict, Secure over https, path /console, living
-  ``SESSION_SECONDS``; each page checks the signature, the age and the token
-  again (an expired token ends the session).
+  department is refused (403, a page with no console content). The token
+  posted is not kept: the session holds a token of its own, issued at login
+  for the same department, subject, scopes and purposes and living
+  ``SESSION_SECONDS`` (or less, if the token posted expires sooner), in a
+  cookie signed with the hub's key (itsdangerous), HttpOnly, SameSite=Strict,
+  Secure over https, path /console; so a session cookie, were it stolen,
+  proves nothing beyond the session's own minutes. Each page checks the
+  signature, the age and that token again (its expiry ends the session).
 - **Forms**: every form is a POST carrying the session's CSRF token (the login
   form one of its own cookie's), compared in constant time; a POST without
   it is refused (403).
@@ -25,6 +28,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -39,7 +43,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hub.access.admission import Access
-from hub.access.tokens import Identity
+from hub.access.tokens import Identity, issue_token
 from hub.errors import HubError
 from hub.http.endpoint import GraphQLEndpoint
 from hub.http.metrics import Metrics
@@ -206,10 +210,20 @@ class Console:
         if identity.department != BUREAU:
             return self.refused("The console is for the big-data bureau only.")
         response = RedirectResponse(PREFIX + self.pages[0].path, 303, headers=HEADERS)
-        value = self._signer("hub-console-session").dumps({"token": token, "csrf": secrets.token_urlsafe(24)})
+        value = self._signer("hub-console-session").dumps({"token": self._session_token(identity),
+                                                           "csrf": secrets.token_urlsafe(24)})
         self._cookie(response, request, SESSION_COOKIE, value)
         response.delete_cookie(LOGIN_COOKIE, path=PREFIX)
         return response
+
+    def _session_token(self, identity: Identity) -> str:
+        """A token for the session only: the identity posted, for at most ``SESSION_SECONDS``."""
+        now = time.time()
+        left = int((identity.expires_at or now) - now)
+        return issue_token(self._secret(), identity.department, subject=identity.subject,
+                           scopes={k: list(v) for k, v in identity.scopes.items()},
+                           purposes=list(identity.purposes), ttl=max(1, min(SESSION_SECONDS, left)),
+                           now=now, vocabulary=self.access.vocabulary)
 
     async def logout(self, request: Request) -> Response:
         session = self.session(request)
