@@ -29,12 +29,13 @@ from graphql import GraphQLSchema, ValidationRule
 
 from connectors.views import Condition, View, Where
 from hub.errors import ConfigError, Forbidden, Unauthenticated
+from hub.ids import id_number_problem
 
 from .cut import restrict
 from .policy import Policy, PolicySet, Rule
 from .rule import granted_only
 from .tokens import Identity, bearer_token, verify_token
-from .vocabulary import Vocabulary
+from .vocabulary import ScopeKind, Vocabulary
 
 log = logging.getLogger("hub.access")
 
@@ -137,7 +138,9 @@ class Access:
     def _load(self, directory: Path) -> _State:
         policies = PolicySet.load(directory, self.full)
         assert policies.vocabulary is not None
-        carried = {kind for served in self.views.values() for v in served.values() for kind in v.scopes}
+        kinds = policies.vocabulary.scopes
+        carried = {kind for served in self.views.values() for v in served.values()
+                   for kind in kinds if carrier(v, kinds[kind]) is not None}
         for connector, served in self.views.items():
             for view in served.values():
                 for kind in view.scopes:
@@ -189,14 +192,12 @@ class Access:
         rows: dict[ViewKey, Where] = {}
         person_views: list[str] = []
         if policy.scope is not None:
-            ids = identity.scopes.get(policy.scope, ())
-            if not ids:
-                raise Forbidden(f"department {policy.department} reads only its own rows, but this "
-                                f"token names no {policy.scope}; issue one with --scope "
-                                f"{policy.scope}=ID")
+            assert state.policies.vocabulary is not None
+            kind = state.policies.vocabulary.scopes[policy.scope]
+            ids = _scope_ids(identity, policy.department, kind)
             for cname, served in self.views.items():
                 for vname, view in served.items():
-                    key = view.scopes.get(policy.scope)
+                    key = carrier(view, kind)
                     if key is not None:
                         rows[(cname, vname)] = (Condition(key, "in", tuple(ids)),)
                         if "idNumber" in view.fields and vname not in person_views:
@@ -221,6 +222,30 @@ class Access:
         with self._lock:
             state.grants[key] = grant
         return grant
+
+
+def carrier(view: View, kind: ScopeKind) -> str | None:
+    """The field of ``view`` holding scope ``kind``'s id (None: the view does not carry it)."""
+    declared = view.scopes.get(kind.name)
+    if declared is not None:
+        return declared
+    return kind.field if kind.field is not None and kind.field in view.fields else None
+
+
+def _scope_ids(identity: Identity, department: str, kind: ScopeKind) -> tuple[str, ...]:
+    """The ids a scoped token reads the rows of (Forbidden when it names none)."""
+    if kind.subject:
+        problem = id_number_problem(identity.subject)
+        if problem is not None:
+            raise Forbidden(f"department {department} reads only the rows of its token's own "
+                            f"subject, an ID number, but this token's is not one ({problem}); "
+                            "issue one with hub token --citizen ID")
+        return (identity.subject,)
+    ids = identity.scopes.get(kind.name, ())
+    if not ids:
+        raise Forbidden(f"department {department} reads only its own rows, but this "
+                        f"token names no {kind.name}; issue one with --scope {kind.name}=ID")
+    return ids
 
 
 @dataclass
