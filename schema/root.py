@@ -20,6 +20,7 @@ from .citizen import CitizenQuery
 from .contacts import ContactsQuery
 from .enums import ArrivalKind, CheckpointKind, ClinicKind, SchoolLevel
 from .events import Arrival
+from .governance import GovernanceQuery
 from .paging import DEFAULT_PAGE, Connection
 from .person import HealthCode, health_code, known
 from .places import Checkpoint, Clinic, Community, Enterprise, School
@@ -38,7 +39,7 @@ def _list(info: Info, view: str, type_name: str, first: int, after: str | None,
 
 
 @strawberry.type
-class Query(AuditQuery, CitizenQuery, ContactsQuery):
+class Query(AuditQuery, CitizenQuery, ContactsQuery, GovernanceQuery):
     @strawberry.field(description="One person across every source; null when no source knows the number.")
     async def person(self, info: Info, idNumber: str) -> PersonType | None:
         asked(info, idNumber)

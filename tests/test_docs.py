@@ -99,6 +99,8 @@ RUNS: dict[str, tuple[str, str, dict[str, str]]] = {
     "VisitorCode": ("transport", "traffic-control", {"id": "id_number"}),
     "WhoLooked": ("bigdata", "operations", {"id": "id_number"}),
     "Mine": ("citizen", "own-data", {}),
+    "Ask": ("school", "school-reopening", {"pupil": "id_number"}),
+    "Waiting": ("bigdata", "operations", {}),
 }
 
 

@@ -59,6 +59,17 @@ class Reads:
 
 
 @dataclass(frozen=True)
+class Widening:
+    """An emergency grant in force (break-glass, hub/audit/grants.py): fields
+    added to the department's policy for its token's requests, for the listed
+    persons only when ``persons`` is set (else over the token's own row scope)."""
+
+    id: str
+    fields: frozenset[str]
+    persons: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
 class Grant:
     """What one (department, purpose) may read: built once, shared by requests."""
 
@@ -75,10 +86,12 @@ class Grant:
     columns: Mapping[ViewKey, frozenset[str]]
     #: Policies loaded since start-up when this grant was built (caches key on it).
     generation: int
+    #: The emergency grant that widened it ("": the policy alone).
+    emergency: str = ""
 
     @property
-    def key(self) -> tuple[str, str, int]:
-        return (self.policy.department, self.purpose, self.generation)
+    def key(self) -> tuple[str, str, int, str]:
+        return (self.policy.department, self.purpose, self.generation, self.emergency)
 
 
 @dataclass(frozen=True)
@@ -173,7 +186,8 @@ class Access:
                                   reason="malformed")
         return identity
 
-    def admit(self, identity: Identity, purpose: str | None) -> Admission:
+    def admit(self, identity: Identity, purpose: str | None,
+              widening: Widening | None = None) -> Admission:
         state = self._state
         policy = state.policies.policies.get(identity.department)
         if policy is None:
@@ -186,7 +200,7 @@ class Access:
         if purpose not in allowed:
             raise Forbidden(f"purpose {purpose[:64]!r} is not allowed for this token; it allows: "
                             f"{', '.join(allowed) or 'none'}", allowedPurposes=allowed)
-        grant = self.grant(policy, purpose, state)
+        grant = self.grant(policy, purpose, state, widening)
         if grant is None:
             raise Forbidden(f"department {policy.department} is granted nothing for purpose {purpose!r}")
         rows: dict[ViewKey, Where] = {}
@@ -205,23 +219,48 @@ class Access:
         return Admission(identity, purpose, grant, Reads(grant.columns, rows),
                          Reads(state.workflow, rows), tuple(person_views))
 
-    def grant(self, policy: Policy, purpose: str, state: _State | None = None) -> Grant | None:
-        """The grant of ``policy`` for ``purpose`` (None: nothing granted), built once."""
+    def grant(self, policy: Policy, purpose: str, state: _State | None = None,
+              widening: Widening | None = None) -> Grant | None:
+        """The grant of ``policy`` for ``purpose`` (None: nothing granted), built once
+        (and once per emergency grant widening it)."""
         state = state or self._state
-        key = (policy.department, purpose)
+        key = (policy.department, purpose, widening.id if widening else "")
         with self._lock:
             if key in state.grants:
                 return state.grants[key]
         rules = policy.grants(purpose)
+        if widening is not None:
+            rules = widened(rules, widening)
         schema = restrict(self.full, rules)
         grant = None
         if schema is not None:
             columns = {k: self._columns(lambda name: name in rules, k) for k in self._view_keys()}
             grant = Grant(policy, purpose, rules, schema, self.full,
-                          granted_only(self.full, schema), columns, state.generation)
+                          granted_only(self.full, schema), columns, state.generation,
+                          widening.id if widening else "")
         with self._lock:
+            if widening is not None:  # grants come and go: keep the last few built
+                for old in [k for k in state.grants if k[2]][:-MAX_WIDENED]:
+                    del state.grants[old]
             state.grants[key] = grant
         return grant
+
+
+#: Widened grants kept built at once (each is a schema): the most recent ones.
+MAX_WIDENED = 32
+
+
+def widened(rules: Mapping[str, Rule], widening: Widening) -> dict[str, Rule]:
+    """``rules`` with an emergency grant's fields allowed (for its persons only, when
+    it lists them: anyone else keeps the policy's own rule, or is refused)."""
+    out = dict(rules)
+    for name in sorted(widening.fields):
+        base = rules.get(name)
+        if base is not None and base.mask is None:
+            continue  # granted in clear already
+        out[name] = Rule(mask=None, purposes=None, where=f"emergency grant {widening.id}",
+                         persons=widening.persons, otherwise=base)
+    return out
 
 
 def carrier(view: View, kind: ScopeKind) -> str | None:
@@ -255,4 +294,4 @@ class _State:
     policies: PolicySet
     generation: int
     workflow: Mapping[ViewKey, frozenset[str]]
-    grants: dict[tuple[str, str], Grant | None]
+    grants: dict[tuple[str, str, str], Grant | None]
