@@ -224,3 +224,34 @@ def test_an_unreviewed_grant_past_the_review_period_warns(hub_client: Any, gql2:
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     assert "1 emergency grant unreviewed for more than 24 h" in ready.json()["warnings"][0]
     assert "hub_emergency_grants_unreviewed_overdue 1.0" in client.get("/metrics").text
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    ('fields = ["Person.phone", "ClinicVisit.diagnosis"]', "never granted by emergency access"),
+    ('fields = ["Person.nothing"]', "has no field 'nothing'"),
+    ('minutes = 5', "unknown key 'minutes' in [emergency]"),
+])
+def test_emergency_policy_errors_name_file_and_line(tmp_path: Path, edit: str, message: str) -> None:
+    import shutil
+
+    from hub.access.policy import POLICY_DIR, PolicySet
+    from hub.errors import ConfigError
+    from schema import SCHEMA
+
+    policies = tmp_path / "policies"
+    shutil.copytree(POLICY_DIR, policies)
+    school = policies / "school.toml"
+    text = school.read_text(encoding="utf-8")
+    school.write_text(text.replace('fields = ["Person.phone", "HealthCode.reason"]', edit), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"school\.toml:\d+: .*") as err:
+        PolicySet.load(policies, SCHEMA._schema)
+    assert message in str(err.value)
+
+
+def test_policy_show_names_what_a_department_may_ask_for(capsys: Any) -> None:
+    from hub.cli import main
+
+    assert main(["policy", "show", "school"]) == 0
+    assert "may ask for: HealthCode.reason, Person.phone" in capsys.readouterr().out
+    assert main(["policy", "show", "education"]) == 0
+    assert "may ask for: nothing" in capsys.readouterr().out

@@ -101,6 +101,7 @@ def cmd_policy_show(args: argparse.Namespace) -> int:
     print(f"department {policy.department}: {policy.description}")
     print(f"purposes: {', '.join(policy.purposes)}")
     print(f"row scope: {policy.scope + ' (from the token)' if policy.scope else 'none (all rows)'}")
+    print(f"emergency (break-glass) may ask for: {', '.join(sorted(policy.emergency)) or 'nothing'}")
     print()
     rows = access_table(policy, SCHEMA._schema)
     width = max(len(r[0]) for r in rows)
