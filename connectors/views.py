@@ -13,7 +13,7 @@ request to the source; nothing here talks to a source.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,28 @@ class Condition:
 
 
 Where = tuple[Condition, ...]
+
+
+def within_keys(key: str, keys: Sequence[Any], where: Where) -> tuple[list[Any], Where]:
+    """The keys the conditions on the key itself ("=", "in") keep, and the other conditions.
+
+    A source that looks records up by key and filters nothing else (an HTTP
+    source) still obeys a row scope on that key (the ``self`` scope on an ID
+    number) by asking only for the keys within it:
+
+    >>> within_keys("idNumber", ["a", "b"], (Condition("idNumber", "in", ("b",)),))
+    (['b'], ())
+    """
+    kept = list(keys)
+    rest = []
+    for term in where:
+        if term.field == key and term.op == "in":
+            kept = [k for k in kept if k in term.value]
+        elif term.field == key and term.op == "=":
+            kept = [k for k in kept if k == term.value]
+        else:
+            rest.append(term)
+    return kept, tuple(rest)
 
 
 @dataclass(frozen=True)

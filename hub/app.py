@@ -31,9 +31,10 @@ from connectors.interface import STATEMENT_STARTED, Connector
 from connectors.registry import sources as registered
 from hub.access.admission import Access
 from hub.access.vocabulary import POLICY_DIR
+from hub.audit.grants import EmergencyGrants
 from hub.audit.trail import AuditLog
 from hub.config import HubConfig
-from hub.errors import ConfigError
+from hub.errors import AuditUnavailable, ConfigError
 from hub.execution.runner import Runner
 from hub.execution.sources import SourceSet
 from hub.http import graphiql
@@ -109,6 +110,11 @@ class Hub:
         self.audit.observers.append(self.metrics.observe_audit_store)
         self.runner = Runner(self.sources, rules=config.rules, province=config.province,
                              audit=self.audit, secret=lambda: self.config.secret)
+        #: Break-glass grants, beside the audit trail in the hub's own database.
+        self.grants = EmergencyGrants(lambda: self.audit.engine,
+                                      max_minutes=config.emergency_max_minutes,
+                                      review_hours=config.emergency_review_hours)
+        self.runner.grants = self.grants
         limiter = make_rate_limiter(*config.rate_limit) if config.rate_limit else None
         limits = config.limits
         addresses = (make_rate_limiter(limits.address_requests, limits.address_period_seconds,
@@ -167,6 +173,20 @@ class Hub:
     async def readiness(self) -> dict[str, str]:
         return await self.sources.readiness()
 
+    async def warnings(self) -> list[str]:
+        """What the bureau should see to (/readyz ``warnings``), without making the hub
+        not ready: emergency grants left unreviewed past the review period."""
+        try:
+            overdue = await self.grants.overdue()
+        except AuditUnavailable:
+            return []  # the audit store's own readiness says why
+        self.metrics.observe_grants_overdue(overdue)
+        if not overdue:
+            return []
+        return [f"{overdue} emergency grant{'s' if overdue != 1 else ''} unreviewed for more than "
+                f"{self.grants.review_hours:g} h ([emergency] review_hours): the big-data bureau "
+                "reviews them (emergencyGrants(reviewed: false), reviewEmergencyGrant)"]
+
 
 def _snapshot(directory: Path) -> tuple[tuple[str, int, int], ...]:
     out = []
@@ -201,7 +221,8 @@ def create_app(config: HubConfig) -> Starlette:
     routes: list[Any] = [
         # A bound method, so Starlette hands it a Request (an object would be ASGI).
         Route("/graphql", hub.endpoint.__call__, methods=["GET", "POST"]),
-        *service_routes(hub.readiness, hub.metrics, hub.audit.readiness, hub.sources.circuits),
+        *service_routes(hub.readiness, hub.metrics, hub.audit.readiness, hub.sources.circuits,
+                        hub.warnings),
         *graphiql.routes(),
         *console.routes(),
     ]

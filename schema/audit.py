@@ -69,6 +69,10 @@ class AuditEntry:
     requestId: str | None = strawberry.field(
         description="The request's X-Request-Id (or the one the hub made), as in its log line and its "
                     "answer's header; null before the hub recorded it and for a summary.")
+    emergency: bool = strawberry.field(
+        description="Whether it asked for an emergency grant or was answered under one (break-glass).")
+    emergencyGrant: str | None = strawberry.field(description="That emergency grant's id.")
+    emergencyReason: str | None = strawberry.field(description="The reason the grant was asked for.")
 
     @strawberry.field(description="ID numbers of the persons whose data was in its answer, and of "
                                   "those it asked for by ID number (in accessHistory: only the "
@@ -101,8 +105,9 @@ class AuditVerification:
     message: str | None
 
 
-def _entry(row: dict[str, Any], only: str | None) -> AuditEntry:
+def _entry(row: dict[str, Any], only: str | None, reasons: dict[str, str]) -> AuditEntry:
     persons = row["persons"] if only is None else [p for p in row["persons"] if p == only]
+    grant = row.get("grant_id") or None
     return AuditEntry(
         seq=row["seq"], at=dt.datetime.fromisoformat(row["at"]), department=row["department"],
         subject=row["subject"], purpose=row["purpose"], operation=row["operation"],
@@ -110,7 +115,8 @@ def _entry(row: dict[str, Any], only: str | None) -> AuditEntry:
         sourceRows=[SourceRows(connector=k, rows=v) for k, v in row["source_rows"].items()],
         outcome=AuditOutcome(row["outcome"]), status=row["status"], latencyMs=row["latency_ms"],
         hash=row["hash"], repeat=row["repeat"], client=row["client"], code=row["code"],
-        requestId=row.get("request_id") or None,
+        requestId=row.get("request_id") or None, emergency=grant is not None,
+        emergencyGrant=grant, emergencyReason=reasons.get(grant) if grant else None,
     )
 
 
@@ -123,7 +129,10 @@ async def audit_page(info: Info, first: int, after: str | None, only: str | None
                                                 after_seq=position(cursors, after), **filters)
     page = Page(records=rows, has_next=has_next, total=total,
                 cursors=[position_cursor(cursors, r["seq"]) for r in rows])
-    return connection(page, [_entry(r, only) for r in rows], after)
+    grants = info.context.grants
+    named = [r["grant_id"] for r in rows if r.get("grant_id")]
+    reasons = await grants.reasons(named) if grants is not None and named else {}
+    return connection(page, [_entry(r, only, reasons) for r in rows], after)
 
 
 @strawberry.type

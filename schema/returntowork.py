@@ -16,6 +16,7 @@ from hub.workflows.commitments import Commitment
 from hub.workflows.returntowork import clean_commitment, decide
 
 from .arguments import check_date, check_text
+from .governance import GovernanceMutation
 from .paging import DEFAULT_PAGE, Connection, check_first, connection, list_cursors, position_page
 from .reopening import Exclusion, ReturnReason
 
@@ -118,7 +119,7 @@ async def submit(info: Info, data: ReturnToWorkInput) -> ReturnToWork:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(GovernanceMutation):
     @strawberry.mutation(description="Submit (or revise) the return-to-work commitment; the decision comes at once.")
     async def submitReturnToWorkCommitment(self, info: Info, input: ReturnToWorkInput) -> ReturnToWork:
         return await submit(info, input)

@@ -16,9 +16,11 @@ from hub.ids import credit_code_problem
 
 from .arguments import check_date, check_int_id, check_text, check_time
 from .audit import AuditQuery
+from .citizen import CitizenQuery
 from .contacts import ContactsQuery
 from .enums import ArrivalKind, CheckpointKind, ClinicKind, SchoolLevel
 from .events import Arrival
+from .governance import GovernanceQuery
 from .paging import DEFAULT_PAGE, Connection
 from .person import HealthCode, health_code, known
 from .places import Checkpoint, Clinic, Community, Enterprise, School
@@ -37,7 +39,7 @@ def _list(info: Info, view: str, type_name: str, first: int, after: str | None,
 
 
 @strawberry.type
-class Query(AuditQuery, ContactsQuery):
+class Query(AuditQuery, CitizenQuery, ContactsQuery, GovernanceQuery):
     @strawberry.field(description="One person across every source; null when no source knows the number.")
     async def person(self, info: Info, idNumber: str) -> PersonType | None:
         asked(info, idNumber)

@@ -98,6 +98,9 @@ RUNS: dict[str, tuple[str, str, dict[str, str]]] = {
     "Code": ("province", "mutual-recognition", {"id": "id_number"}),
     "VisitorCode": ("transport", "traffic-control", {"id": "id_number"}),
     "WhoLooked": ("bigdata", "operations", {"id": "id_number"}),
+    "Mine": ("citizen", "own-data", {}),
+    "Ask": ("school", "school-reopening", {"pupil": "id_number"}),
+    "Waiting": ("bigdata", "operations", {}),
 }
 
 

@@ -255,11 +255,12 @@ def test_generated_arguments_never_break_the_hub(fuzz_client: TestClient, token:
                                                  samples: dict[str, Any], department: str) -> None:
     policy = POLICIES[department]
     purpose = DEFAULT_PURPOSES[department][0]
-    scopes = {policy.scope: [str(samples[SCOPE_OF[policy.scope]])]} if policy.scope else {}
-    identity = Identity(department, "fuzz", {k: tuple(v) for k, v in scopes.items()}, (purpose,))
+    scopes = {policy.scope: [str(samples[SCOPE_OF[policy.scope]])]} if policy.scope in SCOPE_OF else {}
+    subject = samples["id_number"] if policy.scope == "self" else "fuzz"  # a citizen: their own ID
+    identity = Identity(department, subject, {k: tuple(v) for k, v in scopes.items()}, (purpose,))
     schema = fuzz_client.app.state.hub.access.admit(identity, purpose).schema  # type: ignore[attr-defined]
-    headers = {"Authorization": f"Bearer {token(department, scopes=scopes, purposes=[purpose])}",
-               "X-Purpose": purpose}
+    issued = token(department, scopes=scopes, purposes=[purpose], subject=subject)
+    headers = {"Authorization": f"Bearer {issued}", "X-Purpose": purpose}
     targets = _targets(schema, samples)
     assert targets, f"{department} is granted no field"
 

@@ -126,6 +126,28 @@ def test_only_the_fields_read_are_asked_of_the_platform(
     assert [b["fields"] for b in platform.stats()["batches"]] == [["mys", "gxsj"]]
 
 
+def test_a_citizen_asks_the_platform_for_their_own_code_only(
+        http_client: TestClient, token: Any, samples: dict[str, Any], platform: Running) -> None:
+    # The row scope self reaches an HTTP source too: it asks only for the keys within it.
+    me = samples["id_number"]
+    body = poster(http_client, token)("{ myData { idNumber name healthCode { color } } }",
+                                      department="citizen", subject=me).json()
+    assert "errors" not in body, body
+    assert body["data"]["myData"]["idNumber"] == me and body["data"]["myData"]["healthCode"]["color"]
+    assert platform.stats()["batches"] and all(b["ids"] == 1 for b in platform.stats()["batches"])
+    # Asked for two keys under the scope of one, the source asks the platform for that one only.
+    from connectors.views import Condition
+
+    platform.reset()
+    other = samples["red_id_number"]
+    source = http_client.app.state.hub.sources["healthcode"]  # type: ignore[attr-defined]
+    found = http_client.portal.call(lambda: source.load(  # type: ignore[union-attr]
+        "HealthCode", "idNumber", [me, other], fields=["color"],
+        where=(Condition("idNumber", "in", (me,)),)))
+    assert set(found) == {me}
+    assert [b["ids"] for b in platform.stats()["batches"]] == [1]
+
+
 def test_503s_are_retried_after_retry_after(config: HubConfig, token: Any, samples: dict[str, Any],
                                             platform: Running) -> None:
     platform.faults(failNext=2, retryAfter=0.25)

@@ -16,9 +16,18 @@ KEY = "x" * 40
     st.sampled_from(["school", "community", "enterprise"]),
     st.lists(st.text("ABCS0123456789", min_size=1, max_size=12), min_size=1, max_size=3)))
 def test_round_trip(department: str, scopes: dict[str, list[str]]) -> None:
-    ident = verify_token(issue_token(KEY, department, scopes=scopes), KEY)
+    # A citizen's token names the citizen by ID number (its scope is its subject).
+    subject = "110101199003074477" if department == "citizen" else None
+    ident = verify_token(issue_token(KEY, department, scopes=scopes, subject=subject), KEY)
     assert ident.department == department
     assert ident.scopes == {k: tuple(v) for k, v in scopes.items()}
+
+
+def test_a_citizen_token_needs_an_id_number_as_subject() -> None:
+    with pytest.raises(BadInput, match="must be an ID number"):
+        issue_token(KEY, "citizen")
+    with pytest.raises(BadInput, match="must be an ID number"):
+        issue_token(KEY, "citizen", subject="110101199003074470")  # wrong check digit
 
 
 def test_unknown_department_is_refused() -> None:

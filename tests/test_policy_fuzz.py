@@ -16,6 +16,7 @@ from hypothesis_graphql import from_schema, nodes
 from hub.access.policy import POLICY_DIR, PolicySet
 from hub.access.tokens import Identity
 from schema import SCHEMA
+from tests.conftest import sql
 
 KEEP_ARGS = {"id", "idNumber", "creditCode"}
 ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9X](?![0-9A-Za-z])")
@@ -39,15 +40,29 @@ def _department(client: Any, token: Any, samples: dict[str, Any], dept: str,
     """The department's own schema for the purpose, and headers of a token scoped to the samples."""
     policy = POLICIES[dept]
     key = {"school": "school_id", "community": "community_id", "enterprise": "credit_code"}
-    scopes = {policy.scope: [str(samples[key[policy.scope]])]} if policy.scope else {}
-    identity = Identity(dept, "fuzz", {k: tuple(v) for k, v in scopes.items()}, (purpose,))
+    subject = samples["id_number"] if policy.scope == "self" else "fuzz"  # a citizen: their own ID
+    scopes = {policy.scope: [str(samples[key[policy.scope]])]} if policy.scope in key else {}
+    identity = Identity(dept, subject, {k: tuple(v) for k, v in scopes.items()}, (purpose,))
     schema = client.app.state.hub.access.admit(identity, purpose).schema
-    return schema, {"Authorization": f"Bearer {token(dept, scopes=scopes, purposes=[purpose])}",
-                    "X-Purpose": purpose}
+    issued = token(dept, scopes=scopes, purposes=[purpose], subject=subject)
+    return schema, {"Authorization": f"Bearer {issued}", "X-Purpose": purpose}
+
+
+def _only_own(policy: Any, samples: dict[str, Any], city_phone: str | None, text: str) -> None:
+    """A citizen's answer holds no ID number but their own, and no phone but theirs."""
+    if policy.scope != "self":
+        return
+    assert set(ID_NUMBER.findall(text)) <= {samples["id_number"]}, text[:500]
+    assert set(MOBILE.findall(text)) <= ({city_phone} if city_phone else set()), text[:500]
+
+
+def _phone_of(city: Any, id_number: str) -> str | None:
+    rows = sql(city, "healthcode", "SELECT sjh FROM jkm_xx WHERE sfzh = ?", id_number)
+    return str(rows[0][0]) if rows and rows[0][0] else None
 
 
 @pytest.mark.parametrize(("dept", "purpose"), CASES)
-def test_generated_queries_never_leak(client: Any, token: Any, samples: dict[str, Any],
+def test_generated_queries_never_leak(client: Any, token: Any, samples: dict[str, Any], city: Any,
                                       dept: str, purpose: str) -> None:
     policy = POLICIES[dept]
     schema, headers = _department(client, token, samples, dept, purpose)
@@ -71,7 +86,9 @@ def test_generated_queries_never_leak(client: Any, token: Any, samples: dict[str
             assert not ID_NUMBER.search(r.text), (query, r.text[:500])
         if not clear_phone:
             assert not MOBILE.search(r.text), (query, r.text[:500])
+        _only_own(policy, samples, phone, r.text)
 
+    phone = _phone_of(city, samples["id_number"])
     run()
 
 
@@ -156,7 +173,7 @@ def _widest(schema: Any, samples: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize(("dept", "purpose"), CASES)
-def test_everything_granted_never_leaks(client: Any, token: Any, samples: dict[str, Any],
+def test_everything_granted_never_leaks(client: Any, token: Any, samples: dict[str, Any], city: Any,
                                         dept: str, purpose: str) -> None:
     """The widest query a department can write reaches real people, and masks them."""
     policy = POLICIES[dept]
@@ -172,3 +189,6 @@ def test_everything_granted_never_leaks(client: Any, token: Any, samples: dict[s
             assert re.search(r'"idNumber":"\d{6}\*{8}[\dX]{4}"', r.text), r.text[:300]
     if not any((rule := policy.decide(f, purpose)) is not None and rule.mask is None for f in PHONE_FIELDS):
         assert not MOBILE.search(r.text)
+    _only_own(policy, samples, _phone_of(city, samples["id_number"]), r.text)
+    if policy.scope == "self":  # the widest query reaches the citizen's own data
+        assert samples["id_number"] in r.text

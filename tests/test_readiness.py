@@ -419,7 +419,8 @@ def test_readyz_turns_503_within_5s_of_a_truncation_and_back(served: str, town: 
     ready = f"{served}/readyz"
     assert httpx.get(ready, timeout=10).json() == {"status": "ready", "audit": "ok",
                                                    "sources": dict.fromkeys(generated_sources(), "ok"),
-                                                   "circuits": dict.fromkeys(generated_sources(), "closed")}
+                                                   "circuits": dict.fromkeys(generated_sources(), "closed"),
+                                                   "warnings": []}
     path = town / "healthcode.sqlite"
     good = path.read_bytes()
     truncate(path)

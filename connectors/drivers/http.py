@@ -39,7 +39,7 @@ import httpx
 from hub.errors import SourceTimeout
 
 from ..interface import STATEMENT_STARTED, Page, SourceError, StatementObserver
-from ..views import Record, View, Where
+from ..views import Record, View, Where, within_keys
 
 log = logging.getLogger("connectors.http")
 
@@ -137,6 +137,7 @@ class HttpConnector:
     # -- the connector interface -------------------------------------------
     async def load(self, view: str, key: str, keys: Sequence[Any], *, fields: Iterable[str],
                    where: Where = ()) -> dict[Any, list[Record]]:
+        keys, where = within_keys(key, keys, where)
         if where:
             raise SourceError(self.name, "this HTTP source cannot filter rows")
         wanted = frozenset(fields) | self.views[view].always | {key}

@@ -29,12 +29,13 @@ from graphql import GraphQLSchema, ValidationRule
 
 from connectors.views import Condition, View, Where
 from hub.errors import ConfigError, Forbidden, Unauthenticated
+from hub.ids import id_number_problem
 
 from .cut import restrict
 from .policy import Policy, PolicySet, Rule
 from .rule import granted_only
 from .tokens import Identity, VerifiedTokens, bearer_token
-from .vocabulary import Vocabulary
+from .vocabulary import ScopeKind, Vocabulary
 
 log = logging.getLogger("hub.access")
 
@@ -58,6 +59,17 @@ class Reads:
 
 
 @dataclass(frozen=True)
+class Widening:
+    """An emergency grant in force (break-glass, hub/audit/grants.py): fields
+    added to the department's policy for its token's requests, for the listed
+    persons only when ``persons`` is set (else over the token's own row scope)."""
+
+    id: str
+    fields: frozenset[str]
+    persons: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
 class Grant:
     """What one (department, purpose) may read: built once, shared by requests."""
 
@@ -74,10 +86,12 @@ class Grant:
     columns: Mapping[ViewKey, frozenset[str]]
     #: Policies loaded since start-up when this grant was built (caches key on it).
     generation: int
+    #: The emergency grant that widened it ("": the policy alone).
+    emergency: str = ""
 
     @property
-    def key(self) -> tuple[str, str, int]:
-        return (self.policy.department, self.purpose, self.generation)
+    def key(self) -> tuple[str, str, int, str]:
+        return (self.policy.department, self.purpose, self.generation, self.emergency)
 
 
 @dataclass(frozen=True)
@@ -138,7 +152,9 @@ class Access:
     def _load(self, directory: Path) -> _State:
         policies = PolicySet.load(directory, self.full)
         assert policies.vocabulary is not None
-        carried = {kind for served in self.views.values() for v in served.values() for kind in v.scopes}
+        kinds = policies.vocabulary.scopes
+        carried = {kind for served in self.views.values() for v in served.values()
+                   for kind in kinds if carrier(v, kinds[kind]) is not None}
         for connector, served in self.views.items():
             for view in served.values():
                 for kind in view.scopes:
@@ -171,7 +187,8 @@ class Access:
                                   reason="malformed")
         return identity
 
-    def admit(self, identity: Identity, purpose: str | None) -> Admission:
+    def admit(self, identity: Identity, purpose: str | None,
+              widening: Widening | None = None) -> Admission:
         state = self._state
         policy = state.policies.policies.get(identity.department)
         if policy is None:
@@ -184,20 +201,18 @@ class Access:
         if purpose not in allowed:
             raise Forbidden(f"purpose {purpose[:64]!r} is not allowed for this token; it allows: "
                             f"{', '.join(allowed) or 'none'}", allowedPurposes=allowed)
-        grant = self.grant(policy, purpose, state)
+        grant = self.grant(policy, purpose, state, widening)
         if grant is None:
             raise Forbidden(f"department {policy.department} is granted nothing for purpose {purpose!r}")
         rows: dict[ViewKey, Where] = {}
         person_views: list[str] = []
         if policy.scope is not None:
-            ids = identity.scopes.get(policy.scope, ())
-            if not ids:
-                raise Forbidden(f"department {policy.department} reads only its own rows, but this "
-                                f"token names no {policy.scope}; issue one with --scope "
-                                f"{policy.scope}=ID")
+            assert state.policies.vocabulary is not None
+            kind = state.policies.vocabulary.scopes[policy.scope]
+            ids = _scope_ids(identity, policy.department, kind)
             for cname, served in self.views.items():
                 for vname, view in served.items():
-                    key = view.scopes.get(policy.scope)
+                    key = carrier(view, kind)
                     if key is not None:
                         rows[(cname, vname)] = (Condition(key, "in", tuple(ids)),)
                         if "idNumber" in view.fields and vname not in person_views:
@@ -205,23 +220,72 @@ class Access:
         return Admission(identity, purpose, grant, Reads(grant.columns, rows),
                          Reads(state.workflow, rows), tuple(person_views))
 
-    def grant(self, policy: Policy, purpose: str, state: _State | None = None) -> Grant | None:
-        """The grant of ``policy`` for ``purpose`` (None: nothing granted), built once."""
+    def grant(self, policy: Policy, purpose: str, state: _State | None = None,
+              widening: Widening | None = None) -> Grant | None:
+        """The grant of ``policy`` for ``purpose`` (None: nothing granted), built once
+        (and once per emergency grant widening it)."""
         state = state or self._state
-        key = (policy.department, purpose)
+        key = (policy.department, purpose, widening.id if widening else "")
         with self._lock:
             if key in state.grants:
                 return state.grants[key]
         rules = policy.grants(purpose)
+        if widening is not None:
+            rules = widened(rules, widening)
         schema = restrict(self.full, rules)
         grant = None
         if schema is not None:
             columns = {k: self._columns(lambda name: name in rules, k) for k in self._view_keys()}
             grant = Grant(policy, purpose, rules, schema, self.full,
-                          granted_only(self.full, schema), columns, state.generation)
+                          granted_only(self.full, schema), columns, state.generation,
+                          widening.id if widening else "")
         with self._lock:
+            if widening is not None:  # grants come and go: keep the last few built
+                for old in [k for k in state.grants if k[2]][:-MAX_WIDENED]:
+                    del state.grants[old]
             state.grants[key] = grant
         return grant
+
+
+#: Widened grants kept built at once (each is a schema): the most recent ones.
+MAX_WIDENED = 32
+
+
+def widened(rules: Mapping[str, Rule], widening: Widening) -> dict[str, Rule]:
+    """``rules`` with an emergency grant's fields allowed (for its persons only, when
+    it lists them: anyone else keeps the policy's own rule, or is refused)."""
+    out = dict(rules)
+    for name in sorted(widening.fields):
+        base = rules.get(name)
+        if base is not None and base.mask is None:
+            continue  # granted in clear already
+        out[name] = Rule(mask=None, purposes=None, where=f"emergency grant {widening.id}",
+                         persons=widening.persons, otherwise=base)
+    return out
+
+
+def carrier(view: View, kind: ScopeKind) -> str | None:
+    """The field of ``view`` holding scope ``kind``'s id (None: the view does not carry it)."""
+    declared = view.scopes.get(kind.name)
+    if declared is not None:
+        return declared
+    return kind.field if kind.field is not None and kind.field in view.fields else None
+
+
+def _scope_ids(identity: Identity, department: str, kind: ScopeKind) -> tuple[str, ...]:
+    """The ids a scoped token reads the rows of (Forbidden when it names none)."""
+    if kind.subject:
+        problem = id_number_problem(identity.subject)
+        if problem is not None:
+            raise Forbidden(f"department {department} reads only the rows of its token's own "
+                            f"subject, an ID number, but this token's is not one ({problem}); "
+                            "issue one with hub token --citizen ID")
+        return (identity.subject,)
+    ids = identity.scopes.get(kind.name, ())
+    if not ids:
+        raise Forbidden(f"department {department} reads only its own rows, but this "
+                        f"token names no {kind.name}; issue one with --scope {kind.name}=ID")
+    return ids
 
 
 @dataclass
@@ -231,4 +295,4 @@ class _State:
     policies: PolicySet
     generation: int
     workflow: Mapping[ViewKey, frozenset[str]]
-    grants: dict[tuple[str, str], Grant | None]
+    grants: dict[tuple[str, str, str], Grant | None]

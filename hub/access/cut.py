@@ -17,6 +17,7 @@ from typing import Any
 
 from graphql import (
     GraphQLEnumType,
+    GraphQLError,
     GraphQLField,
     GraphQLList,
     GraphQLNonNull,
@@ -81,7 +82,9 @@ def restrict(full: GraphQLSchema, grants: Mapping[str, Rule]) -> GraphQLSchema |
                         continue
                     rule = grants.get(f"{name}.{fname}")
                     resolve = f.resolve
-                    if rule is not None and rule.mask is not None:
+                    if rule is not None and rule.persons is not None:
+                        resolve = _for_persons(resolve, rule, f"{name}.{fname}")
+                    elif rule is not None and rule.mask is not None:
                         resolve = _masked(resolve, rule)
                     out[fname] = GraphQLField(
                         remap(f.type), args=f.args, resolve=resolve, description=f.description,
@@ -124,5 +127,26 @@ def _masked(resolve: Callable[..., Any] | None, rule: Rule) -> Callable[..., Any
 
             return later()
         return apply(value)
+
+    return resolver
+
+
+def _for_persons(resolve: Callable[..., Any] | None, rule: Rule, name: str) -> Callable[..., Any]:
+    """A field an emergency grant allows for some persons only: served for an object
+    whose ``idNumber`` is one of them; for anyone else the policy's own rule (a mask),
+    or a FORBIDDEN error on that field when the policy grants it to no one."""
+    persons = rule.persons or frozenset()
+    inner = resolve or default_field_resolver
+    other = rule.otherwise
+    fallback = _masked(resolve, other) if other is not None and other.mask is not None else inner
+
+    def resolver(source: Any, info: Any, **args: Any) -> Any:
+        if getattr(source, "idNumber", None) in persons:
+            return inner(source, info, **args)
+        if other is not None:
+            return fallback(source, info, **args)
+        raise GraphQLError(f"{name} is granted to your department only for the persons of "
+                           "its emergency grant, and this is not one of them",
+                           extensions={"code": "FORBIDDEN", "field": name})
 
     return resolver

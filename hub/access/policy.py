@@ -44,7 +44,9 @@ __all__ = ["POLICY_DIR", "Policy", "PolicySet", "Rule", "access_table", "iter_da
            "structural"]
 
 WORKFLOWS_FILE = "_workflows.toml"
-_TOP_KEYS = {"department", "description", "purposes", "scope", "grant"}
+EMERGENCY_FILE = "_emergency.toml"
+_TOP_KEYS = {"department", "description", "purposes", "scope", "grant", "emergency"}
+_EMERGENCY_KEYS = {"fields"}
 _GRANT_KEYS = {"type", "allow", "mask", "purposes"}
 _READ_KEYS = {"type", "fields"}
 
@@ -62,6 +64,10 @@ class Rule:
     purposes: frozenset[str] | None  # None: any purpose the department may state
     where: str  # "file:line", for `hub policy show` and errors
     why: str = ""  # the grant's "# Why:" comment (the console shows it)
+    #: Only for these persons' objects (an emergency grant's ``persons``); None: for all.
+    persons: frozenset[str] | None = None
+    #: For everyone else when ``persons`` is set: the rule the policy gives (None: refused).
+    otherwise: Rule | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,23 @@ class Policy:
     rules: dict[str, tuple[Rule, ...]]  # "Type.field" -> rules
     path: Path
     description: str = ""
+    #: "Type.field" an emergency request (break-glass) may ask for -> "file:line";
+    #: empty: the department may not ask (its file has no ``[emergency]``).
+    emergency: dict[str, str] = field(default_factory=dict)
+    #: "Type.field" no emergency request is ever granted (``_emergency.toml``) -> "file:line".
+    never: dict[str, str] = field(default_factory=dict)
+
+    def emergency_refusal(self, fields: Iterable[str]) -> str | None:
+        """Why an emergency request for ``fields`` is refused by policy (None: it is not)."""
+        for name in fields:
+            if name in self.never:
+                return (f"{name} is never granted by emergency access ({self.never[name]}); no "
+                        "request can widen a department to it")
+            if name not in self.emergency:
+                allowed = ", ".join(sorted(self.emergency)) or "none: its file has no [emergency]"
+                return (f"department {self.department} may not ask for {name} by emergency access "
+                        f"(its [emergency] fields: {allowed})")
+        return None
 
     def decide(self, type_field: str, purpose: str | None) -> Rule | None:
         """The rule that serves ``type_field`` for ``purpose``; allow beats mask."""
@@ -107,7 +130,8 @@ class PolicySet:
     def load(cls, directory: Path, schema: GraphQLSchema) -> PolicySet:
         directory = Path(directory)
         vocabulary = load_vocabulary(directory)
-        policies = {name: _load_file(dept.path, schema, vocabulary)
+        never = _load_reads(directory / EMERGENCY_FILE, schema, array="never", optional=True)
+        policies = {name: _load_file(dept.path, schema, vocabulary, never)
                     for name, dept in vocabulary.departments.items()}
         reads = _load_reads(directory / WORKFLOWS_FILE, schema)
         return cls(policies, directory, vocabulary, reads)
@@ -125,7 +149,8 @@ def _object_type(schema: GraphQLSchema, type_name: Any, where: str) -> GraphQLOb
     return gql_type
 
 
-def _load_file(path: Path, schema: GraphQLSchema, vocabulary: Vocabulary) -> Policy:
+def _load_file(path: Path, schema: GraphQLSchema, vocabulary: Vocabulary,
+               never: dict[str, str] | None = None) -> Policy:
     raw, text = read_toml(path)
     lines = Lines(path, text)
     for key in raw:
@@ -180,22 +205,52 @@ def _load_file(path: Path, schema: GraphQLSchema, vocabulary: Vocabulary) -> Pol
         rules={k: tuple(v) for k, v in rules.items()},
         path=path,
         description=dept.description,
+        emergency=_emergency(raw.get("emergency"), lines, schema, never or {}),
+        never=dict(never or {}),
     )
 
 
-def _load_reads(path: Path, schema: GraphQLSchema) -> dict[str, str]:
-    """``_workflows.toml``: the fields the hub's own rules read, beyond any grant."""
+def _emergency(table: Any, lines: Lines, schema: GraphQLSchema, never: dict[str, str]) -> dict[str, str]:
+    """``[emergency] fields = ["Type.field", ...]``: what the department may ask for by break-glass."""
+    if table is None:
+        return {}
+    if not isinstance(table, dict):
+        raise _error(lines.at("emergency"), "emergency is a table: [emergency] fields = [\"Type.field\"]")
+    for key in table:
+        if key not in _EMERGENCY_KEYS:
+            raise _error(lines.at(key), f"unknown key {key!r} in [emergency]; expected one of "
+                         f"{sorted(_EMERGENCY_KEYS)}")
+    out: dict[str, str] = {}
+    for name in strings(table.get("fields", []), lines.at("fields"), "emergency fields"):
+        where = lines.at(name)
+        type_name, _, fname = name.partition(".")
+        gql_type = _object_type(schema, type_name, where)
+        if fname not in gql_type.fields:
+            raise _error(where, f"type {type_name} has no field {fname!r} (write Type.field)")
+        if name in never:
+            raise _error(where, f"{name} is never granted by emergency access ({never[name]})")
+        out[name] = where
+    return out
+
+
+def _load_reads(path: Path, schema: GraphQLSchema, *, array: str = "read",
+                optional: bool = False) -> dict[str, str]:
+    """``_workflows.toml``: the fields the hub's own rules read, beyond any grant
+    (``[[read]]``); ``_emergency.toml``: the fields no emergency request is
+    granted (``[[never]]``, optional). Each table: type and fields."""
     if not path.is_file():
+        if optional:
+            return {}
         raise ConfigError(f"{path}: missing; it declares what the reopening and return-to-work "
                           "rules may read (see the repository's policies/)")
     raw, text = read_toml(path)
-    lines = Lines(path, text, array="read")
+    lines = Lines(path, text, array=array)
     for key in raw:
-        if key != "read":
-            raise _error(lines.at(key), f"unknown key {key!r}; the file holds [[read]] tables")
-    reads = raw.get("read", [])
+        if key != array:
+            raise _error(lines.at(key), f"unknown key {key!r}; the file holds [[{array}]] tables")
+    reads = raw.get(array, [])
     if not isinstance(reads, list):
-        raise _error(lines.at("read"), "reads are written as [[read]] tables")
+        raise _error(lines.at(array), f"its tables are written as [[{array}]]")
     out: dict[str, str] = {}
     for index, read in enumerate(reads):
         for key in read:

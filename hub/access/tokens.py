@@ -21,6 +21,7 @@ from typing import Any
 import jwt
 
 from hub.errors import BadInput, Unauthenticated
+from hub.ids import id_number_problem
 
 from .vocabulary import DEFAULT_PURPOSES, DEPARTMENTS, PURPOSES, Vocabulary, default_vocabulary
 
@@ -48,6 +49,9 @@ def parse_scope(text: str, vocabulary: Vocabulary | None = None) -> tuple[str, s
         raise BadInput(f"scope {text!r} must look like KIND=ID, e.g. school=S410105001")
     if kind not in kinds:
         raise BadInput(f"scope kind {kind!r} is unknown; use one of {', '.join(kinds)}")
+    if kinds[kind].subject:
+        raise BadInput(f"scope kind {kind!r} is the token's own subject, not a --scope; issue "
+                       "the token with --citizen ID")
     return kind, value
 
 
@@ -78,6 +82,12 @@ def issue_token(
     if max_ttl is not None and ttl > max_ttl:
         raise BadInput(f"ttl {ttl} s is longer than the hub accepts: at most {max_ttl} s "
                        f"({_duration(max_ttl)}, [limits] token_max_seconds); issue a shorter one")
+    kind = vocab.scopes.get(dept.scope) if dept.scope is not None else None
+    if kind is not None and kind.subject:
+        problem = id_number_problem(subject or "")
+        if problem is not None:
+            raise BadInput(f"department {department} reads only its token's own subject's rows: "
+                           f"the subject must be an ID number ({problem}); use --citizen ID")
     chosen = list(purposes) if purposes else list(dept.purposes)
     unknown = [p for p in chosen if p not in vocab.purposes]
     if unknown:

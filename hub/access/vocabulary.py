@@ -32,7 +32,7 @@ from .lines import Lines
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
 VOCABULARY_FILE = "_vocabulary.toml"
 _VOCABULARY_KEYS = {"purposes", "scopes"}
-_SCOPE_KEYS = {"description", "example"}
+_SCOPE_KEYS = {"description", "example", "field", "subject"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,12 @@ class ScopeKind:
     name: str
     description: str
     example: str
+    #: The unified field that carries this kind in every view holding it (None:
+    #: only the views that declare the kind in ``View.scopes`` carry it).
+    field: str | None = None
+    #: True: the id is the token's own subject (``hub token --citizen ID``), never a
+    #: ``--scope`` of the token's.
+    subject: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,8 +119,14 @@ def load_vocabulary(directory: Path) -> Vocabulary:
             if key not in _SCOPE_KEYS:
                 raise ConfigError(f"{lines.at(key)}: unknown key scopes.{kind}.{key}; expected "
                                   f"one of {sorted(_SCOPE_KEYS)}")
+        carrier = table.get("field")
+        if carrier is not None and not isinstance(carrier, str):
+            raise ConfigError(f"{lines.at('field')}: scopes.{kind}.field names one unified field")
+        subject = table.get("subject", False)
+        if not isinstance(subject, bool):
+            raise ConfigError(f"{lines.at('subject')}: scopes.{kind}.subject is true or false")
         scopes[kind] = ScopeKind(kind, str(table.get("description", "")),
-                                 str(table.get("example", "ID")))
+                                 str(table.get("example", "ID")), carrier, subject)
     departments = {}
     for file in department_files(directory):
         dept = _department(file, purposes, scopes)

@@ -2,8 +2,8 @@
 what its hash covers, its row, and the bounds on the text it holds.
 
 An entry's hash covers ``CONTENT`` in order and, only where they differ from
-their defaults, the fields of ``EXTRA`` (added by revisions 0003 and 0004; a
-NULL counts as the default), so every entry written before them still verifies
+their defaults, the fields of ``EXTRA`` (added by revisions 0003, 0004 and
+0005; a NULL counts as the default), so every entry written before them still verifies
 and a changed count or request id shows:
 
 >>> row = {k: "" for k in CONTENT}
@@ -13,6 +13,10 @@ True
 >>> entry_hash(GENESIS, row) == entry_hash(GENESIS, {**row, "repeat": 5000})
 False
 >>> entry_hash(GENESIS, row) == entry_hash(GENESIS, {**row, "request_id": "abc-1"})
+False
+>>> entry_hash(GENESIS, row) == entry_hash(GENESIS, {**row, "grant_id": None})
+True
+>>> entry_hash(GENESIS, row) == entry_hash(GENESIS, {**row, "grant_id": "5f0c"})
 False
 """
 
@@ -32,7 +36,7 @@ __all__ = ["CONTENT", "EXTRA", "GENESIS", "MARK", "Entry", "Problem", "bounded",
 CONTENT = ("seq", "at", "department", "subject", "purpose", "operation", "document_hash",
            "fields", "persons", "source_rows", "outcome", "status", "latency_ms")
 #: Fields a hash covers only where they differ from these values, appended as one object.
-EXTRA: dict[str, Any] = {"repeat": 1, "client": "", "code": "", "request_id": ""}
+EXTRA: dict[str, Any] = {"repeat": 1, "client": "", "code": "", "request_id": "", "grant_id": ""}
 #: What marks a value cut to its bound.
 MARK = "…"
 
@@ -61,6 +65,8 @@ class Entry:
     repeat: int = 1
     #: The request's id (X-Request-Id, or made by the hub); "" for a summary.
     request_id: str = ""
+    #: The emergency grant the request was answered under, or that it asked for ("" when none).
+    grant_id: str = ""
     #: False when refused before admission (no identity or grant applied yet):
     #: such a refusal may be counted in a summary (hub/audit/summaries.py). Not stored.
     admitted: bool = True
@@ -131,6 +137,7 @@ def row(entry: Entry, seq: int) -> dict[str, Any]:
         "client": d["client"],
         "code": d["code"],
         "request_id": d["request_id"] or None,
+        "grant_id": d["grant_id"] or None,
     }
 
 

@@ -50,6 +50,7 @@ class Exchange:
             client=self.client or "",
             code=self.code(),
             request_id=self.request_id,
+            grant_id=(getattr(ctx, "grant_id", None) or "") if ctx is not None else "",
             admitted=ctx is not None,
         )
 

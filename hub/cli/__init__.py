@@ -4,6 +4,7 @@
     hub demo [--port 8000] [--data-dir DIR]       generate into a dir without a city, print tokens, serve
     hub serve --config FILE                        serve from a TOML configuration
     hub token --department NAME [--scope K=ID]... issue a bearer token (last line)
+    hub token --citizen ID                         a citizen's own token (their ID number)
     hub schema                                     print the GraphQL SDL
 """
 
@@ -116,8 +117,12 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_serve)
 
     t = sub.add_parser("token", help="issue a bearer token; printed on the last line")
-    t.add_argument("--department", required=True, metavar="NAME",
-                   help="a department with a file in the policy directory (policies/NAME.toml)")
+    t.add_argument("--department", metavar="NAME",
+                   help="a department with a file in the policy directory (policies/NAME.toml); "
+                        "default: none, name it or --citizen")
+    t.add_argument("--citizen", metavar="ID",
+                   help="a citizen's own token: department citizen, subject this ID number "
+                        "(default: none)")
     t.add_argument("--scope", action="append", default=[], metavar="KIND=ID",
                    help="row scope, e.g. school=S410105001 (repeatable)")
     t.add_argument("--purpose", action="append", default=[], metavar="P",

@@ -18,6 +18,8 @@ from .progress import progress
 DEFAULT_DATA_DIR = Path("demo-data")
 DEFAULT_PERSONS = 20_000
 DEFAULT_SEED = 2020
+#: The department of a citizen's own token (``hub token --citizen ID``).
+CITIZEN = "citizen"
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -59,8 +61,16 @@ def cmd_token(args: argparse.Namespace) -> int:
         for text in args.scope:
             kind, value = parse_scope(text, vocabulary)
             scopes.setdefault(kind, []).append(value)
-        token = issue_token(config.secret, args.department, scopes=scopes,
-                            purposes=args.purpose or None, ttl=args.ttl, subject=args.subject,
+        department, subject = args.department, args.subject
+        if args.citizen is not None:  # a citizen's own token: the subject is their ID number
+            if (department or CITIZEN) != CITIZEN or subject is not None or scopes:
+                raise BadInput(f"--citizen ID issues department {CITIZEN}'s token whose subject is "
+                               "that ID number; leave out --department, --subject and --scope")
+            department, subject = CITIZEN, args.citizen
+        if department is None:
+            raise BadInput("name the department (--department NAME) or the citizen (--citizen ID)")
+        token = issue_token(config.secret, department, scopes=scopes,
+                            purposes=args.purpose or None, ttl=args.ttl, subject=subject,
                             vocabulary=vocabulary, max_ttl=config.limits.token_max_seconds)
     except BadInput as exc:  # the command's own arguments: a usage error
         raise UsageError(exc.message) from None
@@ -100,6 +110,7 @@ def cmd_policy_show(args: argparse.Namespace) -> int:
     print(f"department {policy.department}: {policy.description}")
     print(f"purposes: {', '.join(policy.purposes)}")
     print(f"row scope: {policy.scope + ' (from the token)' if policy.scope else 'none (all rows)'}")
+    print(f"emergency (break-glass) may ask for: {', '.join(sorted(policy.emergency)) or 'nothing'}")
     print()
     rows = access_table(policy, SCHEMA._schema)
     width = max(len(r[0]) for r in rows)

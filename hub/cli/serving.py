@@ -77,12 +77,16 @@ def demo_tokens(config: HubConfig, samples: dict[str, Any],
     rows = []
     for name, dept in vocabulary.departments.items():
         scopes: dict[str, list[str]] = {}
-        label = "-"
-        if dept.scope is not None and known.get(dept.scope):
+        label, subject = "-", None
+        kind = vocabulary.scopes.get(dept.scope) if dept.scope is not None else None
+        if kind is not None and kind.subject:  # a citizen's: the sample pupil's own token
+            subject = str(samples.get("id_number") or kind.example)
+            label = f"{kind.name}={subject}"
+        elif dept.scope is not None and known.get(dept.scope):
             scopes[dept.scope] = [str(known[dept.scope])]
             label = f"{dept.scope}={known[dept.scope]}"
         rows.append((name, label, issue_token(config.secret, name, scopes=scopes, ttl=DEMO_TTL,
-                                              vocabulary=vocabulary)))
+                                              subject=subject, vocabulary=vocabulary)))
     return rows
 
 

@@ -86,6 +86,10 @@ class HubConfig:
     #: ``[tracing]``: the collector's OTLP/HTTP traces URL (None: no tracing), and the service's name.
     otlp_endpoint: str | None = None
     service_name: str = "city-brain-hub"
+    #: ``[emergency]``: the longest an emergency grant lasts (break-glass), and how long
+    #: one may stay unreviewed before /metrics and /readyz warn.
+    emergency_max_minutes: int = 60
+    emergency_review_hours: float = 24.0
     origin: str = "<defaults>"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -171,6 +175,8 @@ class HubConfig:
                    allow_persisted_register=hub.allow_persisted_register,
                    log_level=parsed.logging.level, log_format=parsed.logging.format,
                    otlp_endpoint=parsed.tracing.otlp_endpoint, service_name=parsed.tracing.service_name,
+                   emergency_max_minutes=parsed.emergency.max_minutes,
+                   emergency_review_hours=parsed.emergency.review_hours,
                    origin=str(path))
 
 

@@ -213,6 +213,16 @@ class PeerTable(BaseModel):
     retries: int = Field(2, ge=0, description="a whole number, at least 0")
 
 
+class EmergencyTable(BaseModel):
+    """``[emergency]``: break-glass grants (hub/audit/grants.py)."""
+
+    model_config = STRICT
+    max_minutes: int = Field(60, ge=1, le=1440, description="a whole number of minutes, 1 to 1440 "
+                             "(the longest an emergency grant lasts)")
+    review_hours: float = Field(24.0, gt=0, description="a positive number of hours (an unreviewed "
+                                "grant older than this is overdue)")
+
+
 #: ``[rules]``: each key a field of RuleSettings.
 if TYPE_CHECKING:  # models made at run time from the dataclasses' fields
     RulesTable: TypeAlias = Any
@@ -245,6 +255,8 @@ class FileBase(BaseModel):
                                                           description="a table ([limits])")
     breaker: Annotated[BreakerTable, _build(Breakers)] = Field(
         default_factory=Breakers, description="a table ([breaker])")
+    emergency: EmergencyTable = Field(default_factory=EmergencyTable,  # type: ignore[arg-type]
+                                      description="a table ([emergency])")
 
 
 @functools.cache

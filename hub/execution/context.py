@@ -16,6 +16,7 @@ from .cursors import Cursors, cursor_key
 from .loaders import Loaders
 
 if TYPE_CHECKING:
+    from hub.audit.grants import EmergencyGrants
     from hub.audit.trail import AuditLog
     from hub.workflows.commitments import Commitments
     from hub.workflows.rules import RuleSettings
@@ -64,6 +65,12 @@ class RequestContext:
     #: Signs and opens the lists' cursors (hub.execution.cursors); without one
     #: (a context made by hand), a key of this context's own.
     cursors: Cursors | None = None
+    #: Break-glass grants (the hub's own database), for the fields that ask and review them.
+    grants: EmergencyGrants | None = None
+    #: The emergency grant this request is answered under, or that it asked for (its
+    #: audit entry names it); ``created``: asked for by this request.
+    grant_id: str | None = None
+    created: bool = False
 
     def __post_init__(self) -> None:
         if self.cursors is None:

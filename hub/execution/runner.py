@@ -37,6 +37,8 @@ class Runner:
         self.audit = audit
         #: Return-to-work commitments: the hub's own database, set once it is open.
         self.commitments: Any = None
+        #: Emergency grants (hub/audit/grants.py), set once the hub's database is open.
+        self.grants: Any = None
 
     def context(self, admission: Admission, hops: str | None = None) -> RequestContext:
         """A request's context: its loaders, and the workflows' own, sharing one row count.
@@ -50,7 +52,8 @@ class Runner:
                               loaders=loaders, admission=admission, audit=self.audit,
                               internal=internal, rules=self.rules, province=self.province,
                               commitments=self.commitments, hops=hops_from(hops),
-                              cursors=Cursors(self._key(), admission.identity.department))
+                              cursors=Cursors(self._key(), admission.identity.department),
+                              grants=self.grants, grant_id=admission.grant.emergency or None)
 
     def _key(self) -> bytes:
         secret = self._secret() if self._secret is not None else None

@@ -123,6 +123,12 @@ class Metrics:
             ["connector"],
             registry=self.registry,
         )
+        self.grants_overdue = Gauge(
+            "hub_emergency_grants_unreviewed_overdue",
+            "Emergency (break-glass) grants the big-data bureau has not reviewed within the "
+            "review period ([emergency] review_hours), counted when /metrics or /readyz is read.",
+            registry=self.registry,
+        )
         self._connections = _ConnectionsOpened()
         self.registry.register(self._connections)
         self._operations: set[str] = set()
@@ -174,6 +180,9 @@ class Metrics:
 
     def observe_audit_store(self, size: int) -> None:
         self.audit_store.set(size)
+
+    def observe_grants_overdue(self, count: int) -> None:
+        self.grants_overdue.set(count)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

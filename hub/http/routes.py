@@ -14,11 +14,13 @@ from .metrics import Metrics
 
 def service_routes(readiness: Callable[[], Awaitable[dict[str, str]]], metrics: Metrics,
                    audit: Callable[[], Awaitable[str]] | None = None,
-                   circuits: Callable[[], dict[str, str]] | None = None) -> list[Any]:
+                   circuits: Callable[[], dict[str, str]] | None = None,
+                   warnings: Callable[[], Awaitable[list[str]]] | None = None) -> list[Any]:
     """``/healthz`` (the process), ``/readyz`` (every source answers and the audit
     store can be written; 503 names the ones that cannot, with why; each source's
-    circuit breaker state under ``circuits``), ``/metrics`` (Prometheus text) and
-    ``/`` (where things are)."""
+    circuit breaker state under ``circuits``; ``warnings``: what an operator should
+    see to, which does not make the hub not ready), ``/metrics`` (Prometheus text,
+    after ``warnings`` refreshed its gauges) and ``/`` (where things are)."""
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -29,7 +31,9 @@ def service_routes(readiness: Callable[[], Awaitable[dict[str, str]]], metrics: 
         failing = {name: why for name, why in sources.items() if why != "ok"}
         if store != "ok":
             failing["audit"] = store
-        extra = {"circuits": circuits()} if circuits is not None else {}
+        extra: dict[str, Any] = {"circuits": circuits()} if circuits is not None else {}
+        if warnings is not None:
+            extra["warnings"] = await warnings()
         if not failing:
             return JSONResponse({"status": "ready", "sources": sources, "audit": store, **extra})
         # One line for a probe's log: each part that is not ready, and why.
@@ -38,6 +42,8 @@ def service_routes(readiness: Callable[[], Awaitable[dict[str, str]]], metrics: 
                              "audit": store, **extra}, 503, headers={"Retry-After": "5"})
 
     async def render(_request: Request) -> Response:
+        if warnings is not None:
+            await warnings()
         body, media = metrics.render()
         return Response(body, media_type=media)
 
