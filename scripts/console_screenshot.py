@@ -4,6 +4,8 @@ a small synthetic city is generated into a temporary directory, served by
 ``hub serve``, and headless Chromium (Debian's /usr/bin/chromium, driven by
 playwright from the [test] extra) logs in with a bureau token and photographs
 the matrix for one purpose, showing only the fields some department reads.
+The masks' examples are Chinese: install a CJK font first (Debian:
+``apt-get install fonts-wqy-microhei``), or they show as boxes.
 
 Usage (from the repository's root, with the [test] extra installed):
 
