@@ -39,10 +39,11 @@ from hub.limits import Limits
 from hub.workflows.rules import RuleSettings
 
 from .locate import Positions
+from .push import NationalPush
 from .report import config_error
 from .schema import MIN_SECRET_BYTES, configured, file_model
 
-__all__ = ["MIN_SECRET_BYTES", "ConnectorConfig", "HubConfig", "demo_secret"]
+__all__ = ["MIN_SECRET_BYTES", "ConnectorConfig", "HubConfig", "NationalPush", "demo_secret"]
 
 SECRET_FILE = "hub-secret"  # noqa: S105 - the name of the file holding the key, not a key
 
@@ -86,6 +87,8 @@ class HubConfig:
     #: ``[tracing]``: the collector's OTLP/HTTP traces URL (None: no tracing), and the service's name.
     otlp_endpoint: str | None = None
     service_name: str = "city-brain-hub"
+    #: ``[push.national]``: the push to the national platform (None: none configured).
+    national_push: NationalPush | None = None
     origin: str = "<defaults>"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -171,7 +174,7 @@ class HubConfig:
                    allow_persisted_register=hub.allow_persisted_register,
                    log_level=parsed.logging.level, log_format=parsed.logging.format,
                    otlp_endpoint=parsed.tracing.otlp_endpoint, service_name=parsed.tracing.service_name,
-                   origin=str(path))
+                   national_push=parsed.push.national, origin=str(path))
 
 
 def _generated(data_dir: Path) -> dict[str, Any]:
