@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -285,3 +286,119 @@ def test_the_configured_fields_are_checked_with_the_file(tmp_path: Path, city: P
         path = _config(tmp_path, city, "http://127.0.0.1:1/v1/records", extra=f"fields = {fields}")
         with pytest.raises(ConfigError, match=message):
             HubConfig.from_file(path)
+
+
+# --------------------------------------------------------------------------- the receiver
+def test_a_resent_batch_changes_nothing_at_the_receiver(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from hub.push.receiver import Receiver
+
+    db = tmp_path / "national.sqlite"
+    h = {"Authorization": "Bearer k"}
+    records = [{"id": record_id(f"41010519900307{i:04d}", dt.datetime(2020, 4, 12, tzinfo=dt.UTC)),
+                "idNumber": f"41010519900307{i:04d}", "color": "GREEN"} for i in range(3)]
+    batch = {"feed": "national", "batch": "b1", "records": records}
+    with TestClient(Receiver(db, "k").app()) as client:
+        first = client.post("/v1/records", json=batch, headers=h)
+        assert first.json() == {"batch": "b1", "received": 3, "stored": 3}
+        with sqlite3.connect(db) as conn:
+            before = conn.execute("SELECT * FROM record ORDER BY id").fetchall()
+        again = client.post("/v1/records", json=batch, headers=h)
+        assert again.json() == {"batch": "b1", "received": 3, "stored": 0}
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT * FROM record ORDER BY id").fetchall() == before
+        changed = {**batch, "records": [{**records[0], "color": "RED"}]}  # the same id: the same version
+        assert client.post("/v1/records", json=changed, headers=h).json()["stored"] == 0
+        stats = client.get("/v1/stats", headers=h).json()
+        assert stats == {"records": 3, "persons": 3, "received": 7, "batches": 3, "distinctBatches": 1}
+        assert client.post("/v1/records", json=batch).status_code == 401
+        assert client.get("/v1/stats", headers={"Authorization": "Bearer x"}).status_code == 401
+        for bad in ({"batch": 1, "records": []}, {"batch": "b", "records": [{"id": "x"}]}, [1]):
+            r = client.post("/v1/records", json=bad, headers=h)
+            assert r.status_code == 400 and r.json()["error"]["code"] == "INVALID_ARGUMENT", r.text
+        assert client.post("/v1/records", content=b"{", headers=h).status_code == 400
+
+
+# --------------------------------------------------------------------------- backoff and rate
+def test_failures_back_off_exponentially_and_requests_keep_to_the_rate() -> None:
+    import asyncio
+
+    from hub.errors import OutboundUnavailable
+    from hub.push.sender import MAX_BACKOFF, Sender
+
+    answers = iter([httpx.Response(503, headers={"Retry-After": "0"})] * 6)
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    async def go() -> None:
+        sender = Sender("national", "http://receiver.test/v1/records", "k", timeout=1.0, retries=5,
+                        backoff_seconds=1.0, requests_per_second=1000.0,
+                        transport=httpx.MockTransport(lambda _r: next(answers)), sleep=sleep)
+        try:
+            with pytest.raises(OutboundUnavailable, match="HTTP 503, after 6 attempts"):
+                await sender.send("b", [{"id": "x", "idNumber": "y"}])
+        finally:
+            await sender.close()
+        assert sender.attempts == 6
+
+    asyncio.run(go())
+    backoffs = [w for w in waits if w >= 0.01]  # the rate's own waits are under a millisecond here
+    assert len(backoffs) == 5
+    for attempt, wait in enumerate(backoffs):
+        full = min(MAX_BACKOFF, 2.0 ** attempt)
+        assert full / 2 <= wait <= full, (attempt, wait)
+
+    rate: list[float] = []
+
+    async def record(seconds: float) -> None:
+        rate.append(seconds)
+
+    async def fast() -> None:
+        ok = {"batch": "b", "received": 0}
+        sender = Sender("national", "http://receiver.test/v1/records", "k", timeout=1.0, retries=0,
+                        backoff_seconds=1.0, requests_per_second=2.0,
+                        transport=httpx.MockTransport(lambda _r: httpx.Response(200, json=ok)), sleep=record)
+        try:
+            for _ in range(4):
+                assert await sender.send("b", []) == 200
+        finally:
+            await sender.close()
+
+    asyncio.run(fast())
+    # Four requests at 2 a second: the later three each wait for their turn (half a second apart).
+    assert len(rate) == 3 and all(0.4 < w <= 1.5 for w in rate), rate
+
+
+# --------------------------------------------------------------------------- inside hub serve
+def test_the_interval_push_runs_inside_the_hub_and_shows_on_metrics(
+        receiver: tuple[str, str, Path], city: Path, tmp_path: Path, monkeypatch: Any) -> None:
+    from starlette.testclient import TestClient
+
+    from hub.app import create_app
+    from hub.config import HubConfig
+
+    url, key, _db = receiver
+    monkeypatch.setenv(KEY_VAR, key)
+    config = HubConfig.from_file(_config(tmp_path, city, url, extra="batch_size = 1000\n"
+                                         "requests_per_second = 100.0\ninterval_seconds = 0.5"))
+    expected = sql_count(city)
+    with TestClient(create_app(config)) as client:
+        deadline = time.monotonic() + 120
+        while _stats(url, key)["records"] < expected:
+            assert time.monotonic() < deadline, _stats(url, key)
+            time.sleep(0.1)
+        while (_cursor(tmp_path / "hub.sqlite") or ({"until": 1}, 0))[0]["until"] is not None:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        metrics = client.get("/metrics").text
+    batches = -(-expected // 1000)
+    assert f'hub_push_records_total{{feed="national"}} {float(expected)}' in metrics, metrics[-2000:]
+    assert f'hub_push_batches_total{{feed="national",outcome="ok"}} {float(batches)}' in metrics
+    assert 'hub_push_batches_total{feed="national",outcome="error"} 0.0' in metrics
+    lag = float(re.search(r'hub_push_lag_seconds\{feed="national"\} (\S+)', metrics).group(1))  # type: ignore[union-attr]
+    assert 0 <= lag < 3600, lag  # a number once a run completed: every change up to then is pushed
+    entries = _national_entries(tmp_path / "hub.sqlite")
+    assert {e["subject"] for e in entries} == {"hub-serve"} and len(entries) == batches
