@@ -197,12 +197,12 @@ def parser() -> argparse.ArgumentParser:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", type=Path, required=True, help="its SQLite file (created when missing)")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=9200, help="0: any free port")
-    p.add_argument("--fail-first", type=int, default=0, help="answer the first N batches 503")
+    p.add_argument("--fail-first", type=int, default=0, help="answer the first N batches 503 (default 0: none)")
     p.add_argument("--retry-after", type=float, default=1.0, help="those 503s' Retry-After seconds")
-    p.add_argument("--delay", type=float, default=0.0, help="seconds before answering each batch")
-    p.add_argument("--log-level", default="warning")
+    p.add_argument("--delay", type=float, default=0.0, help="seconds before answering each batch (default 0)")
+    p.add_argument("--log-level", default="warning", help="uvicorn's log level")
     p.add_argument("--with-parent", action="store_true",
                    help="stop when standard input closes (the process that started it is gone)")
 
