@@ -45,6 +45,7 @@ from hub.http.persisted import PersistedQueries
 from hub.http.ratelimit import make_rate_limiter
 from hub.http.routes import service_routes
 from hub.http.tracing import Tracing
+from hub.push import DEPARTMENT, FEED, NationalFeed
 from hub.workflows.commitments import Commitments
 from schema import SCHEMA
 
@@ -126,6 +127,16 @@ class Hub:
             limiter=limiter, limits=limits, address_limiter=addresses,
         )
         self._watch: asyncio.Task[None] | None = None
+        # [push.national] interval_seconds: the push to the national platform, in the background.
+        self.push: NationalFeed | None = None
+        self._push: asyncio.Task[None] | None = None
+        push = config.national_push
+        if push is not None and push.interval_seconds is not None:
+            self.push = NationalFeed(push, self.sources["healthcode"], self.audit,
+                                     lambda: self.access.policies.policies.get(DEPARTMENT),
+                                     subject="hub-serve")
+            self.push.observers.append(self.metrics.observe_push_batch)
+            self.metrics.watch_push_lag(FEED, self.push.lag_seconds)
 
     async def start(self) -> None:
         await self.audit.start()
@@ -139,19 +150,22 @@ class Hub:
             pass  # not the main thread (a test client): the file watch still reloads
         if self.config.policy_poll_seconds > 0:
             self._watch = asyncio.create_task(self._watch_policies())
+        if self.push is not None and self.push.settings.interval_seconds is not None:
+            self._push = asyncio.create_task(self.push.every(self.push.settings.interval_seconds))
 
     async def close(self) -> None:
-        """Stop the policy watch, then close the sources, the rate limits, the audit
+        """Stop the policy watch and the national push, then close the sources, the rate limits, the audit
         trail (its promised entries and counts written first) and the tracing.
 
         Each step is given ``CLOSE_SECONDS``: one that does not end by then is
         logged and left, so that a stuck close never holds the process (or a
         test client's shutdown) for ever; the entries of answered requests were
         committed before their answers, so a step left behind loses none of them."""
-        if self._watch is not None:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await _bounded("the policy watch", self._watch)
+        for what, task in (("the policy watch", self._watch), ("the national push", self._push)):
+            if task is not None:
+                task.cancel()  # a push cut mid-batch resumes from its cursor next time
+                with contextlib.suppress(asyncio.CancelledError):
+                    await _bounded(what, task)
         await _bounded("the sources", self.sources.close())
         for limiter in (self.endpoint.limiter, self.endpoint.address_limiter):
             if limiter is not None:

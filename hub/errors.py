@@ -32,6 +32,7 @@ says the cause and the fix.
      |    +-- SourceCircuitOpen   SOURCE_CIRCUIT_OPEN            503  exit 5  (failing: not asked at all)
      +-- HopLimit                 HOP_LIMIT                      508  exit 5  (peer hubs would loop)
      +-- AuditUnavailable         AUDIT_UNAVAILABLE              503  exit 5  (no entry, so no answer)
+     +-- OutboundUnavailable      OUTBOUND_UNAVAILABLE           503  exit 5  (a feed's receiver did not acknowledge)
      +-- DeadlineExceeded         DEADLINE_EXCEEDED              503          (the request ran out of time)
 
 A field error (``BadInput``, ``SourceUnavailable``, ``HopLimit``) inside an answer does not
@@ -67,6 +68,7 @@ __all__ = [
     "HubError",
     "MethodNotAllowed",
     "NotAcceptable",
+    "OutboundUnavailable",
     "PayloadTooLarge",
     "PersistedQueryHashMismatch",
     "PersistedQueryNotFound",
@@ -307,6 +309,25 @@ class AuditUnavailable(HubError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "5"}
+
+
+class OutboundUnavailable(HubError):
+    """An outbound feed's receiver (the national platform, ``hub push national``) did not
+    acknowledge a batch: unreachable, too slow or failing, after every retry; or it
+    refused the batch. The feed's cursor stays where the last acknowledged batch ended.
+
+    ``cause`` is one line (never a record or the key)."""
+
+    code = "OUTBOUND_UNAVAILABLE"
+    http_status = 503
+    exit_code = 5
+
+    def __init__(self, feed: str, cause: str) -> None:
+        super().__init__(f"the {feed} feed's receiver did not acknowledge a batch ({cause}); "
+                         "nothing past the last acknowledged batch counts as pushed: run the push "
+                         "again once it answers", feed=feed)
+        self.feed = feed
+        self.cause = cause
 
 
 class DeadlineExceeded(HubError):

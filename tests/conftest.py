@@ -97,6 +97,28 @@ def poster(client: TestClient, token: Any) -> Any:
     return post
 
 
+def speaks_graphql(department: str, purpose: str) -> bool:
+    """Whether the repository's policy grants ``department`` anything it can ask over
+    GraphQL for ``purpose`` (``national`` is granted only what the push sends)."""
+    from hub.access.cut import restrict
+    from hub.access.policy import POLICY_DIR, PolicySet
+    from schema import SCHEMA
+
+    policy = PolicySet.load(POLICY_DIR, SCHEMA._schema)[department]
+    return restrict(SCHEMA._schema, policy.grants(purpose)) is not None
+
+
+def refused_everything(post: Any, department: str, purpose: str, samples: dict[str, Any]) -> None:
+    """A department granted nothing over GraphQL: every request is FORBIDDEN, with no data."""
+    for query in ("{ __typename }", '{ healthCode(idNumber: "%s") { color } }' % samples["id_number"],
+                  '{ person(idNumber: "%s") { idNumber } }' % samples["id_number"]):
+        r = post(query, department=department, purpose=purpose)
+        body = r.json()
+        assert r.status_code == 403 and "data" not in body, (query, body)
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"], body
+        assert "granted nothing" in body["errors"][0]["message"], body
+
+
 def sql(city: Path, source: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
     """Ask a source's SQLite file directly: the expected answer of a test."""
     with sqlite3.connect(city / f"{source}.sqlite") as conn:

@@ -159,7 +159,7 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encodi
 def test_the_readmes_example_loads(tmp_path: Path, monkeypatch: Any) -> None:
     (example,) = re.findall(r"## Configuration.+?```toml\n(.+?)\n```", README, re.S)
     for var, value in {"HUB_SECRET": "s" * 32, "PG_PASSWORD": "pw", "MY_PASSWORD": "my",
-                       "HUBEI_HUB_TOKEN": "tok"}.items():
+                       "HUBEI_HUB_TOKEN": "tok", "NATIONAL_PLATFORM_TOKEN": "k3y-n4t"}.items():
         monkeypatch.setenv(var, value)
     # The example names two sources; the generated city serves the others.
     config = load(tmp_path, example.replace("[hub]\n", f'[hub]\ndata_dir = "{tmp_path}"\n', 1))
@@ -180,6 +180,10 @@ def test_the_readmes_example_loads(tmp_path: Path, monkeypatch: Any) -> None:
     assert config.connectors["clinic"].url.endswith("/clinic.sqlite")
     assert set(config.connectors) == set(generated_sources())
     assert config.origin == str(tmp_path / "hub.toml")
+    push = config.national_push
+    assert push is not None and (push.url, push.token, push.interval_seconds) == (
+        "https://national.example/v1/records", "k3y-n4t", 300)
+    assert push.fields == ("idNumber", "color", "issuer", "updatedAt") and "k3y-n4t" not in repr(push)
 
 
 def test_numbers_and_lists_come_as_their_fields_types(tmp_path: Path) -> None:
@@ -218,7 +222,7 @@ def test_hub_config_keeps_its_shape(tmp_path: Path) -> None:
     assert names == ["secret", "connectors", "data_dir", "policy_dir", "policy_poll_seconds", "state_url",
                      "audit_retention_days", "rules", "limits", "breaker", "province", "rate_limit", "peers",
                      "allow_persisted_register", "log_level", "log_format", "otlp_endpoint",
-                     "service_name", "emergency_max_minutes", "emergency_review_hours", "origin", "extra"]
+                     "service_name", "emergency_max_minutes", "emergency_review_hours", "national_push", "origin", "extra"]
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.secret = "x"  # type: ignore[misc]
     assert ConnectorConfig("sqlite+aiosqlite:///x").timeout is None

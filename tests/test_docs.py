@@ -7,6 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import sql
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -136,3 +138,33 @@ def test_every_readme_example_answers_with_the_demo_token_it_names(city: Path, s
             if key == "Pupils":  # the demo's school has the grade the example asks for
                 assert body["data"]["school"]["students"]["totalCount"] > 0, body
     assert seen == set(RUNS)
+
+
+def test_the_national_push_runs_as_the_readme_shows(city: Path, tmp_path: Path) -> None:
+    """The README's commands for the push, as written, from a directory holding the demo
+    city (the test's) and the venv; only the receiver's port is a free one."""
+    import contextlib
+    import os
+    import shutil
+    import signal
+    import subprocess
+
+    from tests.processes import free_port
+
+    block = next(c for c in re.findall(r"```sh\n(.+?)\n```", README, re.S) if "hub push national" in c)
+    shutil.copytree(city, tmp_path / "demo-data", ignore=shutil.ignore_patterns("hub.sqlite*"))
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    # Files, not pipes: the receiver left running in the background holds them open.
+    with (tmp_path / "out").open("w") as stdout, (tmp_path / "err").open("w") as stderr:
+        proc = subprocess.Popen(["bash", "-ec", block.replace("9200", str(free_port()))], cwd=tmp_path,
+                                stdout=stdout, stderr=stderr, start_new_session=True)
+        try:
+            proc.wait(timeout=300)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)  # the receiver it started in the background
+    out, err = (tmp_path / "out").read_text(), (tmp_path / "err").read_text()
+    assert proc.returncode == 0, err
+    persons = len(sql(city, "healthcode", "SELECT sfzh FROM jkm_xx"))
+    assert f"pushed {persons:,} records in {-(-persons // 1000)} batches" in out, out
+    assert f'"records":{persons},' in out, out

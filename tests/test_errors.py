@@ -60,7 +60,8 @@ def test_the_shape_of_every_error(cls: type[HubError]) -> None:
     args: dict[type[HubError], tuple[Any, ...]] = {
         errors.RateLimited: (1.5,), errors.SourceUnavailable: ("school", "no answer within 5s"),
         errors.SourceTimeout: ("school", 5.0),
-        errors.SourceCircuitOpen: ("school", "5 of 6 calls failed in 30s", 2.5)}
+        errors.SourceCircuitOpen: ("school", "5 of 6 calls failed in 30s", 2.5),
+        errors.OutboundUnavailable: ("national", "HTTP 503, after 6 attempts")}
     exc = cls(*args.get(cls, ("something was wrong; do this instead",)))
     assert isinstance(exc.code, str) and re.fullmatch(r"[A-Z_]+", exc.code)
     assert 200 <= exc.http_status < 600 and 1 <= exc.exit_code <= 5

@@ -8,6 +8,7 @@ as the files say. Then scope escapes, SQL inspection and generated queries.
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import time
@@ -27,7 +28,9 @@ from hub.app import create_app
 from hub.config import HubConfig
 from hub.errors import ConfigError
 from schema import SCHEMA
-from tests.conftest import poster
+from tests.conftest import poster, speaks_graphql
+
+_speaks = functools.cache(speaks_graphql)
 
 FULL: GraphQLSchema = SCHEMA._schema
 POLICIES = PolicySet.load(POLICY_DIR, FULL)
@@ -172,6 +175,11 @@ def test_policy_matrix(gql: Any, samples: dict[str, Any], dept: str, purpose: st
     query = _query(path, (type_name, fname), samples)
     r = gql(query, department=dept, purpose=purpose, **_token(policy, samples))
     body = r.json()
+    if not _speaks(dept, purpose):  # granted nothing over GraphQL (national): refused whole, at admission
+        assert expected == "deny" and r.status_code == 403 and "data" not in body, (query, body)
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"], body
+        assert f"department {dept} is granted nothing" in body["errors"][0]["message"], body
+        return
     if expected == "deny":
         assert r.status_code in (400, 403), (query, body)
         codes = {e["extensions"]["code"] for e in body["errors"]}

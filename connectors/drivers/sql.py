@@ -262,7 +262,19 @@ class SqlConnector:
         after_value = decode_cursor(view, after) if after is not None else None
         partition = [column(view, parent)] if parent is not None else None
         cols = [column(view, n).label(f"c{i}") for i, n in enumerate(names)]
-        if with_total:
+        outer: Any = None
+        if parent is None and not with_total:
+            # One list without its total (a feed paging through a whole view): a plain
+            # keyset page, which the order's index walks for these rows only; numbering
+            # the rows with a window function would read every row after the cursor.
+            if after_value is not None:
+                terms.append(order_col > after_value)
+            outer = select(*cols, literal(None).label("_rn"), literal(None).label("_total"),
+                           order_col.label("_ord"))
+            if terms:
+                outer = outer.where(and_(*terms))
+            outer = outer.order_by(order_col).limit(first + 1)
+        elif with_total:
             total = func.count().over(partition_by=partition).label("_total")
             if after_value is None:
                 rn = func.row_number().over(partition_by=partition, order_by=order_col)
@@ -277,13 +289,14 @@ class SqlConnector:
             rn = func.row_number().over(partition_by=partition, order_by=order_col)
             inner = select(*cols, rn.label("_rn"), literal(None).label("_total"),
                            order_col.label("_ord"))
-        if terms:
-            inner = inner.where(and_(*terms))
-        sub = inner.subquery("page")
-        outer = select(sub).where(sub.c._rn <= first + 1)
-        if with_total and after_value is not None:
-            outer = outer.where(sub.c._ord > after_value)
-        outer = outer.order_by(sub.c._ord)
+        if outer is None:
+            if terms:
+                inner = inner.where(and_(*terms))
+            sub = inner.subquery("page")
+            outer = select(sub).where(sub.c._rn <= first + 1)
+            if with_total and after_value is not None:
+                outer = outer.where(sub.c._ord > after_value)
+            outer = outer.order_by(sub.c._ord)
         grouped: dict[Any, list[Any]] = defaultdict(list)
         parent_index = names.index(parent) if parent is not None else None
         decode_parent = view.fields[parent].decode if parent is not None else None

@@ -31,6 +31,7 @@ from .commands import (
     cmd_schema,
     cmd_token,
 )
+from .pushing import add_commands as add_push_commands
 from .serving import DEMO_TTL, cmd_demo, cmd_serve, demo_banner, demo_query, demo_tokens
 
 __all__ = ["DEFAULT_DATA_DIR", "DEMO_TTL", "demo_banner", "demo_query", "demo_tokens", "main"]
@@ -169,6 +170,13 @@ def _parser() -> argparse.ArgumentParser:
                            help="configuration file naming the store (default: the demo data dir's)")
         cmd.set_defaults(func=func)
     aud.set_defaults(func=_help_of(aud))
+
+    def data_sources(cmd: argparse.ArgumentParser) -> None:
+        group = cmd.add_mutually_exclusive_group()
+        group.add_argument("--data-dir", type=Path, help=f"demo data dir (default {DEFAULT_DATA_DIR})")
+        group.add_argument("--config", type=Path, help="configuration file (default: the demo data dir's)")
+
+    add_push_commands(sub, data_sources)
     return p
 
 

@@ -39,10 +39,11 @@ from hub.limits import Limits
 from hub.workflows.rules import RuleSettings
 
 from .locate import Positions
+from .push import NationalPush
 from .report import config_error
 from .schema import MIN_SECRET_BYTES, configured, file_model
 
-__all__ = ["MIN_SECRET_BYTES", "ConnectorConfig", "HubConfig", "demo_secret"]
+__all__ = ["MIN_SECRET_BYTES", "ConnectorConfig", "HubConfig", "NationalPush", "demo_secret"]
 
 SECRET_FILE = "hub-secret"  # noqa: S105 - the name of the file holding the key, not a key
 
@@ -90,6 +91,8 @@ class HubConfig:
     #: one may stay unreviewed before /metrics and /readyz warn.
     emergency_max_minutes: int = 60
     emergency_review_hours: float = 24.0
+    #: ``[push.national]``: the push to the national platform (None: none configured).
+    national_push: NationalPush | None = None
     origin: str = "<defaults>"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -177,7 +180,7 @@ class HubConfig:
                    otlp_endpoint=parsed.tracing.otlp_endpoint, service_name=parsed.tracing.service_name,
                    emergency_max_minutes=parsed.emergency.max_minutes,
                    emergency_review_hours=parsed.emergency.review_hours,
-                   origin=str(path))
+                   national_push=parsed.push.national, origin=str(path))
 
 
 def _generated(data_dir: Path) -> dict[str, Any]:

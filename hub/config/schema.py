@@ -36,6 +36,8 @@ from hub.errors import ConfigError
 from hub.limits import Limits
 from hub.workflows.rules import RuleSettings
 
+from .push import NationalPush
+
 MIN_SECRET_BYTES = 32
 #: The most connections a ``[connectors.NAME]`` pool_size may ask for.
 MAX_POOL_SIZE = 256
@@ -228,12 +230,23 @@ if TYPE_CHECKING:  # models made at run time from the dataclasses' fields
     RulesTable: TypeAlias = Any
     LimitsTable: TypeAlias = Any
     BreakerTable: TypeAlias = Any
+    NationalPushTable: TypeAlias = Any
 else:
     RulesTable = table_model(RuleSettings, "rules", at_least_zero=True)
     #: ``[limits]`` with ``[limits.departments.NAME]`` and ``[limits.sources.NAME]``.
     LimitsTable = table_model(Limits, "limits", at_least_zero=True)
     #: ``[breaker]`` with ``[breaker.sources.NAME]`` (connectors/breaker.py).
     BreakerTable = table_model(Breakers, "breaker", at_least_zero=True)
+    #: ``[push.national]`` (hub/config/push.py).
+    NationalPushTable = table_model(NationalPush, "push.national", at_least_zero=True)
+
+
+class PushTable(BaseModel):
+    """``[push]``: outbound feeds, one table each."""
+
+    model_config = STRICT
+    national: Annotated[NationalPushTable, _build(NationalPush)] | None = Field(
+        None, description="a table ([push.national])")
 
 
 class FileBase(BaseModel):
@@ -257,6 +270,8 @@ class FileBase(BaseModel):
         default_factory=Breakers, description="a table ([breaker])")
     emergency: EmergencyTable = Field(default_factory=EmergencyTable,  # type: ignore[arg-type]
                                       description="a table ([emergency])")
+    push: PushTable = Field(default_factory=PushTable,  # type: ignore[arg-type]
+                            description="a table ([push.national])")
 
 
 @functools.cache

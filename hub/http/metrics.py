@@ -129,6 +129,24 @@ class Metrics:
             "review period ([emergency] review_hours), counted when /metrics or /readyz is read.",
             registry=self.registry,
         )
+        self.push_records = Counter(
+            "hub_push_records",
+            "Records an outbound feed pushed and its receiver acknowledged (hub/push/).",
+            ["feed"],
+            registry=self.registry,
+        )
+        self.push_batches = Counter(
+            "hub_push_batches",
+            "Batches an outbound feed sent, by outcome (ok: acknowledged; error: given up on).",
+            ["feed", "outcome"],
+            registry=self.registry,
+        )
+        self.push_lag = Gauge(
+            "hub_push_lag_seconds",
+            "Seconds since the time up to which every changed record was pushed (NaN: not known yet).",
+            ["feed"],
+            registry=self.registry,
+        )
         self._connections = _ConnectionsOpened()
         self.registry.register(self._connections)
         self._operations: set[str] = set()
@@ -177,6 +195,17 @@ class Metrics:
     def watch_connections(self, connector: str, opened: Callable[[], float]) -> None:
         """``hub_source_connections_opened_total{connector}`` read from ``opened()`` at each scrape."""
         self._connections.sources[connector] = opened
+
+    def observe_push_batch(self, feed: str, outcome: str, records: int) -> None:
+        self.push_batches.labels(feed, outcome).inc()
+        self.push_records.labels(feed).inc(records)
+
+    def watch_push_lag(self, feed: str, lag: Callable[[], float]) -> None:
+        """``hub_push_lag_seconds{feed}`` read from ``lag()`` at each scrape."""
+        self.push_lag.labels(feed).set_function(lag)
+        for outcome in ("ok", "error"):  # shown at 0 before the first batch
+            self.push_batches.labels(feed, outcome)
+        self.push_records.labels(feed)
 
     def observe_audit_store(self, size: int) -> None:
         self.audit_store.set(size)
