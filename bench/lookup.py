@@ -66,16 +66,20 @@ def pick_ids(data_dir: Path, count: int) -> list[str]:
 
 
 class Server:
-    def __init__(self, name: str, factory: str, data_dir: Path) -> None:
+    def __init__(self, name: str, factory: str, data_dir: Path, env: dict[str, str] | None = None,
+                 cmd: list[str] | None = None, cwd: Path = REPO) -> None:
+        """``factory`` served by uvicorn, or ``cmd`` (``{port}`` in it: the free port)."""
         self.name, self.factory, self.port = name, factory, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "BENCH_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO)}
-        self.cmd = [sys.executable, "-m", "uvicorn", "--factory", factory,
-                    "--host", "127.0.0.1", "--port", str(self.port), *UVICORN_FLAGS]
+        env = {**os.environ, "BENCH_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO), **(env or {})}
+        env = {k: v.replace("{port}", str(self.port)) for k, v in env.items()}
+        self.cmd = ([c.replace("{port}", str(self.port)) for c in cmd] if cmd else
+                    [sys.executable, "-m", "uvicorn", "--factory", factory,
+                     "--host", "127.0.0.1", "--port", str(self.port), *UVICORN_FLAGS])
         # Kept open for the server's life (its output), closed in stop().
         self.log = tempfile.NamedTemporaryFile("w+", prefix=f"bench-{name}-", suffix=".log",  # noqa: SIM115
                                                delete=False)
-        self.proc = subprocess.Popen(self.cmd, cwd=REPO, env=env, stdout=self.log,
+        self.proc = subprocess.Popen(self.cmd, cwd=cwd, env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_ready(self, path: str, timeout: float = 60.0) -> None:
