@@ -884,7 +884,7 @@ def _cmd_profile(args: argparse.Namespace) -> str:
             f"--profile-runs {args.profile_runs}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.school_query", description=__doc__.split("\n\n")[0])
     p.add_argument("--persons", type=int, default=200_000)
     p.add_argument("--seed", type=int, default=2020)
@@ -898,7 +898,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="also profile the hub's answer (pyinstrument if installed, else cProfile)")
     p.add_argument("--profile-runs", type=int, default=10)
     p.set_defaults(section="school_query")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     asyncio.run(run(args))
     return 0
 
