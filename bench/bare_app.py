@@ -156,13 +156,14 @@ def create_asyncpg_app() -> Starlette:
     return Starlette(routes=[Route("/code", code, methods=["GET", "POST"])], lifespan=lifespan)
 
 
-def hub_config(data_dir: Path | str | None = None) -> Any:
-    """The hub's configuration for a benchmark: ``BENCH_HUB_CONFIG``'s file when set,
-    else the generated city's; without the per-address limit (one load generator is
-    one address: the limit would answer most with 429)."""
+def hub_config(data_dir: Path | str | None = None, config_file: Path | None = None) -> Any:
+    """The hub's configuration for a benchmark: ``config_file`` (default: the file
+    ``BENCH_HUB_CONFIG`` names) when given, else the generated city's; without the
+    per-address limit (one load generator is one address: the limit would answer most
+    with 429)."""
     from hub.config import HubConfig
 
-    path = os.environ.get("BENCH_HUB_CONFIG")
+    path = config_file or os.environ.get("BENCH_HUB_CONFIG")
     config = HubConfig.from_file(Path(path)) if path else HubConfig.for_data_dir(_data_dir(data_dir))
     return replace(config, limits=replace(config.limits, address_requests=0))
 

@@ -37,7 +37,6 @@ import asyncio
 import datetime as dt
 import gc
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -246,8 +245,7 @@ async def school(args: argparse.Namespace, data_dir: Path, targets: dict[str, An
                  config_path: Path) -> list[dict[str, Any]]:
     from bench.bare_app import hub_config
 
-    os.environ["BENCH_HUB_CONFIG"] = str(config_path)
-    config = hub_config(data_dir)
+    config = hub_config(data_dir, config_path)
     cases: list[dict[str, Any]] = []
     sql = PgPerSource(targets)
     await sql.open()
