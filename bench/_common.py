@@ -29,8 +29,10 @@ _HEADER = """# Benchmarks
 Written by the scripts in `bench/` (each one rewrites only its own section, between
 its `<!-- name -->` markers). Run them from the repository root with the project's venv:
 
+    python -m bench.all              # all of the below but hostile and soak, and latency by city size
     python -m bench.school_query     # the school query, hub vs hand-written SQL
-    python -m bench.lookup           # single health-code look-ups, hub vs bare Starlette
+    python -m bench.lookup           # single health-code look-ups, hub vs bare Starlette; the audit's cost
+    python -m bench.pg               # on PostgreSQL: hub vs bare asyncpg vs PostGraphile 5
     python -m bench.hostile          # hostile queries: refused how fast, and what they cost others
     python -m bench.soak             # two hubs on PostgreSQL for 10 minutes, a source failing in the middle
 

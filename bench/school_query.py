@@ -49,7 +49,8 @@ from bench._common import (
 UTC = dt.UTC
 PAGE = 500  # MAX_PAGE of schema/paging.py
 DAYS = 14
-TARGET = 3.0  # hub / hand-written SQL
+TARGET = 3.0  # hub / hand-written SQL, the single ATTACH join
+TARGET_PER_SOURCE = 1.5  # hub / hand-written SQL per source (the hub's layout)
 #: The department whose policy grants every field of the query, and its purpose.
 DEPARTMENT, PURPOSE = "health", "epidemiological-investigation"
 AIM = 1000  # pupils
@@ -92,13 +93,13 @@ def school_sizes(data_dir: Path) -> list[tuple[str, int]]:
 
 # --------------------------------------------------------------------------- (a) the hub
 class HubClient:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, config: Any = None) -> None:
         from hub.access.tokens import issue_token
         from hub.app import create_app
         from hub.config import HubConfig
         from hub.limits import DepartmentLimits
 
-        config = HubConfig.for_data_dir(data_dir)
+        config = config or HubConfig.for_data_dir(data_dir)
         # The whole school at first=500 prices above the default 5,000; one client, one
         # address: neither limit is what is measured here.
         limits = replace(config.limits, address_requests=0,
@@ -588,7 +589,8 @@ def pick_schools(sizes: list[tuple[str, int]]) -> list[tuple[str, int, str]]:
     return picked
 
 
-async def run(args: argparse.Namespace) -> None:
+async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Measure; rewrite the section ``args.section`` (None: write nothing); the cases."""
     data_dir: Path = args.data_dir or Path(f"/tmp/hub-bench-{args.persons}")
     started = time.perf_counter()
     gen_seconds = ensure_city(data_dir, args.persons, args.seed)
@@ -695,12 +697,13 @@ async def run(args: argparse.Namespace) -> None:
         case["sql_stats"] = {k: (median(v), percentile(v, 0.9)) for k, v in case["sql_t"].items()}
         base = min(case["sql_stats"], key=lambda k: case["sql_stats"][k][0])
         case["base"] = base
-        case["ratio"] = case["hub_med"] / case["sql_stats"][base][0]
+        case["ratio"] = case["hub_med"] / case["sql_stats"][attached.label][0]
         case["ratio_per_source"] = case["hub_med"] / case["sql_stats"][per_source.label][0]
     total = time.perf_counter() - started
-    write_results(args, data_dir, gen_seconds, sizes, cases, notes, total,
-                  decode_total / hub_answers if hub_answers else 0.0,
-                  {v.label: v.statements for v in variants}, per_source.label)
+    if args.section is not None:
+        write_results(args, data_dir, gen_seconds, sizes, cases, notes, total,
+                      decode_total / hub_answers if hub_answers else 0.0,
+                      {v.label: v.statements for v in variants}, per_source.label)
     if profile is not None and split is not None:
         write_profile(args, cases[-1], split, profile)
 
@@ -709,14 +712,16 @@ async def run(args: argparse.Namespace) -> None:
         print(f"{case['school']} ({case['pupils']} pupils): hub median {ms(case['hub_med'])} "
               f"p90 {ms(case['hub_p90'])}; " + "; ".join(
                   f"{k}: median {ms(m)} p90 {ms(p)}" for k, (m, p) in case["sql_stats"].items()))
-        print(f"  ratio hub / SQL = {case['ratio']:.2f}x (target <= {TARGET:g}x)")
+        print(f"  ratio hub / ATTACH join = {case['ratio']:.2f}x (target <= {TARGET:g}x); hub / per "
+              f"source = {case['ratio_per_source']:.2f}x (target <= {TARGET_PER_SOURCE:g}x)")
         for first, (got, c) in case["counts"].items():
             print(f"  statements for first={first} ({got} pupils): {c}")
         print(f"  whole school ({case['requests']} requests): {case['whole']}")
     if profile is not None:
         for label, secs in profile[1][:8]:
             print(f"  {ms(secs):>10}  {label}")
-    print(f"wrote {Path(__file__).parent / 'RESULTS.md'} in {total:.0f}s")
+    print(f"done in {total:.0f}s")
+    return cases
 
 
 def write_results(args: argparse.Namespace, data_dir: Path, gen_seconds: float,
@@ -766,12 +771,13 @@ def write_results(args: argparse.Namespace, data_dir: Path, gen_seconds: float,
     lines += [""]
     for c in cases:
         verdict = "meets" if c["ratio"] <= TARGET else "**misses**"
+        verdict_ps = "meets" if c["ratio_per_source"] <= TARGET_PER_SOURCE else "**misses**"
         same = not any(c["problems"].values())
         lines.append(
-            f"- `{c['school']}` ({c['pupils']:,} pupils): **hub / hand-written SQL = "
-            f"{c['ratio']:.2f}x** (target <= {TARGET:g}x: {verdict}); vs the per-source "
-            f"variant (the hub's layout, one database per source): "
-            f"{c['ratio_per_source']:.2f}x. Rows: "
+            f"- `{c['school']}` ({c['pupils']:,} pupils): **hub / hand-written SQL per source (the "
+            f"hub's layout, one database per source) = {c['ratio_per_source']:.2f}x** (target <= "
+            f"{TARGET_PER_SOURCE:g}x: {verdict_ps}); **hub / the single ATTACH join = "
+            f"{c['ratio']:.2f}x** (target <= {TARGET:g}x: {verdict}). Rows: "
             + ", ".join(f"{k} {v:,}" for k, v in c["rows"].items())
             + f". JSON: hub {c['hub_bytes']:,} bytes in {c['requests']} response(s), "
               f"hand-written {c['sql_bytes']:,} bytes. Same answer as both hand-written "
@@ -878,7 +884,7 @@ def _cmd_profile(args: argparse.Namespace) -> str:
             f"--profile-runs {args.profile_runs}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.school_query", description=__doc__.split("\n\n")[0])
     p.add_argument("--persons", type=int, default=200_000)
     p.add_argument("--seed", type=int, default=2020)
@@ -891,7 +897,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", action="store_true",
                    help="also profile the hub's answer (pyinstrument if installed, else cProfile)")
     p.add_argument("--profile-runs", type=int, default=10)
-    args = p.parse_args(argv)
+    p.set_defaults(section="school_query")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     asyncio.run(run(args))
     return 0
 
