@@ -22,6 +22,8 @@ from starlette.testclient import TestClient
 from hub.access.tokens import issue_token
 from hub.app import create_app
 from hub.config import HubConfig
+from hub.console.pages import GRANTS_PAGE
+from hub.limits import Limits
 from tests.conftest import poster, sql
 from tests.test_console import csrf_of, log_in
 
@@ -32,17 +34,19 @@ NOTE = "checked with the school's head <b>"
 
 @pytest.fixture
 def client(config: HubConfig, tmp_path: Path) -> Iterator[TestClient]:
-    """Its own app and state database: the grants stay in this test."""
-    own = replace(config, state_url=f"sqlite+aiosqlite:///{tmp_path}/hub.sqlite")
+    """Its own app and state database (the grants stay in this test), the default cost limit
+    (the page's reads must fit the hub as it ships)."""
+    own = replace(config, state_url=f"sqlite+aiosqlite:///{tmp_path}/hub.sqlite",
+                  limits=replace(config.limits, cost=Limits().cost))
     with TestClient(create_app(own)) as c:
         yield c
 
 
-def _grant(client: TestClient, token: Any, school: str, pupil: str) -> tuple[str, int]:
+def _grant(client: TestClient, token: Any, school: str, pupil: str, subject: str = "school-app") -> tuple[str, int]:
     """A school's emergency grant for one pupil's phone: (its id, the asking request's audit entry)."""
     r = poster(client, token)(REQUEST, {"input": {"fields": ["Person.phone"], "reason": REASON, "minutes": 30,
                                                   "persons": [pupil]}},
-                              department="school", scopes={"school": [school]})
+                              department="school", scopes={"school": [school]}, subject=subject)
     assert r.status_code == 200 and "errors" not in r.json(), r.text
     return r.json()["data"]["requestEmergencyAccess"]["id"], int(r.headers["X-Audit-Entry"])
 
@@ -150,3 +154,21 @@ def test_a_grant_unreviewed_past_the_review_period_is_marked_overdue(
     grants.clock = lambda: later
     row = _row(client.get("/console/grants").text, grant)
     assert 'class="overdue"' in row and "data-overdue" in row and "expired" in row
+
+
+def test_the_lists_are_paged_by_their_cursors(client: TestClient, token: Any, samples: dict[str, Any],
+                                              city: Path) -> None:
+    school = samples["senior_school_id"]
+    pupil = _pupil(city, school)
+    made = [_grant(client, token, school, pupil, subject=f"teacher-{i}")[0] for i in range(GRANTS_PAGE + 1)]
+    log_in(client, token("bigdata"))
+    first = client.get("/console/grants")
+    assert first.status_code == 200 and 'id="grants-error"' not in first.text, first.text[:3000]
+    shown = re.findall(r'<tr data-grant="(\w+)"', first.text)
+    assert len(shown) == GRANTS_PAGE and re.search(rf'id="waiting-total">{GRANTS_PAGE + 1}<', first.text)
+    nxt = re.search(r'<a href="([^"]+)" rel="next">', first.text)
+    assert nxt, first.text[-2000:]
+    second = client.get("/console/" + html.unescape(nxt.group(1)))
+    rest = re.findall(r'<tr data-grant="(\w+)"', second.text)
+    assert len(rest) == 1 and sorted(shown + rest) == sorted(made) and 'rel="next"' not in second.text
+    assert "Back to the newest" in second.text
