@@ -172,3 +172,5 @@ def test_the_lists_are_paged_by_their_cursors(client: TestClient, token: Any, sa
     rest = re.findall(r'<tr data-grant="(\w+)"', second.text)
     assert len(rest) == 1 and sorted(shown + rest) == sorted(made) and 'rel="next"' not in second.text
     assert "Back to the newest" in second.text
+    forged = client.get("/console/grants?waiting=not-a-cursor")
+    assert forged.status_code == 200 and 'id="grants-error"' in forged.text and "Traceback" not in forged.text
