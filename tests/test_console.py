@@ -91,8 +91,8 @@ def test_every_other_department_is_refused_without_console_content(
         app_client: TestClient, token: Any, samples: dict[str, Any], department: str) -> None:
     scopes = {"school": {"school": [samples["school_id"]]}, "community": {"community": [samples["community_id"]]},
               "enterprise": {"enterprise": [samples["credit_code"]]}}.get(department)
-    subject = {"subject": samples["id_number"]} if department == "citizen" else {}
-    r = log_in(app_client, token(department, scopes=scopes, **subject))
+    subject = samples["id_number"] if department == "citizen" else None  # a citizen: their own ID
+    r = log_in(app_client, token(department, scopes=scopes, subject=subject))
     assert r.status_code == 403
     assert not any(c.startswith("hub_console=") for c in r.headers.get_list("set-cookie"))
     assert not any(word in r.text for word in CONSOLE_WORDS), r.text

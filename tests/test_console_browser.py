@@ -3,7 +3,8 @@ playwright) against a real ``hub serve`` process, every request to another host
 refused. The bureau logs in with its token; the access matrix, for every
 purpose, agrees with ``hub policy show`` for every department; a school's read
 of its pupils shows in a pupil's history on the Audit page; a source whose
-file is truncated turns red on the Sources page; a school's token is refused.
+file is truncated turns red on the Sources page; a school's emergency grant is
+reviewed on the Emergency grants page; a school's token is refused.
 Screenshots of each page go to the test's tmp_path.
 
 Fails, never skips, without Chromium or playwright (see test_graphiql_browser)."""
@@ -157,11 +158,40 @@ def test_a_stopped_source_turns_red(hub: dict[str, Any], chromium: Any, tmp_path
     context.close()
 
 
+def test_a_schools_emergency_grant_is_reviewed_on_its_page(hub: dict[str, Any], chromium: Any,
+                                                           tmp_path: Path) -> None:
+    pupil = sql(hub["city"], "school", "SELECT id_number FROM student WHERE school_id = ? LIMIT 1", hub["school"])[0][0]
+    r = httpx.post(f"{hub['base']}/graphql", timeout=30, json={
+        "query": "mutation($i: EmergencyAccessInput!) { requestEmergencyAccess(input: $i) { id } }",
+        "variables": {"i": {"fields": ["Person.phone"], "persons": [pupil], "minutes": 20,
+                            "reason": "pupil taken ill in class; the family must be called"}}},
+        headers={"Authorization": f"Bearer {hub['school_token']}", "X-Purpose": "school-reopening"})
+    assert r.status_code == 200 and "errors" not in r.json(), r.text
+    grant, seq = r.json()["data"]["requestEmergencyAccess"]["id"], r.headers["x-audit-entry"]
+    context, page, watch = log_in(chromium, hub, hub["bureau"])
+    page.click("header nav a[href='/console/grants']")
+    row = page.locator(f'#waiting tr[data-grant="{grant}"]')
+    assert "taken ill" in row.inner_text() and pupil not in row.inner_text()
+    page.screenshot(path=str(tmp_path / "05-grants.png"))
+    row.locator(f'a[data-entry="{seq}"]').click()  # its audit entry, opened on the Audit page
+    assert page.locator(f'#entry-{seq} details').get_attribute("open") is not None
+    page.go_back()
+    row.locator("input[value=APPROVED]").check()
+    row.locator("input[name=note]").fill("called the head teacher: justified")
+    row.locator("button[type=submit]").click()
+    assert page.locator("#review-done").inner_text().endswith("reviewed: APPROVED.")
+    done = page.locator(f'#reviewed tr[data-grant="{grant}"]')
+    assert done.locator("[data-verdict]").inner_text() == "APPROVED" and "justified" in done.inner_text()
+    page.screenshot(path=str(tmp_path / "06-grant-reviewed.png"))
+    assert watch.errors == [] and watch.refused == [], (watch.errors, watch.refused)
+    context.close()
+
+
 def test_a_school_token_is_refused(hub: dict[str, Any], chromium: Any, tmp_path: Path) -> None:
     context, page, _watch = log_in(chromium, hub, hub["school_token"])
     assert page.locator("#refused").inner_text().startswith("Refused.")
     assert page.locator("nav").count() == 0 and page.locator("#matrix").count() == 0
-    page.screenshot(path=str(tmp_path / "05-refused.png"))
+    page.screenshot(path=str(tmp_path / "07-refused.png"))
     page.goto(f"{hub['base']}/console/matrix")
     assert page.url.endswith("/console/login")  # no session was made
     context.close()

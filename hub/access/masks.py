@@ -59,5 +59,5 @@ EXAMPLES: dict[str, str] = {
     "phone": "13812345678",
     "name": "张三丰",
     "plate": "豫A12345",
-    "id_numbers_in": "410105201003071234",
+    "id_numbers_in": "citizen 410105201003071234",
 }

@@ -1,4 +1,5 @@
-"""The console's pages (hub.console.app): access matrix, sources, audit, requests.
+"""The console's pages (hub.console.app): access matrix, sources, audit, requests,
+emergency grants.
 
 ``PAGES`` is the menu and the routes in one list; a page is a path, a title
 (empty: not in the menu), an ``async (console, request, session) -> Response``
@@ -12,6 +13,7 @@ page is one more entry here and its template.
 from __future__ import annotations
 
 import datetime as dt
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -118,9 +120,20 @@ def _search(form: dict[str, str]) -> tuple[str, dict[str, Any], str | None]:
     return AUDIT_LOG, {"filter": filters, "first": PAGE_SIZE}, None
 
 
+#: What a link to the audit page may ask by its query string: a search, and the entry to open.
+SEARCH_KEYS = ("idNumber", "department", "purpose", "operation", "since", "until")
+
+
 async def audit_page(console: Console, request: Request, session: Session) -> Response:
-    form: dict[str, str] = getattr(request.state, "form", {}) if request.method == "POST" else {}
-    values: dict[str, Any] = {"form": form, "entries": None, "total": None, "error": None, "verified": None}
+    """A search posted (or linked: the same names in the query string, ``seq`` the entry to open)."""
+    if request.method == "POST":
+        form: dict[str, str] = getattr(request.state, "form", {})
+    else:
+        form = {k: request.query_params[k][:128] for k in SEARCH_KEYS if request.query_params.get(k)}
+        form = {**form, "action": "search"} if form else {}
+    opened = request.query_params.get("seq", "")
+    values: dict[str, Any] = {"form": form, "entries": None, "total": None, "error": None, "verified": None,
+                              "opened": int(opened) if opened.isdigit() else None}
     if form.get("action") == "verify":
         status, body = await console.graphql(request, session, VERIFY)
         values["verified"] = (body.get("data") or {}).get("auditVerification")
@@ -138,6 +151,65 @@ async def audit_page(console: Console, request: Request, session: Session) -> Re
     return console.render("audit.html", request=request, session=session, **values)
 
 
+#: What the grants page selects of each grant.
+GRANT = ("id department subject purpose fields persons scope reason minutes grantedAt expiresAt active "
+         "auditEntry reviewed verdict note reviewedAt reviewedBy")
+GRANT_PAGE = f"totalCount pageInfo {{ hasNextPage endCursor }} edges {{ node {{ {GRANT} }} }}"
+GRANTS = ("query Grants($first: Int!, $waitingAfter: String, $reviewedAfter: String) { "
+          f"waiting: emergencyGrants(reviewed: false, first: $first, after: $waitingAfter) {{ {GRANT_PAGE} }} "
+          f"reviewed: emergencyGrants(reviewed: true, first: $first, after: $reviewedAfter) {{ {GRANT_PAGE} }} }}")
+REVIEW = ("mutation Review($id: ID!, $verdict: ReviewVerdict!, $note: String!) { "
+          "reviewEmergencyGrant(id: $id, verdict: $verdict, note: $note) { id verdict } }")
+#: Grants a page shows of each list: both lists, at 20, are priced well within the default cost limit.
+GRANTS_PAGE = 20
+#: Around a grant's time, the trail searched for the entry of the request that asked for it.
+ENTRY_WINDOW = dt.timedelta(minutes=5)
+
+
+def _entry_link(grant: dict[str, Any]) -> str | None:
+    """The audit page searched for the grant's audit entry and opening it (None: no entry)."""
+    if grant.get("auditEntry") is None:
+        return None
+    at = dt.datetime.fromisoformat(grant["grantedAt"]).astimezone(dt.UTC).replace(tzinfo=None)
+    query = {"department": grant["department"], "purpose": grant["purpose"],
+             "since": (at - ENTRY_WINDOW).isoformat(timespec="seconds"),
+             "until": (at + ENTRY_WINDOW).isoformat(timespec="seconds"), "seq": str(grant["auditEntry"])}
+    return f"audit?{urllib.parse.urlencode(query)}#entry-{grant['auditEntry']}"
+
+
+async def grants_page(console: Console, request: Request, session: Session) -> Response:
+    """Emergency grants: those waiting for review (each with its review form), then the reviewed."""
+    values: dict[str, Any] = {"done": None, "error": None}
+    if request.method == "POST":
+        form: dict[str, str] = getattr(request.state, "form", {})
+        variables = {"id": form.get("id", "")[:64], "verdict": form.get("verdict", "")[:16],
+                     "note": form.get("note", "").strip()}
+        status, body = await console.graphql(request, session, REVIEW, variables)
+        values["error"] = _errors(status, body)
+        done = (body.get("data") or {}).get("reviewEmergencyGrant")
+        if done:
+            values["done"] = f"Emergency grant {done['id']} reviewed: {done['verdict']}."
+    after = {name: request.query_params.get(name) for name in ("waiting", "reviewed")}
+    status, body = await console.graphql(request, session, GRANTS, {
+        "first": GRANTS_PAGE, "waitingAfter": after["waiting"], "reviewedAfter": after["reviewed"]})
+    values["error"] = values["error"] or _errors(status, body)
+    data = body.get("data") or {}
+    grants = console.hub.grants
+    overdue_before = grants.clock() - dt.timedelta(hours=grants.review_hours)
+    for name in ("waiting", "reviewed"):
+        found = data.get(name) or {"totalCount": 0, "edges": [], "pageInfo": {"hasNextPage": False}}
+        nodes = [e["node"] for e in found["edges"]]
+        for g in nodes:
+            g["overdue"] = not g["reviewed"] and dt.datetime.fromisoformat(g["grantedAt"]) < overdue_before
+            g["entryLink"] = _entry_link(g)
+        more = {**{k: v for k, v in after.items() if v}, name: found["pageInfo"].get("endCursor")}
+        values[name] = {"total": found["totalCount"], "grants": nodes, "paged": bool(after[name]),
+                        "next": "grants?" + urllib.parse.urlencode(more) if found["pageInfo"]["hasNextPage"]
+                        else None}
+    return console.render("grants.html", request=request, session=session, review_hours=grants.review_hours,
+                          **values)
+
+
 def _errors(status: int, body: dict[str, Any]) -> str | None:
     if not body.get("errors"):
         return None
@@ -149,5 +221,6 @@ PAGES: list[Page] = [
     Page("/sources", "Sources", sources_page),
     Page("/audit", "Audit", audit_page, ("GET", "POST")),
     Page("/requests", "Requests", requests_page),
+    Page("/grants", "Emergency grants", grants_page, ("GET", "POST")),
     Page("/policy/{department}", "", policy_page),
 ]
