@@ -107,7 +107,7 @@ class Hub:
         self.audit = AuditLog(config.state_url, config.secret, config.limits)
         self.audit.observers.append(self.metrics.observe_audit_store)
         self.runner = Runner(self.sources, rules=config.rules, province=config.province,
-                             audit=self.audit, secret=lambda: self.config.secret)
+                             audit=self.audit, statistics_k=config.statistics_k, secret=lambda: self.config.secret)
         limiter = make_rate_limiter(*config.rate_limit) if config.rate_limit else None
         limits = config.limits
         addresses = (make_rate_limiter(limits.address_requests, limits.address_period_seconds,

@@ -24,6 +24,7 @@ from .person import HealthCode, health_code, known
 from .places import Checkpoint, Clinic, Community, Enterprise, School
 from .reopening import ReopeningOverview, overview
 from .resolve import asked, district_where, page, person_of, place
+from .statistics import StatisticsQuery
 
 if TYPE_CHECKING:
     from .person import Person
@@ -37,7 +38,7 @@ def _list(info: Info, view: str, type_name: str, first: int, after: str | None,
 
 
 @strawberry.type
-class Query(AuditQuery, ContactsQuery):
+class Query(AuditQuery, ContactsQuery, StatisticsQuery):
     @strawberry.field(description="One person across every source; null when no source knows the number.")
     async def person(self, info: Info, idNumber: str) -> PersonType | None:
         asked(info, idNumber)

@@ -67,6 +67,8 @@ class HubConfig:
     audit_retention_days: int = 180
     #: Thresholds of the return rules (hub/workflows/rules.py).
     rules: RuleSettings = field(default_factory=RuleSettings)
+    #: Counts below this are suppressed in ``Query.statistics`` (``[statistics] k``).
+    statistics_k: int = 10
     #: What one request may cost, and what anyone may spend (hub/limits.py).
     limits: Limits = field(default_factory=Limits)
     #: Every source's circuit breaker (connectors/breaker.py), ``[breaker]``.
@@ -164,7 +166,7 @@ class HubConfig:
                    policy_dir=hub.policy_dir, policy_poll_seconds=hub.policy_poll_seconds,
                    state_url=state_url, audit_retention_days=hub.audit_retention_days,
                    rules=parsed.rules, limits=parsed.limits, breaker=parsed.breaker,
-                   province=hub.province,
+                   province=hub.province, statistics_k=parsed.statistics.k,
                    rate_limit=(limit.requests, limit.period_seconds, limit.redis_url or None)
                    if limit is not None else None,
                    peers=tuple(parsed.peers),

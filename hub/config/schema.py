@@ -202,6 +202,13 @@ class RateLimitTable(BaseModel):
     redis_url: Text | None = Field(None, description="a string (a redis:// URL)")
 
 
+class StatisticsTable(BaseModel):
+    """``[statistics]``: disclosure control of ``Query.statistics`` (hub/execution/disclosure.py)."""
+
+    model_config = STRICT
+    k: int = Field(10, ge=2, description="a whole number, at least 2 (counts below it are suppressed)")
+
+
 class PeerTable(BaseModel):
     """One ``[[peers]]``: another province's hub."""
 
@@ -245,6 +252,8 @@ class FileBase(BaseModel):
                                                           description="a table ([limits])")
     breaker: Annotated[BreakerTable, _build(Breakers)] = Field(
         default_factory=Breakers, description="a table ([breaker])")
+    statistics: StatisticsTable = Field(default_factory=StatisticsTable,  # type: ignore[arg-type]
+                                        description="a table ([statistics])")
 
 
 @functools.cache
