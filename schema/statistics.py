@@ -95,6 +95,25 @@ def build(k: int, rows_are: str, columns_are: str, rows: Sequence[Key], columns:
         suppressedCells=len(t.suppressed))
 
 
+#: Province-level divisions by the first two digits of their GB/T 2260 codes.
+PROVINCES = {f"{code}0000": name for code, name in (
+    ("11", "北京市"), ("12", "天津市"), ("13", "河北省"), ("14", "山西省"), ("15", "内蒙古自治区"),
+    ("21", "辽宁省"), ("22", "吉林省"), ("23", "黑龙江省"), ("31", "上海市"), ("32", "江苏省"),
+    ("33", "浙江省"), ("34", "安徽省"), ("35", "福建省"), ("36", "江西省"), ("37", "山东省"),
+    ("41", "河南省"), ("42", "湖北省"), ("43", "湖南省"), ("44", "广东省"), ("45", "广西壮族自治区"),
+    ("46", "海南省"), ("50", "重庆市"), ("51", "四川省"), ("52", "贵州省"), ("53", "云南省"),
+    ("54", "西藏自治区"), ("61", "陕西省"), ("62", "甘肃省"), ("63", "青海省"),
+    ("64", "宁夏回族自治区"), ("65", "新疆维吾尔自治区"), ("71", "台湾省"),
+    ("81", "香港特别行政区"), ("82", "澳门特别行政区"))}
+PROVINCES["ABROAD"] = "abroad"
+
+
+def _province(prefix: Any) -> str:
+    """A pass's origin: its province's code, or ABROAD (a pass without a region code
+    names a country)."""
+    return f"{prefix}0000" if prefix else "ABROAD"
+
+
 def _district(code: Any) -> str:
     return code if code in ZHENGZHOU_DISTRICTS else ELSEWHERE
 
@@ -161,23 +180,22 @@ class Statistics:
                 counts[(str(color), key)] += n
         return build(_k(info), "colour", "day", COLORS, d.columns, counts)
 
-    @strawberry.field(description="Checkpoint passes into the city by the traveller's origin and "
-                                  "(UTC) day, the last `days` days.", metadata=_DAY_TABLE)
+    @strawberry.field(description="Checkpoint passes into the city by the traveller's province of "
+                                  "origin (or abroad) and (UTC) day, the last `days` days.",
+                      metadata=_DAY_TABLE)
     async def checkpointInflow(self, info: Info, days: int = DEFAULT_DAYS) -> StatisticsTable | None:
         d = Days(info, days)
         counts: dict[tuple[str, str], int] = defaultdict(int)
-        labels: dict[str, str] = {}
         where = (Condition("direction", "=", "IN"), *d.where("time"))
-        for (region, city, day), n in await _count(info, "CheckpointPass",
-                                                   ("originRegion", "originCity", "day"), where):
-            if (key := d.key(day)) is None:
-                continue
-            origin = str(region or city or "unknown")
-            labels.setdefault(origin, str(city or region or "unknown"))
-            counts[(origin, key)] += n
-        rows = sorted(labels.items())
-        return build(_k(info), "origin (GB/T 2260 code, or the country)", "day", rows, d.columns,
-                     counts)
+        for (region, day), n in await _count(info, "CheckpointPass", ("originProvince", "day"),
+                                             where):
+            if (key := d.key(day)) is not None:
+                counts[(_province(region), key)] += n
+        keys = {r for r, _ in counts}
+        rows = [(code, name) for code, name in PROVINCES.items() if code in keys]
+        rows += [(code, code) for code in sorted(keys - set(PROVINCES))]
+        return build(_k(info), "province of origin (GB/T 2260), or abroad", "day", rows,
+                     d.columns, counts)
 
     @strawberry.field(description="Arrivals from abroad and from another province by (UTC) day "
                                   "of arrival, the last `days` days.", metadata=_DAY_TABLE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import literal_column
+from sqlalchemy import func, literal_column
 
 from connectors._convert import datetime_to_epoch, day_of, epoch_to_datetime
 from connectors.drivers.sql import SqlConnector
@@ -49,7 +49,12 @@ CHECKPOINT_PASS = View(
         "plateNumber": Field(pass_record.c.plate_no),
     },
     always=frozenset({"checkpointId", "idNumber"}),
-    groupings={"day": _day(pass_record.c.pass_ts)},
+    groupings={
+        "day": _day(pass_record.c.pass_ts),
+        # The first two digits of the origin's GB/T 2260 code: its province (NULL: abroad).
+        "originProvince": Grouping(func.substr(pass_record.c.origin_region, literal_column("1"),
+                                               literal_column("2"))),
+    },
 )
 
 ARRIVAL = View(

@@ -95,13 +95,16 @@ def protect(cells: Sequence[Sequence[int]], k: int, columns: int | None = None) 
         # No cells: the totals are sums of nothing; suppressed as counts below k, nothing to move.
         return table
     certified: set[Cell] = set()
-    while True:
-        pending = sorted(table.suppressed - certified)
-        if not pending:
-            return table
-        corners = _rectangle(table, pending[0])
+    pending = sorted(table.suppressed, reverse=True)  # popped in order
+    while pending:
+        cell = pending.pop()
+        if cell in certified:
+            continue
+        corners = _rectangle(table, cell)
+        pending.extend(x for x in corners if x not in table.suppressed)
         table.suppressed.update(corners)
         certified.update(corners)
+    return table
 
 
 def _sign(table: Protected, cell: Cell) -> int:
@@ -124,8 +127,11 @@ def _rectangle(table: Protected, cell: Cell) -> tuple[Cell, ...]:
     R, C = table.rows, table.columns
     sup = table.suppressed
     # Already there: suppressed corners only (the usual case in a sparse table).
-    rows_here = [r2 for r2 in range(R + 1) if r2 != r and (r2, c) in sup]
-    cols_here = [c2 for c2 in range(C + 1) if c2 != c and (r, c2) in sup]
+    # Totals first, then the largest counts: the ones a move by one can take from.
+    rows_here = sorted((r2 for r2 in range(R + 1) if r2 != r and (r2, c) in sup),
+                       key=lambda r2: (r2 != R, -table.values[r2][c]))
+    cols_here = sorted((c2 for c2 in range(C + 1) if c2 != c and (r, c2) in sup),
+                       key=lambda c2: (c2 != C, -table.values[r][c2]))
     for r2 in rows_here:
         for c2 in cols_here:
             if (r2, c2) in sup:
@@ -151,40 +157,44 @@ def _rectangle(table: Protected, cell: Cell) -> tuple[Cell, ...]:
 
 def determined(table: Protected) -> set[Cell]:
     """The suppressed cells whose value the published ones and the totals' equations
-    fix (exact linear algebra over the rationals; counts' bounds not used)."""
+    fix: exact linear algebra over the rationals (counts' bounds not used). A cell
+    is determined iff its unit vector is in the equations' row space, i.e. its
+    pivot row in reduced echelon form has no free variable."""
     R, C = table.rows, table.columns
     unknowns = sorted(table.suppressed)
     index = {cell: i for i, cell in enumerate(unknowns)}
-    n = len(unknowns)
-    equations: list[list[Fraction]] = []
     lines = [[(r, c) for c in range(C + 1)] for r in range(R + 1)]
     lines += [[(r, c) for r in range(R + 1)] for c in range(C + 1)]
-    for line in lines:  # signed: cells minus their total sum to 0
-        row = [Fraction(0)] * n
-        for cell in line:
-            if cell in index:
-                last = cell == line[-1]
-                row[index[cell]] += -1 if last else 1
-        equations.append(row)
-    # Reduced row echelon form; a variable is determined iff its pivot row has no free variable.
-    pivots: list[int] = []
-    m = equations
-    rank = 0
-    for col in range(n):
-        pivot = next((i for i in range(rank, len(m)) if m[i][col] != 0), None)
-        if pivot is None:
+    # Sparse rows (variable -> coefficient): each row's or column's cells minus its total.
+    rows: list[dict[int, Fraction]] = []
+    for line in lines:
+        row = {index[cell]: Fraction(-1 if cell == line[-1] else 1) for cell in line if cell in index}
+        if row:
+            rows.append(row)
+    pivots: dict[int, dict[int, Fraction]] = {}  # pivot variable -> its row (reduced)
+    for row in rows:
+        for var, rrow in pivots.items():  # reduce by the pivots found so far
+            f = row.get(var)
+            if f:
+                for j, v in rrow.items():
+                    nv = row.get(j, Fraction(0)) - f * v
+                    if nv:
+                        row[j] = nv
+                    else:
+                        row.pop(j, None)
+        if not row:
             continue
-        m[rank], m[pivot] = m[pivot], m[rank]
-        lead = m[rank][col]
-        m[rank] = [v / lead for v in m[rank]]
-        for i in range(len(m)):
-            if i != rank and m[i][col] != 0:
-                f = m[i][col]
-                m[i] = [a - f * b for a, b in zip(m[i], m[rank])]
-        pivots.append(col)
-        rank += 1
-    out = set()
-    for i, col in enumerate(pivots):
-        if all(m[i][j] == 0 for j in range(n) if j != col):
-            out.add(unknowns[col])
-    return out
+        var = min(row)
+        lead = row[var]
+        row = {j: v / lead for j, v in row.items()}
+        for other in pivots.values():  # keep the earlier rows reduced
+            f = other.get(var)
+            if f:
+                for j, v in row.items():
+                    nv = other.get(j, Fraction(0)) - f * v
+                    if nv:
+                        other[j] = nv
+                    else:
+                        other.pop(j, None)
+        pivots[var] = row
+    return {unknowns[var] for var, row in pivots.items() if len(row) == 1}
