@@ -98,6 +98,7 @@ RUNS: dict[str, tuple[str, str, dict[str, str]]] = {
     "Code": ("province", "mutual-recognition", {"id": "id_number"}),
     "VisitorCode": ("transport", "traffic-control", {"id": "id_number"}),
     "WhoLooked": ("bigdata", "operations", {"id": "id_number"}),
+    "Statistics": ("health", "statistics", {}),
 }
 
 

@@ -67,8 +67,6 @@ class HubConfig:
     audit_retention_days: int = 180
     #: Thresholds of the return rules (hub/workflows/rules.py).
     rules: RuleSettings = field(default_factory=RuleSettings)
-    #: Counts below this are suppressed in ``Query.statistics`` (``[statistics] k``).
-    statistics_k: int = 10
     #: What one request may cost, and what anyone may spend (hub/limits.py).
     limits: Limits = field(default_factory=Limits)
     #: Every source's circuit breaker (connectors/breaker.py), ``[breaker]``.
@@ -90,6 +88,8 @@ class HubConfig:
     service_name: str = "city-brain-hub"
     origin: str = "<defaults>"
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Counts below this are suppressed in ``Query.statistics`` (``[statistics] k``).
+    statistics_k: int = 10
 
     @classmethod
     def for_data_dir(cls, data_dir: Path) -> HubConfig:

@@ -101,13 +101,17 @@ class SourceSet:
                                                         first=first, after=after, where=where,
                                                         with_total=with_total))
 
+    def counts(self, name: str) -> bool:
+        """Whether connector ``name`` can count in its source (``aggregate``)."""
+        return isinstance(self.connectors[name], Aggregating)
+
     async def aggregate(self, name: str, view: str, by: Sequence[str], *, where: Where = (),
                         distinct: str | None = None) -> Counts:
         """``aggregate`` of ``name`` (counts by group, in the source), through its breaker
         and within its timeout; a source that cannot count (an API of look-ups) is
         ``SourceUnavailable`` at once, without asking it."""
         connector = self.connectors[name]
-        if not isinstance(connector, Aggregating):
+        if not isinstance(connector, Aggregating):  # refused before the breaker: not an outage
             raise SourceUnavailable(name, "it answers look-ups only, it cannot count: statistics "
                                           "over it need its database as the source's url")
         counting: Aggregating = connector
