@@ -283,3 +283,25 @@ def test_each_table_is_within_the_default_limits(config: HubConfig, token: Any) 
         # 90 days of every table at once is priced above them, before any source runs.
         r = post(QUERY, {"days": 90}, purpose="statistics")
         assert r.status_code == 400 and r.json()["errors"][0]["extensions"]["code"] == "COST_LIMIT"
+
+
+def test_the_sources_count_and_send_no_person(config: HubConfig, token: Any) -> None:
+    """Every statement a statistics request runs is a GROUP BY with COUNT, whose
+    columns are the groups and the count: no ID number, name or phone is selected
+    (an ID number appears only inside COUNT(DISTINCT ...) or cut to its district)."""
+    statements: list[tuple[Any, int]] = []
+    with TestClient(create_app(config)) as c:
+        for source in c.app.state.hub.sources.values():  # type: ignore[attr-defined]
+            source.observers.append(lambda _c, stmt, rows: statements.append((stmt, rows)))
+        ask(c, token, 30)
+    assert len(statements) == 9  # one per table, keyPersons one per category
+    for stmt, rows in statements:
+        text = str(stmt.compile())
+        assert " GROUP BY " in text and "count(" in text, text
+        for column in stmt.selected_columns:
+            rendered = str(column.compile())
+            for personal in ("sfzh", "id_card", "patient_idcard", "xm", "sjh", "traveller_name",
+                             "mobile", "patient_name", "patient_phone"):
+                if re.search(rf"\b{personal}\b", rendered):
+                    assert rendered.startswith(("count(DISTINCT", "substr(jkm_xx.sfzh, 1, 6)")), rendered
+        assert rows <= 13 * 31, text  # a row per group, never one per person

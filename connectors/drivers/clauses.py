@@ -114,7 +114,7 @@ def aggregate(view: View, by: Sequence[str], where: Where,
         decoders.append(grouping.decode)
         if grouping.join is not None and all(grouping.join[0] is not t for t, _ in joins):
             joins.append(grouping.join)
-    count = func.count(func.distinct(column(view, distinct))) if distinct else func.count()
+    count = func.count(column(view, distinct).distinct()) if distinct else func.count()
     source = table(view)
     for other, on in joins:
         source = source.join(other, on)
