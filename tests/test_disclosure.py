@@ -136,9 +136,9 @@ def test_no_suppressed_count_can_be_recovered_by_trying_every_value(cells: list[
     lambda cols: st.lists(st.lists(st.integers(0, 40), min_size=cols, max_size=cols),
                           min_size=rows, max_size=rows))), st.integers(2, 12))
 def test_bigger_tables_leave_no_suppressed_count_determined(cells: list[list[int]], k: int) -> None:
-    t = check(cells, k)
-    for cell in sorted(t.suppressed)[:8]:  # the brute force, on some of them
-        assert alternative(t, cell) is not None, (cells, k, cell)
+    # Exact linear algebra only (in check): trying every value is exponential in the
+    # suppressed cells, so it runs on the small tables above.
+    check(cells, k)
 
 
 def primary_only(cells: list[list[int]], k: int) -> Protected:
