@@ -41,3 +41,18 @@ def mapping(table: dict[Any, Any]) -> tuple[Any, Any]:
     """A (decode, encode) pair for a closed code list; unknown codes pass through."""
     reverse = {v: k for k, v in table.items()}
     return (lambda v: table.get(v, v)), (lambda v: reverse.get(v, v))
+
+
+def day_of(value: Any) -> dt.date:
+    """A day as a source's ``GROUP BY`` gives it: a date, a datetime, 'YYYY-MM-DD',
+    'YYYYMMDD' or the epoch second its UTC day starts at."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, int | float):
+        return dt.datetime.fromtimestamp(int(value), UTC).date()
+    text = str(value)
+    if len(text) == 8 and text.isdigit():
+        return dt.date(int(text[0:4]), int(text[4:6]), int(text[6:8]))
+    return dt.date.fromisoformat(text[:10])

@@ -40,6 +40,22 @@ class Page:
     cursors: list[str]
 
 
+#: Counts by group: one ``((group values...), count)`` per group with rows.
+Counts = list[tuple[tuple[Any, ...], int]]
+
+
+@runtime_checkable
+class Aggregating(Protocol):
+    """A connector that counts in its source (``GROUP BY``): the SQL driver. The
+    statistics ask only these; one without it (an API answering look-ups) is
+    ``SOURCE_UNAVAILABLE`` for them."""
+
+    async def aggregate(self, view: str, by: Sequence[str], *, where: Where = (),
+                        distinct: str | None = None) -> Counts:
+        """Counts of the view's rows ``where`` keeps (or of distinct ``distinct``
+        values) by each value of ``by`` (fields or the view's groupings)."""
+
+
 @runtime_checkable
 class Connector(Protocol):
     """What the hub needs of a source system."""

@@ -76,6 +76,19 @@ class Field:
     graph: str | None = None
 
 
+@dataclass(frozen=True)
+class Grouping:
+    """A value a source can count its rows by (``SqlConnector.aggregate``): an
+    expression over the view's table, e.g. the day of a time or the district in
+    an ID number, decoded to the unified value."""
+
+    expression: Any
+    decode: Callable[[Any], Any] | None = None
+    #: Another table of the same source the expression reads, and how it joins:
+    #: ``(hospital, fever_visit.c.hosp_code == hospital.c.hosp_code)``.
+    join: tuple[Any, Any] | None = None
+
+
 #: ``Field.graph`` of a column the graph does not serve: a join key, an order
 #: key, or a source's duplicate of personal data that another source owns.
 HIDDEN = "-"
@@ -96,6 +109,8 @@ class View:
     #: Row scopes this view obeys: scope kind -> the field holding its id, e.g.
     #: ``{"school": "schoolId"}``: a school-scoped caller reads only its rows.
     scopes: Mapping[str, str] = field(default_factory=dict)
+    #: What its rows can be counted by besides its fields (``Grouping``), by name.
+    groupings: Mapping[str, Grouping] = field(default_factory=dict)
 
     def graph_field(self, name: str) -> str | None:
         """'Type.field' that the view's field ``name`` answers, or None if hidden."""

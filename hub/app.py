@@ -110,7 +110,8 @@ class Hub:
         self.audit = AuditLog(config.state_url, config.secret, config.limits)
         self.audit.observers.append(self.metrics.observe_audit_store)
         self.runner = Runner(self.sources, rules=config.rules, province=config.province,
-                             audit=self.audit, secret=lambda: self.config.secret)
+                             audit=self.audit, statistics_k=config.statistics_k,
+                             secret=lambda: self.config.secret)
         #: Break-glass grants, beside the audit trail in the hub's own database.
         self.grants = EmergencyGrants(lambda: self.audit.engine,
                                       max_minutes=config.emergency_max_minutes,

@@ -26,6 +26,7 @@ from .person import HealthCode, health_code, known
 from .places import Checkpoint, Clinic, Community, Enterprise, School
 from .reopening import ReopeningOverview, overview
 from .resolve import asked, district_where, page, person_of, place
+from .statistics import StatisticsQuery
 
 if TYPE_CHECKING:
     from .person import Person
@@ -39,7 +40,7 @@ def _list(info: Info, view: str, type_name: str, first: int, after: str | None,
 
 
 @strawberry.type
-class Query(AuditQuery, CitizenQuery, ContactsQuery, GovernanceQuery):
+class Query(AuditQuery, CitizenQuery, ContactsQuery, GovernanceQuery, StatisticsQuery):
     @strawberry.field(description="One person across every source; null when no source knows the number.")
     async def person(self, info: Info, idNumber: str) -> PersonType | None:
         asked(info, idNumber)

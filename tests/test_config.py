@@ -222,7 +222,7 @@ def test_hub_config_keeps_its_shape(tmp_path: Path) -> None:
     assert names == ["secret", "connectors", "data_dir", "policy_dir", "policy_poll_seconds", "state_url",
                      "audit_retention_days", "rules", "limits", "breaker", "province", "rate_limit", "peers",
                      "allow_persisted_register", "log_level", "log_format", "otlp_endpoint",
-                     "service_name", "emergency_max_minutes", "emergency_review_hours", "national_push", "origin", "extra"]
+                     "service_name", "emergency_max_minutes", "emergency_review_hours", "national_push", "origin", "extra", "statistics_k"]
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.secret = "x"  # type: ignore[misc]
     assert ConnectorConfig("sqlite+aiosqlite:///x").timeout is None

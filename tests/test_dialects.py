@@ -76,14 +76,22 @@ RESIDENTS = """query($c: ID!, $after: String) { community(id: $c) { name underLo
     edges { cursor node { idNumber name phone
       residence { building room returnedFrom returnedAt homeObservationUntil } } } } } }"""
 
+#: Every statistics table: its GROUP BY (substr, a day of epoch seconds or of a
+#: DATETIME, a join) on each dialect.
+STATISTICS = """{ statistics { k healthCodes { ...t } codeChanges(days: 30) { ...t }
+  checkpointInflow(days: 30) { ...t } arrivals(days: 30) { ...t } clinicVisits(days: 30) { ...t }
+  keyPersons(days: 30) { ...t } } }
+fragment t on StatisticsTable { columns { key } rows { key label cells { count suppressed }
+  total { count suppressed } } columnTotals { count suppressed } total { count suppressed } }"""
+
 Post = Callable[..., Any]
 
 
 def _poster(client: TestClient, secret: str) -> Post:
     def post(query: str, variables: dict[str, Any] | None = None, *, department: str = "health",
-             **token_args: Any) -> Any:
+             purpose: str | None = None, **token_args: Any) -> Any:
         headers = {"Authorization": f"Bearer {issue_token(secret, department, **token_args)}",
-                   "X-Purpose": DEFAULT_PURPOSES[department][0]}
+                   "X-Purpose": purpose or DEFAULT_PURPOSES[department][0]}
         body = client.post("/graphql", json={"query": query, "variables": variables}, headers=headers).json()
         assert "errors" not in body, (department, query, body)
         return body["data"]
@@ -128,6 +136,7 @@ def _answers(config: HubConfig, samples: dict[str, Any]) -> dict[str, Any]:
         out["arrivals"] = _pages(post, ARRIVALS, {}, ("arrivals",), department="transport")
         out["residents"] = _pages(post, RESIDENTS, {"c": community}, ("community", "residents"),
                                   department="community", scopes={"community": [community]})
+        out["statistics"] = post(STATISTICS, purpose="statistics")
     return out
 
 
@@ -172,6 +181,9 @@ def test_the_workflows_cover_something(sqlite_answers: dict[str, Any]) -> None:
     assert venues and all(v["node"]["scans"]["edges"] for v in venues)
     person = sqlite_answers[f"query {len(QUERIES) - 1}"]["person"]
     assert person["venueScans"] and len({e["kind"] for e in person["trail"]}) >= 2
+    tables = sqlite_answers["statistics"]["statistics"]
+    assert tables["healthCodes"]["total"]["count"] > 0
+    assert all(t["rows"] and t["columns"] for t in tables.values() if isinstance(t, dict))
 
 
 def test_same_answers_as_sqlite(server_config: HubConfig, sqlite_answers: dict[str, Any],

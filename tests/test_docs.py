@@ -103,6 +103,7 @@ RUNS: dict[str, tuple[str, str, dict[str, str]]] = {
     "Mine": ("citizen", "own-data", {}),
     "Ask": ("school", "school-reopening", {"pupil": "id_number"}),
     "Waiting": ("bigdata", "operations", {}),
+    "Statistics": ("health", "statistics", {}),
 }
 
 

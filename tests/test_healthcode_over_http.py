@@ -148,6 +148,22 @@ def test_a_citizen_asks_the_platform_for_their_own_code_only(
     assert [b["ids"] for b in platform.stats()["batches"]] == [1]
 
 
+def test_statistics_over_the_platform_api_are_unavailable_and_say_why(
+        http_client: TestClient, token: Any, platform: Running) -> None:
+    """The API answers look-ups by ID number: it cannot count, so the tables over the
+    health codes are null with SOURCE_UNAVAILABLE, asked nothing; the others stand."""
+    query = "{ statistics { healthCodes { k } codeChanges { k } arrivals { total { count } } } }"
+    body = poster(http_client, token)(query, purpose="statistics").json()
+    stats = body["data"]["statistics"]
+    assert stats["healthCodes"] is None and stats["codeChanges"] is None
+    assert stats["arrivals"]["total"]["count"] is not None
+    errors = body["errors"]
+    assert {e["extensions"]["code"] for e in errors} == {"SOURCE_UNAVAILABLE"}
+    assert {e["extensions"]["connector"] for e in errors} == {"healthcode"}
+    assert "cannot count" in errors[0]["message"]
+    assert platform.stats()["batches"] == []  # the platform was not asked
+
+
 def test_503s_are_retried_after_retry_after(config: HubConfig, token: Any, samples: dict[str, Any],
                                             platform: Running) -> None:
     platform.faults(failNext=2, retryAfter=0.25)

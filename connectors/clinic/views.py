@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from connectors._convert import aware_to_naive_utc, mapping, naive_utc_to_aware
+from sqlalchemy import func
+
+from connectors._convert import aware_to_naive_utc, day_of, mapping, naive_utc_to_aware
 from connectors.drivers.sql import SqlConnector
-from connectors.views import HIDDEN, Field, View
+from connectors.views import HIDDEN, Field, Grouping, View
 
 from .tables import fever_visit, hospital, metadata
 
@@ -40,6 +42,11 @@ CLINIC_VISIT = View(
         "disposition": Field(fever_visit.c.disposition),
     },
     always=frozenset({"clinicId", "idNumber"}),
+    groupings={
+        "day": Grouping(func.date(fever_visit.c.visit_time), day_of),  # times are UTC
+        "district": Grouping(hospital.c.district_code,
+                             join=(hospital, fever_visit.c.hosp_code == hospital.c.hosp_code)),
+    },
 )
 
 

@@ -14,16 +14,16 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy import and_, func, select
+from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.schema import Column
 
 from hub.errors import BadCursor
 
 from ..views import Condition, Record, View, Where
 
-__all__ = ["clause", "column", "decode", "decode_cursor", "encode_cursor", "key_in", "table",
-           "where_terms"]
+__all__ = ["aggregate", "clause", "column", "decode", "decode_cursor", "encode_cursor", "key_in",
+           "table", "where_terms"]
 
 
 def column(view: View, name: str) -> Column[Any]:
@@ -92,3 +92,36 @@ def decode_cursor(view: View, cursor: str) -> Any:
     if name != view.name:
         raise BadCursor(f"after: this cursor belongs to a list of {name}, not of {view.name}")
     return value
+
+
+def aggregate(view: View, by: Sequence[str], where: Where,
+              distinct: str | None = None) -> tuple[Select[Any], list[Any]]:
+    """``SELECT <groups>, COUNT(*) ... GROUP BY <groups>`` over the view's rows that
+    ``where`` keeps (``COUNT(DISTINCT distinct)`` with ``distinct``), and each
+    group's decoder. ``by`` names the view's fields or its ``groupings``; their
+    expressions carry no bound parameters, so ``GROUP BY`` repeats the select's
+    text exactly on every dialect."""
+    exprs: list[Any] = []
+    decoders: list[Any] = []
+    joins: list[tuple[Any, Any]] = []
+    for name in by:
+        grouping = view.groupings.get(name)
+        if grouping is None:
+            exprs.append(column(view, name))
+            decoders.append(view.fields[name].decode)
+            continue
+        exprs.append(grouping.expression)
+        decoders.append(grouping.decode)
+        if grouping.join is not None and all(grouping.join[0] is not t for t, _ in joins):
+            joins.append(grouping.join)
+    count = func.count(column(view, distinct).distinct()) if distinct else func.count()
+    source = table(view)
+    for other, on in joins:
+        source = source.join(other, on)
+    stmt = select(*[e.label(f"g{i}") for i, e in enumerate(exprs)], count.label("n")).select_from(source)
+    extra = clause(view, where)
+    if extra is not None:
+        stmt = stmt.where(extra)
+    if exprs:
+        stmt = stmt.group_by(*exprs)
+    return stmt, decoders

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from connectors._convert import compact_to_datetime, datetime_to_compact, mapping
+from sqlalchemy import func, literal_column
+
+from connectors._convert import compact_to_datetime, datetime_to_compact, day_of, mapping
 from connectors.drivers.sql import SqlConnector
-from connectors.views import Field, View
+from connectors.views import Field, Grouping, View
 
 from .tables import jkm_xx, metadata
 
@@ -23,6 +25,12 @@ HEALTH_CODE = View(
         "issuer": Field(jkm_xx.c.fmjg),
     },
     always=frozenset({"idNumber"}),
+    groupings={
+        # The district an ID number was issued in (its GB/T 2260 address code).
+        "district": Grouping(func.substr(jkm_xx.c.sfzh, literal_column("1"), literal_column("6"))),
+        # The (UTC) day of the code's last change.
+        "day": Grouping(func.substr(jkm_xx.c.gxsj, literal_column("1"), literal_column("8")), day_of),
+    },
 )
 
 

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from connectors._convert import datetime_to_epoch, epoch_to_datetime
+from typing import Any
+
+from sqlalchemy import func, literal_column
+
+from connectors._convert import datetime_to_epoch, day_of, epoch_to_datetime
 from connectors.drivers.sql import SqlConnector
-from connectors.views import HIDDEN, Field, View
+from connectors.views import HIDDEN, Field, Grouping, View
 
 from .tables import checkpoint, inbound_traveller, metadata, pass_record
 
 _TS = (epoch_to_datetime, datetime_to_epoch)
+
+
+def _day(epoch: Any) -> Grouping:
+    """The UTC day of epoch seconds: the second it starts at (no division, so the
+    same integer on every dialect)."""
+    return Grouping(epoch - epoch % literal_column("86400"), day_of)
+
 
 CHECKPOINT = View(
     name="Checkpoint",
@@ -38,6 +49,12 @@ CHECKPOINT_PASS = View(
         "plateNumber": Field(pass_record.c.plate_no),
     },
     always=frozenset({"checkpointId", "idNumber"}),
+    groupings={
+        "day": _day(pass_record.c.pass_ts),
+        # The first two digits of the origin's GB/T 2260 code: its province (NULL: abroad).
+        "originProvince": Grouping(func.substr(pass_record.c.origin_region, literal_column("1"),
+                                               literal_column("2"))),
+    },
 )
 
 ARRIVAL = View(
@@ -55,6 +72,8 @@ ARRIVAL = View(
         "observationSite": Field(inbound_traveller.c.obs_site),
     },
     always=frozenset({"idNumber", "kind"}),
+    groupings={"day": _day(inbound_traveller.c.arrive_ts),
+               "observationDay": _day(inbound_traveller.c.obs_start_ts)},
 )
 
 

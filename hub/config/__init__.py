@@ -95,6 +95,8 @@ class HubConfig:
     national_push: NationalPush | None = None
     origin: str = "<defaults>"
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Counts below this are suppressed in ``Query.statistics`` (``[statistics] k``).
+    statistics_k: int = 10
 
     @classmethod
     def for_data_dir(cls, data_dir: Path) -> HubConfig:
@@ -171,7 +173,7 @@ class HubConfig:
                    policy_dir=hub.policy_dir, policy_poll_seconds=hub.policy_poll_seconds,
                    state_url=state_url, audit_retention_days=hub.audit_retention_days,
                    rules=parsed.rules, limits=parsed.limits, breaker=parsed.breaker,
-                   province=hub.province,
+                   province=hub.province, statistics_k=parsed.statistics.k,
                    rate_limit=(limit.requests, limit.period_seconds, limit.redis_url or None)
                    if limit is not None else None,
                    peers=tuple(parsed.peers),

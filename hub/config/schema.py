@@ -204,6 +204,13 @@ class RateLimitTable(BaseModel):
     redis_url: Text | None = Field(None, description="a string (a redis:// URL)")
 
 
+class StatisticsTable(BaseModel):
+    """``[statistics]``: disclosure control of ``Query.statistics`` (hub/execution/disclosure.py)."""
+
+    model_config = STRICT
+    k: int = Field(10, ge=2, description="a whole number, at least 2 (counts below it are suppressed)")
+
+
 class PeerTable(BaseModel):
     """One ``[[peers]]``: another province's hub."""
 
@@ -272,6 +279,8 @@ class FileBase(BaseModel):
                                       description="a table ([emergency])")
     push: PushTable = Field(default_factory=PushTable,  # type: ignore[arg-type]
                             description="a table ([push.national])")
+    statistics: StatisticsTable = Field(default_factory=StatisticsTable,  # type: ignore[arg-type]
+                                        description="a table ([statistics])")
 
 
 @functools.cache

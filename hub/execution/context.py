@@ -54,6 +54,8 @@ class RequestContext:
     province: str = "41"
     #: How many more hubs a visitor's code may be asked of (``X-Hub-Hops``, connectors/peer/wire.py).
     hops: int = 2
+    #: Counts below this are suppressed in the statistics (``[statistics] k``).
+    statistics_k: int = 10
     #: One "now" per request, so every "last N days" in it agrees.
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     #: "Last N days" row filters, by N (schema.records.since_cutoff).

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from aiodataloader import DataLoader
 
-from connectors.interface import Page
+from connectors.interface import Counts, Page
 from connectors.views import Record, Where
 from hub.errors import BadInput, SourceUnavailable
 
@@ -167,6 +167,20 @@ class Loaders:
 
             loader = self._loaders[ident] = DataLoader(batch)
         return loader
+
+    async def aggregate(self, view: str, by: Sequence[str], where: Where = (), *,
+                        distinct: str | None = None) -> Counts:
+        """Counts of ``view``'s rows by ``by``, counted in its source under the
+        caller's row scope (no record leaves the source); each group is a row read."""
+        name = self.sources.home(view)
+        full_where = where + self.reads.rows_for(name, view)
+        sources = self.sources
+        if not sources.counts(name):  # not a failure of the source: its other answers stand
+            return await sources.aggregate(name, view, by, where=full_where, distinct=distinct)
+        counts: Counts = await self._ask(name, lambda: sources.aggregate(
+            name, view, by, where=full_where, distinct=distinct))
+        self.rows[name] += len(counts)
+        return counts
 
 
 def _too_large(source: str) -> BadInput:

@@ -22,7 +22,8 @@ from .sources import SourceSet
 
 class Runner:
     def __init__(self, sources: SourceSet, *, rules: Any = None, province: str = "41",
-                 audit: Any = None, secret: Callable[[], str] | None = None) -> None:
+                 audit: Any = None, secret: Callable[[], str] | None = None,
+                 statistics_k: int = 10) -> None:
         self.sources = sources
         #: The hub's secret, from which the cursors' key is derived (None: a key of this runner's own).
         self._secret = secret
@@ -34,6 +35,7 @@ class Runner:
                 self.sources_of.setdefault(view.graph_type or view.name, name)
         self.rules = rules
         self.province = province
+        self.statistics_k = statistics_k
         self.audit = audit
         #: Return-to-work commitments: the hub's own database, set once it is open.
         self.commitments: Any = None
@@ -52,6 +54,7 @@ class Runner:
                               loaders=loaders, admission=admission, audit=self.audit,
                               internal=internal, rules=self.rules, province=self.province,
                               commitments=self.commitments, hops=hops_from(hops),
+                              statistics_k=self.statistics_k,
                               cursors=Cursors(self._key(), admission.identity.department),
                               grants=self.grants, grant_id=admission.grant.emergency or None)
 

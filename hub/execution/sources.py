@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from connectors.breaker import Breaker, Breakers
-from connectors.interface import Connector, Page
+from connectors.interface import Aggregating, Connector, Counts, Page
 from connectors.views import Record, View, Where
 from hub.errors import HubError, SourceTimeout, SourceUnavailable
 
@@ -100,6 +100,23 @@ class SourceSet:
         return await self.call(name, lambda c: c.pages(view, parent, parents, fields=fields,
                                                         first=first, after=after, where=where,
                                                         with_total=with_total))
+
+    def counts(self, name: str) -> bool:
+        """Whether connector ``name`` can count in its source (``aggregate``)."""
+        return isinstance(self.connectors[name], Aggregating)
+
+    async def aggregate(self, name: str, view: str, by: Sequence[str], *, where: Where = (),
+                        distinct: str | None = None) -> Counts:
+        """``aggregate`` of ``name`` (counts by group, in the source), through its breaker
+        and within its timeout; a source that cannot count (an API of look-ups) is
+        ``SourceUnavailable`` at once, without asking it."""
+        connector = self.connectors[name]
+        if not isinstance(connector, Aggregating):  # refused before the breaker: not an outage
+            raise SourceUnavailable(name, "it answers look-ups only, it cannot count: statistics "
+                                          "over it need its database as the source's url")
+        counting: Aggregating = connector
+        return await self.call(name, lambda _c: counting.aggregate(view, by, where=where,
+                                                                   distinct=distinct))
 
     async def call(self, name: str, ask: Callable[[Connector], Awaitable[T]]) -> T:
         """``ask(connector)``: refused at once while its circuit is open, given up on
