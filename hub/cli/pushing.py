@@ -73,14 +73,12 @@ def cmd_push(args: argparse.Namespace) -> int:
     from .progress import progress
 
     with progress("push", 0, "records", quiet=args.quiet) as bar:
-        known: dict[str, int] = {"done": 0, "total": -1}
 
         def on_progress(done: int, total: int | None) -> None:
-            if total is not None and total != known["total"]:
+            # The feed says how many are done so far; the bar counts what it was told.
+            if total is not None and total != bar.total:
                 bar.restart("push", total, "records")
-                known["total"], known["done"] = total, 0
-            bar.advance(done - known["done"])
-            known["done"] = done
+            bar.advance(done - bar.done)
 
         report = asyncio.run(run(on_progress))
     print(report.summary())

@@ -112,22 +112,22 @@ def price(schema: GraphQLSchema, document: DocumentNode, operation_name: str | N
     worked out once for each value of the variables it reads (a `first: $n`,
     a `hops: $h`) and looked up after: which variables the pricer reads
     depends on the document alone, never on their values."""
+    values, sources = variables or {}, sources_of or {}
     if plans is None:
-        return _price(schema, document, operation_name, variables or {}, list_size, sources_of or {})
+        return _price(schema, document, operation_name, values, list_size, sources)
     key = ("price", id(schema), operation_name, list_size, id(sources_of))
     known: tuple[tuple[str, ...], dict[Any, Price]] | None = plans.get(key)
-    values = variables or {}
     if known is not None:
         names, prices = known
         read = tuple(values.get(n) for n in names)
         try:
             hit = prices.get(read)
         except TypeError:  # a value that cannot be a key (a list): work it out
-            return _price(schema, document, operation_name, values, list_size, sources_of or {})
+            return _price(schema, document, operation_name, values, list_size, sources)
         if hit is not None:
             return hit
     recorded = _Recorded(values)
-    got = _price(schema, document, operation_name, recorded, list_size, sources_of or {})
+    got = _price(schema, document, operation_name, recorded, list_size, sources)
     names = tuple(recorded.read)
     if known is None or known[0] != names:
         known = plans[key] = (names, {})
