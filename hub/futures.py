@@ -1,25 +1,82 @@
-"""``then``: a function applied to a future's result, without a coroutine.
+"""``then``: a function applied to a loaded value, without a coroutine; and
+:class:`Load`: a loader's value for one key, not yet asked for.
 
-Resolvers return loader futures; a field that transforms a loaded record (a
-mask, a record to a type) chains a callback instead of awaiting in a coroutine
-of its own, which for a page of 500 pupils is most of a request's time.
+Resolvers return what a loader will give for a key. A field that transforms a
+loaded record (a mask, a record to a type) chains a function instead of
+awaiting in a coroutine of its own, which for a page of 500 pupils is most of
+a request's time.
+
+A :class:`Load` is a plain object, not a future: the level-by-level executor
+(hub/execution/levels.py) collects the loads of a whole level, asks each
+loader once for all their distinct keys (``settle``), and applies each load's
+functions to its value, so a level costs no future, callback or wake-up per
+item. Anything else may simply await a load: it then goes through the
+loader's own batching (``load``, a DataLoader future), with the same value.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 
+__all__ = ["Load", "Settling", "then"]
 
-def then(future: asyncio.Future[Any], fn: Callable[[Any], T]) -> Any:
-    """A future of ``fn(result)``; an exception (of the future or of ``fn``) is passed on.
+
+class Settling(Protocol):
+    """What a :class:`Load`'s loader offers (hub/execution/loaders.py ``Batcher``)."""
+
+    def load(self, key: Any) -> asyncio.Future[Any]:
+        """The value for ``key``, batched with the other keys asked in the same tick."""
+
+    def settle(self, keys: Iterable[Any]) -> Awaitable[Mapping[Any, Any]]:
+        """key -> its value, or the exception that fails it, for each distinct key:
+        what the loader holds already, and the rest asked of the source at once."""
+
+
+class Load:
+    """A loader's value for ``key``, with the functions to apply to it in order."""
+
+    __slots__ = ("fns", "key", "loader")
+
+    def __init__(self, loader: Settling, key: Any, fns: tuple[Callable[[Any], Any], ...] = ()) -> None:
+        self.loader = loader
+        self.key = key
+        self.fns = fns
+
+    def then(self, fn: Callable[[Any], Any]) -> Load:
+        return Load(self.loader, self.key, (*self.fns, fn))
+
+    def outcome(self, value: Any) -> Any:
+        """The load's value given its loader's ``value`` (an exception: passed on, as
+        is one its functions raise)."""
+        if isinstance(value, Exception):
+            return value
+        try:
+            for fn in self.fns:
+                value = fn(value)
+        except Exception as err:  # noqa: BLE001 - the field's error
+            return err
+        return value
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        value = yield from self.loader.load(self.key).__await__()
+        for fn in self.fns:
+            value = fn(value)
+        return value
+
+
+def then(future: asyncio.Future[Any] | Load, fn: Callable[[Any], T]) -> Any:
+    """``fn`` of the value: a :class:`Load` with ``fn`` added, or a future of
+    ``fn(result)``; an exception (of the future or of ``fn``) is passed on.
 
     Typed ``Any``: a resolver returns it where its declared type stands (the
     executor awaits it), which a type checker cannot see through.
     """
+    if isinstance(future, Load):
+        return future.then(fn)
     out: asyncio.Future[T] = future.get_loop().create_future()
 
     def done(f: asyncio.Future[Any]) -> None:

@@ -81,7 +81,7 @@ class KeyPerson:
     @strawberry.field
     def name(self, info: Info) -> str | None:
         loader = info.context.loaders.records("HealthCode", "idNumber", forward=False)
-        return then(loader.load(self.idNumber), lambda rs: rs[0].get("name") if rs else None)
+        return then(loader.later(self.idNumber), lambda rs: rs[0].get("name") if rs else None)
 
     @strawberry.field
     def person(self, info: Info) -> PersonType:

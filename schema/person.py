@@ -102,11 +102,11 @@ class Person:
 
     @strawberry.field
     def name(self, info: Info) -> str | None:
-        return then(_own_code(info).load(self.idNumber), lambda r: _attr(r, "name"))
+        return then(_own_code(info).later(self.idNumber), lambda r: _attr(r, "name"))
 
     @strawberry.field
     def phone(self, info: Info) -> str | None:
-        return then(_own_code(info).load(self.idNumber), lambda r: _attr(r, "phone"))
+        return then(_own_code(info).later(self.idNumber), lambda r: _attr(r, "phone"))
 
     @strawberry.field
     def birthDate(self) -> dt.date | None:
@@ -115,18 +115,18 @@ class Person:
     @strawberry.field(description="The current code; a visitor's comes from their province's hub.")
     def healthCode(self, info: Info) -> HealthCode | None:
         loader = info.context.loaders.records("HealthCode", "idNumber")
-        return then(loader.load(self.idNumber), health_code)
+        return then(loader.later(self.idNumber), health_code)
 
     @strawberry.field
     def residence(self, info: Info) -> Residence | None:
         loader = info.context.loaders.records("Residence", "idNumber")
-        return then(loader.load(self.idNumber),
+        return then(loader.later(self.idNumber),
                     lambda rs: build(Residence, rs[0]) if rs else None)
 
     @strawberry.field(metadata={"list_size": 3})
     def employments(self, info: Info) -> list[Employment]:
         loader = info.context.loaders.records("Employment", "idNumber")
-        return then(loader.load(self.idNumber),
+        return then(loader.later(self.idNumber),
                     lambda rs: [build(Employment, r) for r in rs])
 
     @strawberry.field
@@ -144,20 +144,20 @@ class Person:
     @strawberry.field(description="Checkpoint passes in the last `days` days.", metadata={"list_size": 10})
     def checkpointPasses(self, info: Info, days: int = 14) -> list[CheckpointPass]:
         loader = info.context.loaders.records("CheckpointPass", "idNumber", since_cutoff(info, days))
-        return then(loader.load(self.idNumber),
+        return then(loader.later(self.idNumber),
                     lambda rs: [build(CheckpointPass, r) for r in rs])
 
     @strawberry.field(description="Community gate entries in the last `days` days.",
                       metadata={"list_size": 20})
     def communityEntries(self, info: Info, days: int = 14) -> list[CommunityEntry]:
         loader = info.context.loaders.records("CommunityEntry", "idNumber", since_cutoff(info, days))
-        return then(loader.load(self.idNumber),
+        return then(loader.later(self.idNumber),
                     lambda rs: [build(CommunityEntry, r) for r in rs])
 
     @strawberry.field(description="Fever-clinic visits in the last `days` days.", metadata={"list_size": 3})
     def clinicVisits(self, info: Info, days: int = 14) -> list[ClinicVisit]:
         loader = info.context.loaders.records("ClinicVisit", "idNumber", since_cutoff(info, days))
-        return then(loader.load(self.idNumber), lambda rs: [visit(r) for r in rs])
+        return then(loader.later(self.idNumber), lambda rs: [visit(r) for r in rs])
 
     @strawberry.field(description="The latest arrival from abroad, if any.")
     def overseasArrival(self, info: Info) -> Arrival | None:
@@ -167,13 +167,13 @@ class Person:
             abroad = [r for r in rs if r.get("kind") == "ABROAD"]
             return build(Arrival, abroad[-1]) if abroad else None
 
-        return then(loader.load(self.idNumber), latest)
+        return then(loader.later(self.idNumber), latest)
 
     @strawberry.field(description="Every recorded arrival (abroad or another province).",
                       metadata={"list_size": 3})
     def arrivals(self, info: Info) -> list[Arrival]:
         loader = info.context.loaders.records("Arrival", "idNumber")
-        return then(loader.load(self.idNumber), lambda rs: [build(Arrival, r) for r in rs])
+        return then(loader.later(self.idNumber), lambda rs: [build(Arrival, r) for r in rs])
 
 
 #: The registers that know a person by ID number, besides the health codes:

@@ -45,7 +45,7 @@ def asked(info: Any, id_number: str) -> str:
 def place(info: Any, view: str, key: str, value: Any, type_name: str) -> Any:
     """The one record of ``view`` whose ``key`` is ``value``, as ``type_name`` (or None)."""
     loader = info.context.loaders.records(view, key)
-    return then(loader.load(value), lambda rs: build(type_name, rs[0]) if rs else None)
+    return then(loader.later(value), lambda rs: build(type_name, rs[0]) if rs else None)
 
 
 def people_page(info: Any, view: str, parent: str, key: Any, first: int, after: str | None,
@@ -66,7 +66,7 @@ def people_page(info: Any, view: str, parent: str, key: Any, first: int, after: 
                 by_person.prime(rec["idNumber"], [rec])
         return connection(page, [person(idNumber=r["idNumber"]) for r in page.records], after)
 
-    return then(loader.load(key), to_connection)
+    return then(loader.later(key), to_connection)
 
 
 def page(info: Any, view: str, parent: str | None, key: Any, first: int, after: str | None,
@@ -81,7 +81,7 @@ def page(info: Any, view: str, parent: str | None, key: Any, first: int, after: 
                                         after=cursors.open(after) if after is not None else None,
                                         where=where, with_total=wants_total(info))
     build_one = make or (lambda r: build(type_name, r))
-    return then(loader.load(key),
+    return then(loader.later(key),
                 lambda p: connection(sealed(cursors, p), [build_one(r) for r in p.records], after))
 
 

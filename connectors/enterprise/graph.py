@@ -59,7 +59,7 @@ class PersonDeclarations:
                                   "days, in the order they were submitted.", metadata={"list_size": 14})
     def declarations(self, info: Info, days: int = 14) -> list[HealthDeclaration]:
         loader = info.context.loaders.records("HealthDeclaration", "idNumber", since_cutoff(info, days))
-        return then(loader.load(self.idNumber), lambda rs: [build(HealthDeclaration, r) for r in rs])
+        return then(loader.later(self.idNumber), lambda rs: [build(HealthDeclaration, r) for r in rs])
 
 
 PERSON = PersonDeclarations

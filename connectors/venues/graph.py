@@ -120,7 +120,7 @@ class PersonVenues:
     @strawberry.field(description="Venue scans in the last `days` days.", metadata={"list_size": 30})
     def venueScans(self, info: Info, days: int = 14) -> list[VenueScan]:
         loader = info.context.loaders.records("VenueScan", "idNumber", since_cutoff(info, days))
-        return then(loader.load(self.idNumber), lambda rs: [build(VenueScan, r) for r in rs])
+        return then(loader.later(self.idNumber), lambda rs: [build(VenueScan, r) for r in rs])
 
     @strawberry.field(description="Everywhere the sources saw the person in the last `days` days, in "
                                   "time order: checkpoint passes, community gate entries, venue scans, "

@@ -30,7 +30,7 @@ from graphql import (
 from graphql.pyutils import is_awaitable
 from graphql.type import specified_scalar_types
 
-from hub.futures import then
+from hub.futures import Load, then
 
 from .masks import MASKS
 from .policy import Rule, structural
@@ -119,7 +119,7 @@ def _masked(resolve: Callable[..., Any] | None, rule: Rule) -> Callable[..., Any
     def resolver(source: Any, info: Any, **args: Any) -> Any:
         value = inner(source, info, **args)
         if is_awaitable(value):
-            if isinstance(value, asyncio.Future):
+            if isinstance(value, (asyncio.Future, Load)):
                 return then(value, apply)
 
             async def later() -> Any:

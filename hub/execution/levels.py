@@ -24,6 +24,7 @@ from graphql import GraphQLObjectType
 from hub.execution.complete import _Completion
 from hub.execution.fields import _DEFAULT, _TYPENAME_FIELD, _Batch, _Field, _Work
 from hub.execution.strawberry_paths import _ATTR, _CALL_DEFAULT, _STRAWBERRY
+from hub.futures import Load
 
 __all__ = ["_Run"]
 
@@ -71,10 +72,17 @@ class _Run(_Completion):
         work: list[_Work] = []
         pending: list[Any] = []
         slots: list[tuple[list[Any], int]] = []
+        loads: list[tuple[list[Any], int, Load]] = []
         for batch in batches:
-            work.extend(self._resolve(field, batch, pending, slots) for field in batch.fields)
+            work.extend(self._resolve(field, batch, pending, slots, loads) for field in batch.fields)
+        if loads and pending:
+            _, done = await asyncio.gather(_settle_loads(loads), _settle(pending))
+        elif loads:
+            await _settle_loads(loads)
+        elif pending:
+            done = await _settle(pending)
         if pending:
-            for (raws, i), value in zip(slots, await _settle(pending)):
+            for (raws, i), value in zip(slots, done):
                 raws[i] = value
         self._children = {}
         for w in work:
@@ -101,7 +109,7 @@ class _Run(_Completion):
         return out
 
     def _resolve(self, field: _Field, batch: _Batch, pending: list[Any],
-                 slots: list[tuple[list[Any], int]]) -> _Work:
+                 slots: list[tuple[list[Any], int]], loads: list[tuple[list[Any], int, Load]]) -> _Work:
         mode = field.mode
         sources = batch.sources
         if mode == _TYPENAME_FIELD or mode < 0:
@@ -163,8 +171,11 @@ class _Run(_Completion):
                         except Exception as err:  # noqa: BLE001
                             append(err)
         known = self._awaitable_types
-        count = len(pending)
+        count, loaded = len(pending), len(loads)
         for i, value in enumerate(raws):
+            if type(value) is Load:
+                loads.append((raws, i, value))
+                continue
             aw = known.get(type(value))
             if aw is None:
                 aw = self._classify(value)
@@ -172,8 +183,35 @@ class _Run(_Completion):
                 pending.append(value)
                 slots.append((raws, i))
         work = _Work(field, batch, raws, info)
-        work.late = len(pending) > count
+        work.late = len(pending) > count or len(loads) > loaded
         return work
+
+
+async def _settle_loads(loads: list[tuple[list[Any], int, Load]]) -> None:
+    """Each load's outcome into its slot: each loader asked once, for the distinct
+    keys of the whole level, the loaders concurrently (one source's failure fails
+    only its own loads)."""
+    keys: dict[Any, dict[Any, None]] = {}
+    for _raws, _i, load in loads:
+        wanted = keys.get(load.loader)
+        if wanted is None:
+            wanted = keys[load.loader] = {}
+        wanted[load.key] = None
+    if len(keys) == 1:
+        [(loader, wanted)] = keys.items()
+        settled: dict[Any, Any] = {loader: await loader.settle(wanted)}
+    else:
+        outcomes = await asyncio.gather(*(loader.settle(wanted) for loader, wanted in keys.items()),
+                                        return_exceptions=True)
+        settled = dict(zip(keys, outcomes))
+    for raws, i, load in loads:
+        values = settled[load.loader]
+        if isinstance(values, BaseException):
+            if not isinstance(values, Exception):
+                raise values
+            raws[i] = values
+        else:
+            raws[i] = load.outcome(values[load.key])
 
 
 async def _settle(awaitables: list[Any]) -> list[Any]:

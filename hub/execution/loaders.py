@@ -9,6 +9,11 @@ connector never fetches a column the caller may not read, nor a row outside
 its scope. Keys are routed to the connector that claims them (see
 ``SourceSet``); a source that fails fails only the keys it was asked for.
 
+A loader is a :class:`Batcher`: a DataLoader (``load``: a future, batched per
+tick) that also settles a whole level's keys at once (``settle``, for the
+:class:`hub.futures.Load` objects resolvers return: no future per key), both
+sharing one cache.
+
 A source fails a request once: its first failure is remembered for the rest
 of the request, and every later question to it in the same request (the
 next level's, a workflow's) fails at once with the same error instead of
@@ -22,15 +27,14 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from aiodataloader import DataLoader
-
 from connectors.interface import Counts, Page
 from connectors.views import Record, Where
 from hub.errors import BadInput, SourceUnavailable
 
+from .batcher import Batcher
 from .sources import SourceSet
 
-__all__ = ["MAX_BATCH", "WHOLE_VIEW", "Loaders", "Reads", "first"]
+__all__ = ["MAX_BATCH", "WHOLE_VIEW", "Batcher", "Loaders", "Reads", "first"]
 
 #: Keys per request: IN lists stay well inside every database's limit on
 #: bound parameters (SQLite's is 32,766); bigger batches become several.
@@ -53,7 +57,7 @@ class Loaders:
                  failed: dict[str, SourceUnavailable] | None = None) -> None:
         self.sources = sources
         self.reads = reads
-        self._loaders: dict[tuple[Any, ...], DataLoader[Any, Any]] = {}
+        self._loaders: dict[tuple[Any, ...], Batcher] = {}
         #: Rows read from each connector in this request (for the audit trail).
         self.rows: Counter[str] = rows if rows is not None else Counter()
         #: connector -> its first failure in this request (shared by a request's loaders).
@@ -73,7 +77,7 @@ class Loaders:
             raise _too_large(name) from None
 
     def records(self, view: str, key: str, where: Where = (), *,
-                forward: bool = True) -> DataLoader[Any, list[Record]]:
+                forward: bool = True) -> Batcher:
         """Loader: key value -> every record of ``view`` with that key (maybe none).
 
         ``forward=False``: only this hub's own sources, never another hub.
@@ -86,7 +90,7 @@ class Loaders:
                 batch = self._one(targets[0], view, key, where)
             else:
                 batch = self._routed(targets, view, key, where)
-            loader = self._loaders[ident] = DataLoader(batch, max_batch_size=MAX_BATCH)
+            loader = self._loaders[ident] = Batcher(batch, max_batch_size=MAX_BATCH)
         return loader
 
     def _one(self, name: str, view: str, key: str, where: Where) -> Any:
@@ -126,12 +130,12 @@ class Loaders:
 
         return batch
 
-    def _single(self, name: str, view: str, key: str, where: Where) -> DataLoader[Any, Any]:
+    def _single(self, name: str, view: str, key: str, where: Where) -> Batcher:
         ident = ("records", view, key, where, (name,))
         loader = self._loaders.get(ident)
         if loader is None:
-            loader = self._loaders[ident] = DataLoader(self._one(name, view, key, where),
-                                                       max_batch_size=MAX_BATCH)
+            loader = self._loaders[ident] = Batcher(self._one(name, view, key, where),
+                                                    max_batch_size=MAX_BATCH)
         return loader
 
     def pages(
@@ -143,7 +147,7 @@ class Loaders:
         after: str | None,
         where: Where = (),
         with_total: bool = False,
-    ) -> DataLoader[Any, Page]:
+    ) -> Batcher:
         """Loader: parent key -> one page of its children.
 
         With ``parent=None`` it pages over the whole view: load ``WHOLE_VIEW``.
@@ -165,7 +169,7 @@ class Loaders:
                 self.rows[name] += sum(len(p.records) for p in found.values())
                 return [found[k] for k in keys]
 
-            loader = self._loaders[ident] = DataLoader(batch)
+            loader = self._loaders[ident] = Batcher(batch)
         return loader
 
     async def aggregate(self, view: str, by: Sequence[str], where: Where = (), *,

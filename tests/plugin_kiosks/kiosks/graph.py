@@ -61,7 +61,7 @@ class PersonKiosks:
     @strawberry.field(description="Kiosk visits in the last `days` days.")
     def kioskVisits(self, info: Info, days: int = 14) -> list[KioskVisit]:
         loader = info.context.loaders.records("KioskVisit", "idNumber", since_cutoff(info, days))
-        return then(loader.load(self.idNumber), lambda rs: [build(KioskVisit, r) for r in rs])
+        return then(loader.later(self.idNumber), lambda rs: [build(KioskVisit, r) for r in rs])
 
 
 QUERY = KioskQuery
