@@ -30,14 +30,50 @@ StatementObserver = Callable[[Any, Any, int], None]
 STATEMENT_STARTED: ContextVar[int | None] = ContextVar("statement_started", default=None)
 
 
+class Lazy(Sequence[str]):
+    """A page's cursors, each made (``make(i)``) when first read and kept: a page of
+    500 pupils whose query asks only for ``endCursor`` encodes and seals one cursor,
+    not 500."""
+
+    __slots__ = ("_made", "_make", "_n")
+
+    def __init__(self, n: int, make: Callable[[int], str]) -> None:
+        self._n = n
+        self._make = make
+        self._made: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._n))]
+        j = i + self._n if i < 0 else i
+        if not 0 <= j < self._n:
+            raise IndexError("cursor index out of range")
+        made = self._made.get(j)
+        if made is None:
+            made = self._made[j] = self._make(j)
+        return made
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Lazy({list(self)!r})"
+
+
 @dataclass
 class Page:
-    """One page of a list: records in order, whether more follow, the total."""
+    """One page of a list: records in order, whether more follow, the total, and
+    each record's cursor (a list, or :class:`Lazy`)."""
 
     records: list[Record]
     has_next: bool
     total: int | None
-    cursors: list[str]
+    cursors: Sequence[str]
 
 
 #: Counts by group: one ``((group values...), count)`` per group with rows.

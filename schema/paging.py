@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
@@ -17,7 +18,7 @@ from graphql import (
     get_argument_values,
 )
 
-from connectors.interface import Page
+from connectors.interface import Lazy, Page
 from hub.errors import BadCursor
 from hub.execution.cursors import NOT_A_CURSOR, CursorList, Cursors
 
@@ -41,7 +42,13 @@ class PageInfo:
 @strawberry.type
 class Edge(Generic[T]):
     node: T
-    cursor: str
+    #: The page's cursors, and this edge's place among them: sealed only when read.
+    cursors: strawberry.Private[Sequence[str]]
+    index: strawberry.Private[int]
+
+    @strawberry.field
+    def cursor(self) -> str:
+        return self.cursors[self.index]
 
 
 @strawberry.type(description="One page of a list; pass pageInfo.endCursor as `after` for the next.")
@@ -109,11 +116,13 @@ def position_page(cursors: CursorList, items: list[T], first: int,
 
 def sealed(cursors: CursorList, page: Page) -> Page:
     """``page`` with its keeper's cursors sealed for the client."""
-    return dataclasses.replace(page, cursors=[cursors.seal(c) for c in page.cursors])
+    inner = page.cursors
+    return dataclasses.replace(page, cursors=Lazy(len(inner), lambda i: cursors.seal(inner[i])))
 
 
 def connection(page: Page, nodes: list[Any], after: str | None) -> Connection[Any]:
-    edges = [Edge(node=n, cursor=c) for n, c in zip(nodes, page.cursors)]
+    cursors = page.cursors
+    edges = [Edge(node=n, cursors=cursors, index=i) for i, n in enumerate(nodes[:len(cursors)])]
     return Connection(
         edges=edges,
         pageInfo=PageInfo(

@@ -47,7 +47,7 @@ from sqlalchemy.sql.schema import Column, MetaData
 
 from hub.errors import ConfigError, DataError, SourceTimeout
 
-from ..interface import STATEMENT_STARTED, Counts, Page, SourceError, StatementObserver
+from ..interface import STATEMENT_STARTED, Counts, Lazy, Page, SourceError, StatementObserver
 from ..views import Record, View, Where
 from .clauses import aggregate, clause, column, decode, decode_cursor, encode_cursor, key_in, table, where_terms
 from .filepool import ReadOnlyFile, Statements
@@ -318,7 +318,7 @@ class SqlConnector:
                 records=records,
                 has_next=len(rows) > first,
                 total=(totals.get(pkey, 0) if with_total else None),
-                cursors=[encode_cursor(view, r[n + 2]) for r in page_rows],
+                cursors=_cursors(view, page_rows, n + 2),
             )
         if with_total and after_value is not None:
             # A page past the last row has no rows to carry the total: count once more.
@@ -392,3 +392,8 @@ class SqlConnector:
             finally:
                 STATEMENT_STARTED.reset(mark)
         return rows
+
+
+def _cursors(view: View, rows: list[Any], at: int) -> Lazy:
+    """A page's cursors (row ``at`` of each row), encoded only when read."""
+    return Lazy(len(rows), lambda i: encode_cursor(view, rows[i][at]))
