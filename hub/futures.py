@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["Load", "Settling", "then"]
+__all__ = ["Load", "Settling", "loads", "per_level", "then"]
 
 
 class Settling(Protocol):
@@ -93,3 +93,26 @@ def then(future: asyncio.Future[Any] | Load, fn: Callable[[Any], T]) -> Any:
 
     future.add_done_callback(done)
     return out
+
+
+def loads(objects: Iterable[Any], loader: Settling, key: str, fn: Callable[[Any], Any]) -> list[Load]:
+    """``fn`` of what ``loader`` gives for each object's ``key`` attribute: one
+    :class:`Load` per object, sharing the loader and the function."""
+    fns = (fn,)
+    return [Load(loader, getattr(o, key), fns) for o in objects]
+
+
+def per_level(batch: Callable[..., list[Any]]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A resolver's form for a whole level: ``batch(objects, **arguments)`` gives the
+    values ``resolver(o, **arguments)`` would give for each of ``objects``, in order.
+
+    The level-by-level executor calls it once per field and level instead of the
+    resolver once per object (hub/execution/strawberry_paths.py); graphql-core, and
+    the executor wherever the resolver is wrapped (a mask), call the resolver.
+    tests/test_executor.py checks that both give the same answers."""
+
+    def mark(resolver: Callable[..., Any]) -> Callable[..., Any]:
+        resolver.__per_level__ = batch  # type: ignore[attr-defined]
+        return resolver
+
+    return mark

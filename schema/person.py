@@ -18,7 +18,7 @@ from strawberry.types import Info
 from connectors.views import Record
 from hub.errors import SourceUnavailable
 from hub.execution.loaders import first
-from hub.futures import then
+from hub.futures import loads, per_level, then
 from hub.ids import birth_date_of
 
 from .enums import CodeColor, EnrollmentRole
@@ -101,33 +101,33 @@ class Person:
     idNumber: str
 
     @strawberry.field
+    @per_level(lambda people, info: loads(people, _own_code(info), "idNumber", _name))
     def name(self, info: Info) -> str | None:
-        return then(_own_code(info).later(self.idNumber), lambda r: _attr(r, "name"))
+        return then(_own_code(info).later(self.idNumber), _name)
 
     @strawberry.field
+    @per_level(lambda people, info: loads(people, _own_code(info), "idNumber", _phone))
     def phone(self, info: Info) -> str | None:
-        return then(_own_code(info).later(self.idNumber), lambda r: _attr(r, "phone"))
+        return then(_own_code(info).later(self.idNumber), _phone)
 
     @strawberry.field
     def birthDate(self) -> dt.date | None:
         return birth_date_of(self.idNumber)
 
     @strawberry.field(description="The current code; a visitor's comes from their province's hub.")
+    @per_level(lambda people, info: loads(people, _by_person(info, "HealthCode"), "idNumber", health_code))
     def healthCode(self, info: Info) -> HealthCode | None:
-        loader = info.context.loaders.records("HealthCode", "idNumber")
-        return then(loader.later(self.idNumber), health_code)
+        return then(_by_person(info, "HealthCode").later(self.idNumber), health_code)
 
     @strawberry.field
+    @per_level(lambda people, info: loads(people, _by_person(info, "Residence"), "idNumber", _residence))
     def residence(self, info: Info) -> Residence | None:
-        loader = info.context.loaders.records("Residence", "idNumber")
-        return then(loader.later(self.idNumber),
-                    lambda rs: build(Residence, rs[0]) if rs else None)
+        return then(_by_person(info, "Residence").later(self.idNumber), _residence)
 
     @strawberry.field(metadata={"list_size": 3})
+    @per_level(lambda people, info: loads(people, _by_person(info, "Employment"), "idNumber", _employments))
     def employments(self, info: Info) -> list[Employment]:
-        loader = info.context.loaders.records("Employment", "idNumber")
-        return then(loader.later(self.idNumber),
-                    lambda rs: [build(Employment, r) for r in rs])
+        return then(_by_person(info, "Employment").later(self.idNumber), _employments)
 
     @strawberry.field
     async def enrollment(self, info: Info) -> Enrollment | None:
@@ -142,38 +142,34 @@ class Person:
         return None
 
     @strawberry.field(description="Checkpoint passes in the last `days` days.", metadata={"list_size": 10})
+    @per_level(lambda people, info, days=14: loads(
+        people, _since(info, "CheckpointPass", days), "idNumber", _passes))
     def checkpointPasses(self, info: Info, days: int = 14) -> list[CheckpointPass]:
-        loader = info.context.loaders.records("CheckpointPass", "idNumber", since_cutoff(info, days))
-        return then(loader.later(self.idNumber),
-                    lambda rs: [build(CheckpointPass, r) for r in rs])
+        return then(_since(info, "CheckpointPass", days).later(self.idNumber), _passes)
 
     @strawberry.field(description="Community gate entries in the last `days` days.",
                       metadata={"list_size": 20})
+    @per_level(lambda people, info, days=14: loads(
+        people, _since(info, "CommunityEntry", days), "idNumber", _entries))
     def communityEntries(self, info: Info, days: int = 14) -> list[CommunityEntry]:
-        loader = info.context.loaders.records("CommunityEntry", "idNumber", since_cutoff(info, days))
-        return then(loader.later(self.idNumber),
-                    lambda rs: [build(CommunityEntry, r) for r in rs])
+        return then(_since(info, "CommunityEntry", days).later(self.idNumber), _entries)
 
     @strawberry.field(description="Fever-clinic visits in the last `days` days.", metadata={"list_size": 3})
+    @per_level(lambda people, info, days=14: loads(
+        people, _since(info, "ClinicVisit", days), "idNumber", _visits))
     def clinicVisits(self, info: Info, days: int = 14) -> list[ClinicVisit]:
-        loader = info.context.loaders.records("ClinicVisit", "idNumber", since_cutoff(info, days))
-        return then(loader.later(self.idNumber), lambda rs: [visit(r) for r in rs])
+        return then(_since(info, "ClinicVisit", days).later(self.idNumber), _visits)
 
     @strawberry.field(description="The latest arrival from abroad, if any.")
+    @per_level(lambda people, info: loads(people, _by_person(info, "Arrival"), "idNumber", _latest_abroad))
     def overseasArrival(self, info: Info) -> Arrival | None:
-        loader = info.context.loaders.records("Arrival", "idNumber")
-
-        def latest(rs: list[Record]) -> Arrival | None:
-            abroad = [r for r in rs if r.get("kind") == "ABROAD"]
-            return build(Arrival, abroad[-1]) if abroad else None
-
-        return then(loader.later(self.idNumber), latest)
+        return then(_by_person(info, "Arrival").later(self.idNumber), _latest_abroad)
 
     @strawberry.field(description="Every recorded arrival (abroad or another province).",
                       metadata={"list_size": 3})
+    @per_level(lambda people, info: loads(people, _by_person(info, "Arrival"), "idNumber", _arrivals))
     def arrivals(self, info: Info) -> list[Arrival]:
-        loader = info.context.loaders.records("Arrival", "idNumber")
-        return then(loader.later(self.idNumber), lambda rs: [build(Arrival, r) for r in rs])
+        return then(_by_person(info, "Arrival").later(self.idNumber), _arrivals)
 
 
 #: The registers that know a person by ID number, besides the health codes:
@@ -219,5 +215,48 @@ def _own_code(info: Info) -> Any:
     return info.context.loaders.records("HealthCode", "idNumber", forward=False)
 
 
-def _attr(records: list[Record], name: str) -> Any:
-    return records[0].get(name) if records else None
+def _by_person(info: Info, view: str) -> Any:
+    """``view``'s records by ID number (a visitor's code from their province's hub)."""
+    return info.context.loaders.records(view, "idNumber")
+
+
+def _since(info: Info, view: str, days: int) -> Any:
+    """``view``'s records by ID number, of the last ``days`` days."""
+    return info.context.loaders.records(view, "idNumber", since_cutoff(info, days))
+
+
+def _name(records: list[Record]) -> Any:
+    return records[0].get("name") if records else None
+
+
+def _phone(records: list[Record]) -> Any:
+    return records[0].get("phone") if records else None
+
+
+def _residence(records: list[Record]) -> Residence | None:
+    return build(Residence, records[0]) if records else None
+
+
+def _employments(records: list[Record]) -> list[Employment]:
+    return [build(Employment, r) for r in records]
+
+
+def _passes(records: list[Record]) -> list[CheckpointPass]:
+    return [build(CheckpointPass, r) for r in records]
+
+
+def _entries(records: list[Record]) -> list[CommunityEntry]:
+    return [build(CommunityEntry, r) for r in records]
+
+
+def _visits(records: list[Record]) -> list[ClinicVisit]:
+    return [visit(r) for r in records]
+
+
+def _latest_abroad(records: list[Record]) -> Arrival | None:
+    abroad = [r for r in records if r.get("kind") == "ABROAD"]
+    return build(Arrival, abroad[-1]) if abroad else None
+
+
+def _arrivals(records: list[Record]) -> list[Arrival]:
+    return [build(Arrival, r) for r in records]

@@ -145,7 +145,11 @@ class _Run(_Completion):
             if mode == _STRAWBERRY:
                 sb = field.strawberry
                 assert sb is not None
-                sb.call_each(args, info, sources, append)
+                level = sb.call_level(args, info, sources) if sb.batch is not None else None
+                if level is None:
+                    sb.call_each(args, info, sources, append)
+                else:
+                    raws = level
             elif mode == _DEFAULT:
                 name = field.name
                 for s in sources:

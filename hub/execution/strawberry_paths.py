@@ -160,6 +160,7 @@ class _StrawberryCall:
     """
 
     __slots__ = (
+        "batch",
         "call",
         "config",
         "definition",
@@ -169,6 +170,7 @@ class _StrawberryCall:
         "scalars",
         "self_param",
     )
+    batch: Any
     call: Any
     config: Any
     definition: Any
@@ -215,6 +217,8 @@ class _StrawberryCall:
         out.definition, out.config, out.scalars, out.info_class = definition, config, scalars, info_class
         func = resolver.wrapped_func  # what StrawberryResolver.__call__ calls
         out.call = func if callable(func) else resolver
+        #: The resolver's form for a whole level (``hub.futures.per_level``), or None.
+        out.batch = getattr(func, "__per_level__", None)
         out.self_param = resolver.self_parameter is not None
         out.extra = tuple(p.name for p in (resolver.parent_parameter, resolver.root_parameter)
                           if p is not None)
@@ -226,6 +230,32 @@ class _StrawberryCall:
 
         return convert_arguments(raw, self.definition.arguments, scalar_registry=self.scalars,
                                  config=self.config, info=info)
+
+    def call_level(self, raw: dict[str, Any], info: Any, sources: list[Any]) -> list[Any] | None:
+        """The resolver's values for every source at once, from its form for a whole
+        level (``batch``: called as ``batch(sources, **kwargs)``, it gives one value per
+        source); None when it has none or its arguments differ per source (then
+        ``call_each``)."""
+        batch = self.batch
+        if batch is None or not self.self_param or self.extra:
+            return None
+        sinfo = self.info_class(_raw_info=info, _field=self.definition)
+        try:
+            kwargs = self.kwargs(raw, sinfo)
+        except Exception as err:  # noqa: BLE001 - the same error for every item
+            return [err] * len(sources)
+        if not all(_immutable(v) for v in kwargs.values()):
+            return None
+        if self.info_name is not None:
+            kwargs[self.info_name] = sinfo
+        try:
+            values: list[Any] = batch(sources, **kwargs)
+            if len(values) != len(sources):
+                raise TypeError(f"{self.definition.name}'s per-level resolver gave {len(values)} "
+                                f"values for {len(sources)} objects")
+        except Exception as err:  # noqa: BLE001 - a field error for every item
+            return [err] * len(sources)
+        return values
 
     def call_each(self, raw: dict[str, Any], info: Any, sources: list[Any],
                   append: Callable[[Any], None]) -> None:
