@@ -78,7 +78,7 @@ class KeyPerson:
     categories: list[KeyPersonCategory]
     reasons: list[ReturnReason] = strawberry.field(metadata={"list_size": 7})
 
-    @strawberry.field
+    @strawberry.field(metadata={"reads": ("Person.name",)})
     def name(self, info: Info) -> str | None:
         loader = info.context.loaders.records("HealthCode", "idNumber", forward=False)
         return then(loader.later(self.idNumber), lambda rs: rs[0].get("name") if rs else None)
@@ -120,7 +120,7 @@ class ContactsQuery:
     @strawberry.field(description="Everyone whose checkpoint passes, community gate entries or venue "
                                   "scans in the last `days` days fall within `window` minutes of the "
                                   "person's at the same place; `hops: 2` adds their contacts.",
-                      metadata={"cost": 300, "cost_per": {"hops": 1000},
+                      metadata={"cost": 300, "cost_per": {"hops": 1000}, "reads": "*",
                                 "int_ranges": {"hops": (1, 2), "window": (1, MAX_WINDOW)}})
     async def closeContacts(self, info: Info, idNumber: str, days: int = 14,
                             window: Annotated[int, strawberry.argument(

@@ -100,36 +100,37 @@ class Enrollment:
 class Person:
     idNumber: str
 
-    @strawberry.field
+    @strawberry.field(metadata={"reads": ()})
     @per_level(lambda people, info: loads(people, _own_code(info), "idNumber", _name))
     def name(self, info: Info) -> str | None:
         return then(_own_code(info).later(self.idNumber), _name)
 
-    @strawberry.field
+    @strawberry.field(metadata={"reads": ()})
     @per_level(lambda people, info: loads(people, _own_code(info), "idNumber", _phone))
     def phone(self, info: Info) -> str | None:
         return then(_own_code(info).later(self.idNumber), _phone)
 
-    @strawberry.field
+    @strawberry.field(metadata={"reads": ()})
     def birthDate(self) -> dt.date | None:
         return birth_date_of(self.idNumber)
 
-    @strawberry.field(description="The current code; a visitor's comes from their province's hub.")
+    @strawberry.field(description="The current code; a visitor's comes from their province's hub.",
+                      metadata={"reads": ()})
     @per_level(lambda people, info: loads(people, _by_person(info, "HealthCode"), "idNumber", health_code))
     def healthCode(self, info: Info) -> HealthCode | None:
         return then(_by_person(info, "HealthCode").later(self.idNumber), health_code)
 
-    @strawberry.field
+    @strawberry.field(metadata={"reads": ()})
     @per_level(lambda people, info: loads(people, _by_person(info, "Residence"), "idNumber", _residence))
     def residence(self, info: Info) -> Residence | None:
         return then(_by_person(info, "Residence").later(self.idNumber), _residence)
 
-    @strawberry.field(metadata={"list_size": 3})
+    @strawberry.field(metadata={"reads": (), "list_size": 3})
     @per_level(lambda people, info: loads(people, _by_person(info, "Employment"), "idNumber", _employments))
     def employments(self, info: Info) -> list[Employment]:
         return then(_by_person(info, "Employment").later(self.idNumber), _employments)
 
-    @strawberry.field
+    @strawberry.field(metadata={"reads": ()})
     async def enrollment(self, info: Info) -> Enrollment | None:
         loaders = info.context.loaders
         pupil = first(await loaders.records("Student", "idNumber").load(self.idNumber))
@@ -141,32 +142,34 @@ class Person:
                          staffRole=member.get("role"))
         return None
 
-    @strawberry.field(description="Checkpoint passes in the last `days` days.", metadata={"list_size": 10})
+    @strawberry.field(description="Checkpoint passes in the last `days` days.", metadata={"reads": (), "list_size": 10})
     @per_level(lambda people, info, days=14: loads(
         people, _since(info, "CheckpointPass", days), "idNumber", _passes))
     def checkpointPasses(self, info: Info, days: int = 14) -> list[CheckpointPass]:
         return then(_since(info, "CheckpointPass", days).later(self.idNumber), _passes)
 
     @strawberry.field(description="Community gate entries in the last `days` days.",
-                      metadata={"list_size": 20})
+                      metadata={"reads": (), "list_size": 20})
     @per_level(lambda people, info, days=14: loads(
         people, _since(info, "CommunityEntry", days), "idNumber", _entries))
     def communityEntries(self, info: Info, days: int = 14) -> list[CommunityEntry]:
         return then(_since(info, "CommunityEntry", days).later(self.idNumber), _entries)
 
-    @strawberry.field(description="Fever-clinic visits in the last `days` days.", metadata={"list_size": 3})
+    @strawberry.field(description="Fever-clinic visits in the last `days` days.",
+                      metadata={"reads": (), "list_size": 3})
     @per_level(lambda people, info, days=14: loads(
         people, _since(info, "ClinicVisit", days), "idNumber", _visits))
     def clinicVisits(self, info: Info, days: int = 14) -> list[ClinicVisit]:
         return then(_since(info, "ClinicVisit", days).later(self.idNumber), _visits)
 
-    @strawberry.field(description="The latest arrival from abroad, if any.")
+    @strawberry.field(description="The latest arrival from abroad, if any.",
+                      metadata={"reads": ("Arrival.kind",)})
     @per_level(lambda people, info: loads(people, _by_person(info, "Arrival"), "idNumber", _latest_abroad))
     def overseasArrival(self, info: Info) -> Arrival | None:
         return then(_by_person(info, "Arrival").later(self.idNumber), _latest_abroad)
 
     @strawberry.field(description="Every recorded arrival (abroad or another province).",
-                      metadata={"list_size": 3})
+                      metadata={"reads": (), "list_size": 3})
     @per_level(lambda people, info: loads(people, _by_person(info, "Arrival"), "idNumber", _arrivals))
     def arrivals(self, info: Info) -> list[Arrival]:
         return then(_by_person(info, "Arrival").later(self.idNumber), _arrivals)

@@ -126,7 +126,7 @@ class PersonVenues:
                                   "time order: checkpoint passes, community gate entries, venue scans, "
                                   "fever-clinic visits and arrivals. Each kind appears only where this "
                                   "department may read that list of the person's.",
-                      metadata={"list_size": 60})
+                      metadata={"list_size": 60, "reads": "*"})
     async def trail(self, info: Info, days: int = 14) -> list[TrailEvent]:
         return await trail_of(info, self.idNumber, days)
 

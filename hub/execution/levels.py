@@ -76,7 +76,13 @@ class _Run(_Completion):
         for batch in batches:
             work.extend(self._resolve(field, batch, pending, slots, loads) for field in batch.fields)
         if loads and pending:
-            _, done = await asyncio.gather(_settle_loads(loads), _settle(pending))
+            # Coroutines of this level may ask the same loaders: their loads and these
+            # go to the loaders' DataLoader queues in the same tick, and so share
+            # their batches, as they would under graphql-core.
+            futures = [load.loader.load(load.key) for _raws, _i, load in loads]
+            done = await _settle(pending + futures)
+            for (raws, i, load), value in zip(loads, done[len(pending):]):
+                raws[i] = load.outcome(value)
         elif loads:
             await _settle_loads(loads)
         elif pending:

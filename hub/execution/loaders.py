@@ -34,7 +34,7 @@ from hub.errors import BadInput, SourceUnavailable
 from .batcher import Batcher
 from .sources import SourceSet
 
-__all__ = ["MAX_BATCH", "WHOLE_VIEW", "Batcher", "Loaders", "Reads", "first"]
+__all__ = ["MAX_BATCH", "WHOLE_VIEW", "Batcher", "Loaders", "Reads", "Selection", "first"]
 
 #: Keys per request: IN lists stay well inside every database's limit on
 #: bound parameters (SQLite's is 32,766); bigger batches become several.
@@ -52,6 +52,18 @@ class Reads(Protocol):
     def rows_for(self, connector: str, view: str) -> Where: ...
 
 
+class Selection:
+    """What a document selects, as "Type.field" (hub.execution.documents.fields_read,
+    with what the selected fields' resolvers read besides: their ``reads``), and
+    every "Type.field" of the schema (a column serving none of these is kept)."""
+
+    __slots__ = ("fields", "schema_fields")
+
+    def __init__(self, fields: frozenset[str], schema_fields: frozenset[str]) -> None:
+        self.fields = fields
+        self.schema_fields = schema_fields
+
+
 class Loaders:
     def __init__(self, sources: SourceSet, reads: Reads, rows: Counter[str] | None = None,
                  failed: dict[str, SourceUnavailable] | None = None) -> None:
@@ -62,6 +74,29 @@ class Loaders:
         self.rows: Counter[str] = rows if rows is not None else Counter()
         #: connector -> its first failure in this request (shared by a request's loaders).
         self.failed: dict[str, SourceUnavailable] = failed if failed is not None else {}
+        #: What the request's document selects (``select``); None: every granted column.
+        self._selected: Selection | None = None
+
+    def select(self, selection: Selection | None) -> None:
+        """Fetch only the columns ``selection`` needs (before the first load)."""
+        self._selected = selection
+
+    def columns(self, name: str, view: str) -> frozenset[str]:
+        """The columns of ``view`` to fetch from connector ``name``: those granted, less
+        those serving a GraphQL field the request's document does not select. Kept
+        whatever the selection: the view's keys (``always``) and order, and every
+        column serving no field of the schema (hidden join keys, the private fields
+        resolvers read, e.g. ``Residence.communityId``)."""
+        granted = self.reads.columns_for(name, view)
+        selection = self._selected
+        if selection is None:
+            return granted
+        v = self.sources[name].views[view]
+        keep = v.always | {v.order}
+        out = frozenset(c for c in granted
+                        if c in keep or (g := v.graph_field(c)) is None or g in selection.fields
+                        or g not in selection.schema_fields)
+        return out
 
     async def _ask(self, name: str, ask: Any) -> Any:
         """``ask()`` of source ``name``, unless it already failed in this request."""
@@ -94,7 +129,7 @@ class Loaders:
         return loader
 
     def _one(self, name: str, view: str, key: str, where: Where) -> Any:
-        fields = self.reads.columns_for(name, view)
+        fields = self.columns(name, view)
         full_where = where + self.reads.rows_for(name, view)
         sources = self.sources
 
@@ -157,7 +192,7 @@ class Loaders:
         if loader is None:
             name = self.sources.home(view)
             sources = self.sources
-            fields = self.reads.columns_for(name, view)
+            fields = self.columns(name, view)
             full_where = where + self.reads.rows_for(name, view)
 
             async def batch(parents: Sequence[Any]) -> list[Page]:

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from graphql import DocumentNode, ExecutionResult
+from graphql import DocumentNode, ExecutionResult, GraphQLObjectType, GraphQLSchema
 
 from connectors.peer.wire import HOPS, hops_from
 from hub.access.admission import Admission
@@ -16,7 +16,7 @@ from hub.access.admission import Admission
 from .context import RequestContext
 from .cursors import Cursors, cursor_key
 from .executor import execute
-from .loaders import Loaders
+from .loaders import Loaders, Selection
 from .sources import SourceSet
 
 
@@ -66,8 +66,13 @@ class Runner:
         return self._cursor_key[1]
 
     async def run(self, context: RequestContext, document: DocumentNode,
-                  variables: dict[str, Any] | None, operation_name: str | None) -> ExecutionResult:
+                  variables: dict[str, Any] | None, operation_name: str | None,
+                  fields: frozenset[str] | None = None) -> ExecutionResult:
+        """Execute ``document``; with ``fields`` (the "Type.field" it selects:
+        ``Document.fields``), the loaders fetch only the columns these need."""
         assert context.admission is not None
+        if fields is not None:
+            context.loaders.select(selection(context.admission.grant.full, fields))
         # Level by level (hub/execution/executor.py): graphql-core's answer,
         # without a coroutine per field of every list item.
         # The audit entry's persons: those whose records the answer holds.
@@ -79,3 +84,48 @@ class Runner:
                                  watch=context.watch())
         finally:
             HOPS.reset(hops)
+
+
+#: id(schema) -> (the schema, every "Type.field" of it, what each field's resolver
+#: reads of the records: strawberry metadata ``reads``, or, for a resolver that
+#: does not say, every field of its own type).
+_FACTS: dict[int, tuple[GraphQLSchema, frozenset[str], dict[str, tuple[str, ...]]]] = {}
+
+
+def selection(schema: GraphQLSchema, fields: frozenset[str]) -> Selection | None:
+    """What a document selecting ``fields`` of ``schema`` needs fetched; None (every
+    granted column) when one of them reads records as it finds them (``reads = "*"``:
+    a search over events, a trail).
+
+    A field with a resolver may read anything of its object (``School.districtName``
+    reads its ``district``), so selecting it keeps every column of its type, unless
+    its metadata says what it reads (``reads``: "Type.field" names; ``()``: nothing
+    but its object's keys)."""
+    facts = _FACTS.get(id(schema))
+    if facts is None or facts[0] is not schema:
+        if len(_FACTS) > 64:
+            _FACTS.clear()
+        facts = _FACTS[id(schema)] = (schema, *_facts(schema))
+    _, every_field, reads = facts
+    implied = [r for f in fields if f in reads for r in reads[f]]
+    if "*" in implied:
+        return None
+    return Selection(fields | frozenset(implied) if implied else fields, every_field)
+
+
+def _facts(schema: GraphQLSchema) -> tuple[frozenset[str], dict[str, tuple[str, ...]]]:
+    every: set[str] = set()
+    reads: dict[str, tuple[str, ...]] = {}
+    for type_ in schema.type_map.values():
+        if not isinstance(type_, GraphQLObjectType) or type_.name.startswith("__"):
+            continue
+        own = tuple(f"{type_.name}.{n}" for n in type_.fields)
+        every.update(own)
+        for name, field in type_.fields.items():
+            definition = (field.extensions or {}).get("strawberry-definition")
+            said = (getattr(definition, "metadata", None) or {}).get("reads")
+            if said is not None:
+                reads[f"{type_.name}.{name}"] = (said,) if isinstance(said, str) else tuple(said)
+            elif getattr(definition, "base_resolver", None) is not None:
+                reads[f"{type_.name}.{name}"] = own
+    return frozenset(every), reads

@@ -215,7 +215,7 @@ class GraphQLEndpoint:
         try:
             async with asyncio.timeout(limits.deadline_seconds):
                 result = await self.runner.run(ex.context, doc.node, params.variables,
-                                               params.operation_name)
+                                               params.operation_name, doc.fields)
         except TimeoutError:
             raise DeadlineExceeded(
                 f"the request ran past its {limits.deadline_seconds:g} s deadline and was cut; ask "
