@@ -18,6 +18,7 @@ granted column: the same answers show that no column a resolver reads was left o
 from __future__ import annotations
 
 from collections import Counter
+from contextvars import ContextVar
 from typing import Any
 
 import pytest
@@ -28,7 +29,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import nodes, queries
 
-from hub.access.tokens import DEFAULT_PURPOSES
+from hub.access.tokens import DEFAULT_PURPOSES, verify_token
 from hub.execution.documents import fields_read
 from hub.execution.executor import execute
 from hub.execution.runner import selection
@@ -37,9 +38,65 @@ from tests.test_executor import assert_same
 from tests.test_policy_fuzz import CASES, SCALARS
 from tests.test_policy_fuzz import _department as department_schema
 
+#: Set in the executions compared: the statements they send are counted.
+COUNTING: ContextVar[bool] = ContextVar("counting", default=False)
+
 pytestmark = pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
 
 
+
+
+class Both:
+    """One department's executions both ways, counting the statements each sends."""
+
+    def __init__(self, client: Any, identity: Any, purpose: str) -> None:
+        self.client = client
+        self.hub = client.app.state.hub
+        self.identity = identity
+        self.purpose = purpose
+        self.statements: Counter[str] = Counter()
+        for connector in self.hub.sources.values():
+            connector.observers.append(self._observe)
+
+    def _observe(self, connector: Any, _stmt: Any, _rows: int) -> None:
+        if COUNTING.get():  # these executions, not the hub's own probes meanwhile
+            self.statements[connector.name] += 1
+
+    def run(self, document: Any, variables: dict[str, Any] | None = None
+            ) -> tuple[ExecutionResult, ExecutionResult, Counter[str], Counter[str]]:
+        """(graphql-core's answer, the level path's, the statements of each)."""
+        hub, identity, purpose, statements = self.hub, self.identity, self.purpose, self.statements
+
+        async def go() -> tuple[ExecutionResult, ExecutionResult, Counter[str], Counter[str]]:
+            admission = hub.access.admit(identity, purpose)
+            ref_context = hub.runner.context(admission)
+            COUNTING.set(True)
+            statements.clear()
+            ref = graphql_execute(admission.schema, document, context_value=ref_context,
+                                  variable_values=variables)
+            if is_awaitable(ref):
+                ref = await ref
+            assert isinstance(ref, ExecutionResult)
+            generic = Counter(statements)
+            my_context = hub.runner.context(hub.access.admit(identity, purpose))
+            my_context.now = ref_context.now  # the same "last 14 days"
+            # Only the columns the document needs (Runner.run with Document.fields).
+            full = admission.grant.full
+            my_context.loaders.select(selection(full, fields_read(full, document)))
+            statements.clear()
+            mine = await execute(admission.schema, document, context_value=my_context,
+                                 variable_values=variables)
+            return ref, mine, generic, Counter(statements)
+
+        out: tuple[ExecutionResult, ExecutionResult, Counter[str], Counter[str]] = self.client.portal.call(go)
+        return out
+
+
+def _no_more_statements(ref: ExecutionResult, generic: Counter[str], level: Counter[str], query: str) -> None:
+    if ref.errors:  # graphql-core cancels what a failed non-null field's siblings had left
+        return
+    more = {name: (n, generic[name]) for name, n in level.items() if n > generic[name]}
+    assert not more, (query, more)
 
 
 @pytest.mark.parametrize(("dept", "purpose"), CASES)
@@ -47,14 +104,8 @@ def test_generated_queries_agree_on_both_paths(client: Any, config: Any, token: 
                                                samples: dict[str, Any], dept: str, purpose: str) -> None:
     if not speaks_graphql(dept, purpose):  # national: nothing to ask over GraphQL
         return
-    from hub.access.tokens import verify_token
-
-    hub = client.app.state.hub
     schema, headers = department_schema(client, token, samples, dept, purpose)
-    identity = verify_token(headers["Authorization"].split()[1], config.secret)
-    statements: Counter[str] = Counter()
-    for connector in hub.sources.values():
-        connector.observers.append(lambda c, _stmt, _rows: statements.update([c.name]))
+    both = Both(client, verify_token(headers["Authorization"].split()[1], config.secret), purpose)
     ids = st.sampled_from([str(v) for v in samples.values() if not isinstance(v, dict)]).map(nodes.String)
     # Real ids and ID numbers where strings are asked, so that look-ups find someone.
     scalars = {**SCALARS, "ID": ids, "String": st.one_of(ids, st.text(max_size=8).map(nodes.String))}
@@ -66,33 +117,27 @@ def test_generated_queries_agree_on_both_paths(client: Any, config: Any, token: 
         query = _paging_defaults(query)
         document = parse(query)
         assume(not validate(schema, document))  # a required argument was dropped
-
-        async def go() -> tuple[ExecutionResult, ExecutionResult, Counter[str], Counter[str]]:
-            admission = hub.access.admit(identity, purpose)
-            ref_context = hub.runner.context(admission)
-            statements.clear()
-            ref = graphql_execute(admission.schema, document, context_value=ref_context)
-            if is_awaitable(ref):
-                ref = await ref
-            assert isinstance(ref, ExecutionResult)
-            generic = Counter(statements)
-            my_context = hub.runner.context(hub.access.admit(identity, purpose))
-            my_context.now = ref_context.now  # the same "last 14 days"
-            # Only the columns the document needs (Runner.run with Document.fields).
-            full = admission.grant.full
-            my_context.loaders.select(selection(full, fields_read(full, document)))
-            statements.clear()
-            mine = await execute(admission.schema, document, context_value=my_context)
-            return ref, mine, generic, Counter(statements)
-
-        ref, mine, generic, level = client.portal.call(go)
+        ref, mine, generic, level = both.run(document)
         assert_same(ref, mine)
-        if ref.errors:  # graphql-core cancels what a failed non-null field's siblings had left
-            return
-        more = {name: (n, generic[name]) for name, n in level.items() if n > generic[name]}
-        assert not more, (query, more)
+        _no_more_statements(ref, generic, level, query)
 
     run()
+
+
+def test_the_statements_are_counted_and_fewer_on_the_level_path(client: Any, config: Any, token: Any,
+                                                                samples: dict[str, Any]) -> None:
+    """The comparison above counts something: the school query, both ways, sends
+    statements, and the level path sends the generic path's batches or fewer."""
+    query = """query($id: ID!) { school(id: $id) { name students(first: 40) { edges { node {
+      name healthCode { color } clinicVisits { time } checkpointPasses { time }
+      overseasArrival { fromPlace } enrollment { grade } } } } } }"""
+    both = Both(client, verify_token(token("health"), config.secret), DEFAULT_PURPOSES["health"][0])
+    ref, mine, generic, level = both.run(parse(query), {"id": samples["school_id"]})
+    assert ref.errors is None and ref.data is not None
+    assert_same(ref, mine)
+    assert generic["healthcode"] >= 1 and generic["school"] >= 2, generic
+    assert level["healthcode"] >= 1 and level["school"] >= 2, level
+    _no_more_statements(ref, generic, level, query)
 
 
 #: Arguments dropped from generated queries (their defaults apply), so that most
