@@ -38,8 +38,9 @@ from tests.test_executor import assert_same
 from tests.test_policy_fuzz import CASES, SCALARS
 from tests.test_policy_fuzz import _department as department_schema
 
-#: Set in the executions compared: the statements they send are counted.
-COUNTING: ContextVar[bool] = ContextVar("counting", default=False)
+#: Set to a new object for each execution compared: the statements sent in its
+#: context are its own (a task an earlier one left running carries an older one).
+COUNTING: ContextVar[object | None] = ContextVar("counting", default=None)
 
 pytestmark = pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
 
@@ -55,11 +56,13 @@ class Both:
         self.identity = identity
         self.purpose = purpose
         self.statements: Counter[str] = Counter()
+        self.phase: object | None = None
         for connector in self.hub.sources.values():
             connector.observers.append(self._observe)
 
     def _observe(self, connector: Any, _stmt: Any, _rows: int) -> None:
-        if COUNTING.get():  # these executions, not the hub's own probes meanwhile
+        # This execution's, not the hub's own probes nor what an earlier one left running.
+        if COUNTING.get() is self.phase and self.phase is not None:
             self.statements[connector.name] += 1
 
     def run(self, document: Any, variables: dict[str, Any] | None = None
@@ -70,7 +73,8 @@ class Both:
         async def go() -> tuple[ExecutionResult, ExecutionResult, Counter[str], Counter[str]]:
             admission = hub.access.admit(identity, purpose)
             ref_context = hub.runner.context(admission)
-            COUNTING.set(True)
+            self.phase = object()
+            COUNTING.set(self.phase)
             statements.clear()
             ref = graphql_execute(admission.schema, document, context_value=ref_context,
                                   variable_values=variables)
@@ -83,6 +87,8 @@ class Both:
             # Only the columns the document needs (Runner.run with Document.fields).
             full = admission.grant.full
             my_context.loaders.select(selection(full, fields_read(full, document)))
+            self.phase = object()
+            COUNTING.set(self.phase)
             statements.clear()
             mine = await execute(admission.schema, document, context_value=my_context,
                                  variable_values=variables)
