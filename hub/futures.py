@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
+from operator import attrgetter
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["Load", "Settling", "loads", "per_level", "then"]
+__all__ = ["Load", "LoadEach", "Settling", "loads", "per_level", "then"]
 
 
 class Settling(Protocol):
@@ -95,16 +96,52 @@ def then(future: asyncio.Future[Any] | Load, fn: Callable[[Any], T]) -> Any:
     return out
 
 
-def loads(objects: Iterable[Any], loader: Settling, key: str, fn: Callable[[Any], Any]) -> list[Load]:
-    """``fn`` of what ``loader`` gives for each object's ``key`` attribute: one
-    :class:`Load` per object, sharing the loader and the function."""
-    fns = (fn,)
-    return [Load(loader, getattr(o, key), fns) for o in objects]
+class LoadEach:
+    """``fn`` of what ``loader`` gives for each of ``keys``: the loads of one field
+    over a whole level, as one object (what a per-level resolver returns)."""
+
+    __slots__ = ("fn", "keys", "loader")
+
+    def __init__(self, loader: Settling, keys: list[Any], fn: Callable[[Any], Any]) -> None:
+        self.loader = loader
+        self.keys = keys
+        self.fn = fn
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def outcome(self, value: Any) -> Any:
+        """``fn(value)``; an exception (the value, or one ``fn`` raises) passed on."""
+        if isinstance(value, Exception):
+            return value
+        try:
+            return self.fn(value)
+        except Exception as err:  # noqa: BLE001 - the field's error for this object
+            return err
+
+    def fill(self, out: list[Any], values: Mapping[Any, Any]) -> None:
+        """``out[i]`` = the outcome for ``keys[i]``, given the loader's ``values`` by key."""
+        fn = self.fn
+        for i, k in enumerate(self.keys):
+            v = values[k]
+            if isinstance(v, Exception):
+                out[i] = v
+                continue
+            try:
+                out[i] = fn(v)
+            except Exception as err:  # noqa: BLE001
+                out[i] = err
 
 
-def per_level(batch: Callable[..., list[Any]]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def loads(objects: Iterable[Any], loader: Settling, key: str, fn: Callable[[Any], Any]) -> LoadEach:
+    """``fn`` of what ``loader`` gives for each object's ``key`` attribute."""
+    return LoadEach(loader, list(map(attrgetter(key), objects)), fn)
+
+
+def per_level(batch: Callable[..., list[Any] | LoadEach]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A resolver's form for a whole level: ``batch(objects, **arguments)`` gives the
-    values ``resolver(o, **arguments)`` would give for each of ``objects``, in order.
+    values ``resolver(o, **arguments)`` would give for each of ``objects``, in order
+    (a list, or a :class:`LoadEach`: one value per object, settled with the level).
 
     The level-by-level executor calls it once per field and level instead of the
     resolver once per object (hub/execution/strawberry_paths.py); graphql-core, and

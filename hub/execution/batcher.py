@@ -23,13 +23,8 @@ from hub.futures import Load
 __all__ = ["Batcher"]
 
 
-class _Settled:
-    """A value (or the exception failing its key) settled without a future."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
+#: What the cache gives for a key it does not hold.
+_MISSING: Any = object()
 
 
 class _Asked:
@@ -42,8 +37,9 @@ class _Asked:
 
 
 class _Cache(dict[Any, Any]):
-    """A Batcher's cache: key -> a DataLoader future, a ``_Settled`` value, or the
-    ``_Asked`` batch settling it. DataLoader reads it with ``get`` (which must give
+    """A Batcher's cache: key -> a DataLoader future, the ``_Asked`` batch settling
+    it, or its value (or the exception failing it) settled without a future: a
+    value is never a future or an ``_Asked`` (records, pages). DataLoader reads it with ``get`` (which must give
     a future: one is made, once, for a value settled without one) and writes it
     with ``[]=``, ``pop`` and ``in`` (``cache_map``, aiodataloader's own hook)."""
 
@@ -52,9 +48,11 @@ class _Cache(dict[Any, Any]):
         self.loop = loop
 
     def get(self, key: Any, default: Any = None) -> Any:
-        held = dict.get(self, key)
-        if held is None or isinstance(held, asyncio.Future):
-            return held if held is not None else default
+        held = dict.get(self, key, _MISSING)
+        if held is _MISSING:
+            return default
+        if isinstance(held, asyncio.Future):
+            return held
         future = self.loop.create_future()
         if isinstance(held, _Asked):
             def done(batch: asyncio.Future[dict[Any, Any]]) -> None:
@@ -69,7 +67,7 @@ class _Cache(dict[Any, Any]):
 
             held.batch.add_done_callback(done)
         else:
-            _set(future, held.value)
+            _set(future, held)
             self[key] = future
         return future
 
@@ -91,7 +89,7 @@ class Batcher(DataLoader[Any, Any]):
     def prime(self, key: Any, value: Any) -> Batcher:
         """aiodataloader's ``prime`` (a key already held keeps its value), without a future."""
         if key not in self._held:
-            self._held[key] = _Settled(value)
+            self._held[key] = value
         return self
 
     def later(self, key: Any) -> Load:
@@ -108,13 +106,15 @@ class Batcher(DataLoader[Any, Any]):
         missing: list[Any] = []
         waiting: list[tuple[Any, Any, bool]] = []
         for k in keys:
-            h = dict.get(held, k)
-            if h is None:
+            h = dict.get(held, k, _MISSING)
+            if h is _MISSING:
                 missing.append(k)
-            elif type(h) is _Settled:
-                out[k] = h.value
+            elif type(h) is list:  # records: the common case
+                out[k] = h
             elif isinstance(h, _Asked):
                 waiting.append((k, h.batch, True))
+            elif not isinstance(h, asyncio.Future):
+                out[k] = h
             elif h.done() and not h.cancelled():
                 out[k] = h.exception() or h.result()
             else:
@@ -157,6 +157,6 @@ class Batcher(DataLoader[Any, Any]):
         answer = dict(zip(keys, values))
         for k, v in answer.items():
             if dict.get(held, k) is asked:
-                held[k] = _Settled(v)
+                held[k] = v
         batch.set_result(answer)
         return answer

@@ -24,7 +24,7 @@ from graphql import GraphQLObjectType
 from hub.execution.complete import _Completion
 from hub.execution.fields import _DEFAULT, _TYPENAME_FIELD, _Batch, _Field, _Work
 from hub.execution.strawberry_paths import _ATTR, _CALL_DEFAULT, _STRAWBERRY
-from hub.futures import Load
+from hub.futures import Load, LoadEach
 
 __all__ = ["_Run"]
 
@@ -72,17 +72,22 @@ class _Run(_Completion):
         work: list[_Work] = []
         pending: list[Any] = []
         slots: list[tuple[list[Any], int]] = []
-        loads: list[tuple[list[Any], int, Load]] = []
+        loads: list[tuple[list[Any], int, Any]] = []  # (raws, slot, Load), or (raws, -1, LoadEach)
         for batch in batches:
             work.extend(self._resolve(field, batch, pending, slots, loads) for field in batch.fields)
         if loads and pending:
             # Coroutines of this level may ask the same loaders: their loads and these
             # go to the loaders' DataLoader queues in the same tick, and so share
             # their batches, as they would under graphql-core.
-            futures = [load.loader.load(load.key) for _raws, _i, load in loads]
+            futures = [load.loader.load(k) for _raws, i, load in loads
+                       for k in (load.keys if i < 0 else (load.key,))]
             done = await _settle(pending + futures)
-            for (raws, i, load), value in zip(loads, done[len(pending):]):
-                raws[i] = load.outcome(value)
+            values = iter(done[len(pending):])
+            for raws, i, load in loads:
+                if i >= 0:
+                    raws[i] = load.outcome(next(values))
+                else:
+                    raws[:] = [load.outcome(next(values)) for _k in load.keys]
         elif loads:
             await _settle_loads(loads)
         elif pending:
@@ -115,7 +120,7 @@ class _Run(_Completion):
         return out
 
     def _resolve(self, field: _Field, batch: _Batch, pending: list[Any],
-                 slots: list[tuple[list[Any], int]], loads: list[tuple[list[Any], int, Load]]) -> _Work:
+                 slots: list[tuple[list[Any], int]], loads: list[tuple[list[Any], int, Any]]) -> _Work:
         mode = field.mode
         sources = batch.sources
         if mode == _TYPENAME_FIELD or mode < 0:
@@ -154,6 +159,12 @@ class _Run(_Completion):
                 level = sb.call_level(args, info, sources) if sb.batch is not None else None
                 if level is None:
                     sb.call_each(args, info, sources, append)
+                elif type(level) is LoadEach:  # settled with the level, slots filled then
+                    raws = [None] * len(sources)
+                    loads.append((raws, -1, level))
+                    work = _Work(field, batch, raws, info)
+                    work.late = True
+                    return work
                 else:
                     raws = level
             elif mode == _DEFAULT:
@@ -197,16 +208,19 @@ class _Run(_Completion):
         return work
 
 
-async def _settle_loads(loads: list[tuple[list[Any], int, Load]]) -> None:
-    """Each load's outcome into its slot: each loader asked once, for the distinct
-    keys of the whole level, the loaders concurrently (one source's failure fails
-    only its own loads)."""
+async def _settle_loads(loads: list[tuple[list[Any], int, Any]]) -> None:
+    """Each load's outcome into its slot (a ``LoadEach``'s into every slot of its
+    field): each loader asked once, for the distinct keys of the whole level, the
+    loaders concurrently (one source's failure fails only its own loads)."""
     keys: dict[Any, dict[Any, None]] = {}
-    for _raws, _i, load in loads:
+    for _raws, i, load in loads:
         wanted = keys.get(load.loader)
         if wanted is None:
             wanted = keys[load.loader] = {}
-        wanted[load.key] = None
+        if i < 0:
+            wanted.update(dict.fromkeys(load.keys))
+        else:
+            wanted[load.key] = None
     if len(keys) == 1:
         [(loader, wanted)] = keys.items()
         settled: dict[Any, Any] = {loader: await loader.settle(wanted)}
@@ -219,7 +233,12 @@ async def _settle_loads(loads: list[tuple[list[Any], int, Load]]) -> None:
         if isinstance(values, BaseException):
             if not isinstance(values, Exception):
                 raise values
-            raws[i] = values
+            if i < 0:
+                raws[:] = [values] * len(raws)
+            else:
+                raws[i] = values
+        elif i < 0:
+            load.fill(raws, values)
         else:
             raws[i] = load.outcome(values[load.key])
 

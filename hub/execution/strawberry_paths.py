@@ -231,11 +231,12 @@ class _StrawberryCall:
         return convert_arguments(raw, self.definition.arguments, scalar_registry=self.scalars,
                                  config=self.config, info=info)
 
-    def call_level(self, raw: dict[str, Any], info: Any, sources: list[Any]) -> list[Any] | None:
+    def call_level(self, raw: dict[str, Any], info: Any, sources: list[Any]) -> Any:
         """The resolver's values for every source at once, from its form for a whole
         level (``batch``: called as ``batch(sources, **kwargs)``, it gives one value per
         source); None when it has none or its arguments differ per source (then
-        ``call_each``)."""
+        ``call_each``). The values are a list, or what stands for one (``hub.futures.LoadEach``,
+        one value per source)."""
         batch = self.batch
         if batch is None or not self.self_param or self.extra:
             return None
@@ -249,7 +250,7 @@ class _StrawberryCall:
         if self.info_name is not None:
             kwargs[self.info_name] = sinfo
         try:
-            values: list[Any] = batch(sources, **kwargs)
+            values = batch(sources, **kwargs)
             if len(values) != len(sources):
                 raise TypeError(f"{self.definition.name}'s per-level resolver gave {len(values)} "
                                 f"values for {len(sources)} objects")
