@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.schema import Column
 
@@ -38,7 +38,11 @@ def table(view: View) -> Any:
 
 
 def key_in(view: View, name: str, values: Iterable[Any]) -> ColumnElement[bool]:
-    return column(view, name).in_([view.encode(name, v) for v in values])
+    """``name IN (values)``: one expanding parameter holding the list, so that SQLAlchemy
+    does not coerce each of a batch's 500 keys as a literal of its own."""
+    col = column(view, name)
+    return col.in_(bindparam(f"{name}_in", [view.encode(name, v) for v in values], expanding=True,
+                             type_=col.type, unique=True))
 
 
 def clause(view: View, where: Iterable[Condition]) -> ColumnElement[bool] | None:
