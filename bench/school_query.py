@@ -859,18 +859,18 @@ def write_profile(args: argparse.Namespace, case: dict[str, Any], split: dict[st
         "",
         "Reading it:",
         "",
-        f"- The time goes to executing GraphQL, not to the sources: {', '.join(top)} lead; "
-        f"asyncio + graphql-core + strawberry + aiodataloader + the schema's resolvers take "
-        f"{engine / per:.0%} of the self time, while SQLAlchemy, aiosqlite, waiting for "
-        f"SQLite and the connectors' decoding take {data_side / per:.0%}.",
+        f"- {', '.join(top)} lead; asyncio + graphql-core + strawberry + aiodataloader + the "
+        f"schema's resolvers take {engine / per:.0%} of the self time, while SQLAlchemy, "
+        f"aiosqlite, waiting for SQLite and the connectors' decoding take {data_side / per:.0%}.",
         f"- graphql-core alone, over an answer already in memory, takes "
         f"{split['floor']['sync'] / base:.1f}x the hand-written answer with plain resolvers "
         f"and {split['floor']['futures'] / base:.1f}x with a future per cross-source field. "
-        f"graphql-core's executor cannot reach <= {TARGET:g}x on this query even with "
-        f"synchronous resolvers; the "
-        f"futures (one per pupil and field, each awaited and completed separately) are the "
-        f"part the hub can remove: fetch the page's cross-source fields in one step when the "
-        f"page resolves (look ahead at the selection) so Person's fields resolve synchronously.",
+        f"The hub's executor makes no future per pupil and field (each level's loads are "
+        f"settled at once, hub/execution/batcher.py, and Person's fields resolve a level at a "
+        f"time, hub.futures.per_level), so the plain-resolver figure is its floor: completing "
+        f"the answer object by object, as graphql-core does, cannot reach <= {TARGET:g}x on "
+        f"this query; that needs the answer built from a compiled plan, which the hub does "
+        f"not have yet.",
     ]
     lines += ["", "Top functions by self time:", "", "| function | per answer | share |",
               "| --- | ---: | ---: |"]
