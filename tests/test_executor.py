@@ -906,3 +906,27 @@ def test_the_hubs_schema_agrees(client: Any, config: Any, token: Any, samples: d
     if department == "industry":
         nodes = [e["node"] for e in ref.data["enterprise"]["employees"]["edges"]]
         assert nodes and all("*" in n["idNumber"] for n in nodes)
+
+
+def test_enum_members_and_times_are_classified_once_per_class() -> None:
+    """Whether a value is awaitable is decided once per class, enums and times included
+    (an enum's class carries its metaclass's __getattr__, its members do not); a class
+    whose instances may answer differently (a __getattr__ of its own) is asked each time."""
+    import datetime as dt
+
+    from hub.execution.complete import _NOT_AWAITABLE, _Completion
+
+    class Shade(enum.Enum):
+        DARK = "DARK"
+
+    class Proxy:
+        def __getattr__(self, name: str) -> Any:
+            raise AttributeError(name)
+
+    completion = _Completion.__new__(_Completion)
+    completion._awaitable_types = dict(_NOT_AWAITABLE)
+    assert completion._classify(Shade.DARK) is False
+    assert completion._awaitable_types.get(Shade) is False
+    assert completion._awaitable_types.get(dt.datetime) is False
+    assert completion._classify(Proxy()) is False
+    assert Proxy not in completion._awaitable_types

@@ -22,7 +22,9 @@ differently per instance.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
+from decimal import Decimal
 from types import CoroutineType, GeneratorType
 from typing import Any
 
@@ -43,7 +45,8 @@ from hub.execution.fields import _TYPENAME_FIELD, _Batch, _Work
 from hub.execution.nulls import _Nulls
 
 _NOT_AWAITABLE: dict[type, bool] = dict.fromkeys(
-    (str, int, float, bool, type(None), list, tuple, dict, set, frozenset, bytes), False)
+    (str, int, float, bool, type(None), list, tuple, dict, set, frozenset, bytes,
+     dt.datetime, dt.date, dt.time, dt.timedelta, Decimal), False)
 
 
 class _Completion(_Nulls):
@@ -60,8 +63,11 @@ class _Completion(_Nulls):
 
     def _classify(self, value: Any) -> bool:
         cls = type(value)
-        if cls is GeneratorType or hasattr(cls, "__getattr__") or (hasattr(cls, "__getattribute__") \
-                and cls.__getattribute__ is not object.__getattribute__):  # type: ignore[comparison-overlap]
+        # What an instance's attribute look-up may do differently per instance: a
+        # __getattr__ or __getattribute__ of its class's own (not its metaclass's: an
+        # enum's class has EnumType's __getattr__, its members do not).
+        if cls is GeneratorType or any("__getattr__" in vars(k) or "__getattribute__" in vars(k)
+                                       for k in cls.__mro__ if k is not object):
             return is_awaitable(value)
         verdict = issubclass(cls, CoroutineType) or hasattr(cls, "__await__")
         self._awaitable_types[cls] = verdict
