@@ -15,6 +15,7 @@ from hub.access.admission import Admission
 
 from .context import RequestContext
 from .cursors import Cursors, cursor_key
+from .documents import Prepared
 from .executor import execute
 from .loaders import Loaders
 from .sources import SourceSet
@@ -66,7 +67,10 @@ class Runner:
         return self._cursor_key[1]
 
     async def run(self, context: RequestContext, document: DocumentNode,
-                  variables: dict[str, Any] | None, operation_name: str | None) -> ExecutionResult:
+                  variables: dict[str, Any] | None, operation_name: str | None,
+                  prepared: Prepared | None = None) -> ExecutionResult:
+        """``prepared``: the operation planned and its variables coerced
+        (documents.Documents.prepare), else the executor builds them."""
         assert context.admission is not None
         # Level by level (hub/execution/executor.py): graphql-core's answer,
         # without a coroutine per field of every list item.
@@ -76,6 +80,6 @@ class Runner:
         try:
             return await execute(context.admission.schema, document, context_value=context,
                                  variable_values=variables, operation_name=operation_name,
-                                 watch=context.watch())
+                                 watch=context.watch(), prepared=prepared)
         finally:
             HOPS.reset(hops)
