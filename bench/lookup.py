@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import re
@@ -43,6 +44,7 @@ from bench._common import city_persons, ensure_city, machine_block, update_secti
 REPO = Path(__file__).resolve().parent.parent
 TARGET = 0.8  # hub / bare Starlette on stdlib sqlite3 (the fastest driver)
 GRAPHQL = "query($id: String!){ healthCode(idNumber: $id) { color updatedAt } }"
+PERSISTED = REPO / "schema" / "persisted" / "health-code-color.graphql"
 UVICORN_FLAGS = ["--workers", "1", "--log-level", "warning", "--no-access-log"]
 UVICORN_CMD = "uvicorn --factory APP --host 127.0.0.1 --port N " + " ".join(UVICORN_FLAGS)
 
@@ -293,6 +295,7 @@ def opened_text(opened: dict[str, float]) -> str:
 
 
 LABELS = {"hub": "hub (GraphQL)",
+          "hub-persisted": "hub, the persisted query by its hash",
           "hub-noaudit": "hub, audit discarded (bench only)",
           "bare": "bare Starlette, the hub's connector (SQLAlchemy + aiosqlite)",
           "sqlite3": "bare Starlette, stdlib sqlite3 (the fastest driver: the baseline)"}
@@ -315,6 +318,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                    "Authorization": f"Bearer {token}", "X-Purpose": "mutual-recognition"}
     bare_headers = {"Content-Type": "application/json", "Accept": "application/json"}
     hub_bodies = [json.dumps({"query": GRAPHQL, "variables": {"id": i}}) for i in ids]
+    key = hashlib.sha256(PERSISTED.read_text(encoding="utf-8").strip().encode("utf-8")).hexdigest()
+    persisted_bodies = [json.dumps({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": key}},
+                                    "variables": {"idNumber": i}}) for i in ids]
     bare_bodies = [json.dumps({"idNumber": i}) for i in ids]
 
     factories = {"hub": "bench.bare_app:create_hub_app",
@@ -332,12 +338,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             server.wait_ready("/healthz" if name.startswith("hub") else f"/code?idNumber={ids[0]}")
         # Same answers from all, for every ID number used.
         mismatches = 0
-        for i, hb, bb in zip(ids, hub_bodies, bare_bodies):
+        for i, hb, pb, bb in zip(ids, hub_bodies, persisted_bodies, bare_bodies):
             answers = []
             for name, server in servers.items():
                 if name.startswith("hub"):
-                    h = httpx.post(server.url + "/graphql", content=hb, headers=hub_headers, timeout=10).json()
-                    answers.append(None if h.get("errors") else h["data"]["healthCode"])
+                    for body in ((hb, pb) if name == "hub" else (hb,)):
+                        h = httpx.post(server.url + "/graphql", content=body, headers=hub_headers,
+                                       timeout=10).json()
+                        answers.append(None if h.get("errors") else h["data"]["healthCode"])
                 else:
                     answers.append(httpx.post(server.url + "/code", content=bb, headers=bare_headers,
                                               timeout=10).json()["healthCode"])
@@ -350,6 +358,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         targets: dict[str, Target] = {
             name: ((s.url + "/graphql", hub_headers, hub_bodies) if name.startswith("hub")
                    else (s.url + "/code", bare_headers, bare_bodies)) for name, s in servers.items()}
+        # The same hub, asked by the persisted query's hash (loaded in its own runs).
+        targets = {"hub": targets["hub"],
+                   "hub-persisted": (servers["hub"].url + "/graphql", hub_headers, persisted_bodies),
+                   **{k: v for k, v in targets.items() if k != "hub"}}
         load = Load(targets, args.connections, args.python_load)
         print(f"load: {load.tool}; {len(ids)} ID numbers; {args.rounds} rounds of {args.duration:g}s each")
         q0 = metric(servers["hub"].url, "hub_source_queries_total", "healthcode")
@@ -364,16 +376,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     stats = summary(results)
     hub_rps, bare_rps, ref_rps = stats["hub"]["rps"], stats["bare"]["rps"], stats["sqlite3"]["rps"]
     ratio = hub_rps / ref_rps
+    persisted_rps = stats["hub-persisted"]["rps"]
     # The warm-ups are hub requests too: per request over all of them.
-    sent = stats["hub"]["requests"] + sum(r["warmup_requests"] for r in results["hub"])
+    sent = sum(stats[n]["requests"] + sum(r["warmup_requests"] for r in results[n])
+               for n in ("hub", "hub-persisted"))
     statements_per_request = statements / sent if sent else 0.0
     total = time.perf_counter() - started
     figures: dict[str, Any] = {"persons": args.persons, "stats": stats, "ratio": ratio,
+                               "ratio_persisted": persisted_rps / ref_rps,
                                "ratio_bare": hub_rps / bare_rps, "opened": opened,
                                "mismatches": mismatches, "tool": load.tool}
     if "hub-noaudit" in stats:
         figures["audit"] = hub_rps / stats["hub-noaudit"]["rps"]
-    print(f"hub {hub_rps:,.0f} req/s, sqlite3 {ref_rps:,.0f} req/s: ratio {ratio:.2f}x "
+    print(f"hub {hub_rps:,.0f} req/s (persisted {persisted_rps:,.0f}), sqlite3 {ref_rps:,.0f} req/s: "
+          f"ratio {ratio:.2f}x (persisted {persisted_rps / ref_rps:.2f}x) "
           f"(target >= {TARGET:g}x); connections opened under load: {opened_text(opened)}; {total:.0f}s")
     if args.section is None:
         return figures
@@ -393,13 +409,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"rotated, the same for all; all servers stay up throughout, only one is loaded at "
             f"a time; 2 cores: the load generator takes one, the server the other; script took {total:.0f}s",
             f"- hub request: POST /graphql `{GRAPHQL}` with a bearer token (department "
-            f"`province`); bare request: POST /code `{{\"idNumber\": ...}}`, no auth, "
+            f"`province`); hub (persisted): the same hub asked by the hash of "
+            f"`schema/persisted/{PERSISTED.name}` alone (`persistedQuery` extension, no text); "
+            f"bare request: POST /code `{{\"idNumber\": ...}}`, no auth, "
             f"fields {{color, updatedAt}} converted as the hub does",
         ]),
         "",
         *table(results, LABELS),
         "",
-        f"- **hub / bare stdlib sqlite3 = {ratio:.2f}x** (target >= {TARGET:g}x: {verdict}); hub / bare on "
+        f"- **hub / bare stdlib sqlite3 = {ratio:.2f}x** (target >= {TARGET:g}x: {verdict}); asked by "
+        f"the persisted query's hash: {persisted_rps / ref_rps:.2f}x; hub / bare on "
         f"the hub's own connector = {hub_rps / bare_rps:.2f}x. What the hub adds to the look-up (token "
         f"check, policy admission, parse cache, execution, the audit entry written before the answer, "
         f"the GraphQL JSON envelope) costs {1000 / hub_rps - 1000 / ref_rps:.2f} ms per request on top "

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
@@ -45,7 +46,7 @@ from graphql import (
     get_named_type,
     visit,
 )
-from graphql.execution.values import get_argument_values, get_variable_values
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
 from hub.errors import BadCursor, BadInput
 
@@ -67,6 +68,8 @@ MAX_DAYS = 90
 MAX_INT_ID = 2**63 - 1
 #: Characters of an identifier or a filter's text.
 MAX_TEXT = 128
+#: What no identifier or text may hold: the C0 controls and DEL.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _shown(value: object) -> str:
@@ -130,7 +133,7 @@ def check_text(name: str, value: str, limit: int = MAX_TEXT) -> str:
     if len(value) > limit:
         raise BadInput(f"{name} must be at most {limit} characters (got {len(value):,})",
                        argument=name)
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if _CONTROL.search(value) is not None:
         raise BadInput(f"{name} must not hold control characters (such as NUL or a line break)",
                        argument=name)
     return value
@@ -168,7 +171,8 @@ _BY_TYPE: dict[str, Callable[[str, Any], Any]] = {
 
 def check_document(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None,
                    variables: Mapping[str, Any] | None,
-                   plans: MutableMapping[Any, Any] | None = None) -> None:
+                   plans: MutableMapping[Any, Any] | None = None, *,
+                   coerced: VariableValues | None = None) -> None:
     """BadInput for the first argument of a valid ``document`` whose value is out
     of its kind's range (variables included), before anything runs. Values that
     do not coerce are left to execution, which reports them as BAD_INPUT.
@@ -176,15 +180,20 @@ def check_document(schema: GraphQLSchema, document: DocumentNode, operation_name
     Which fields of the document take arguments, and what their metadata says,
     depends on the document alone: with ``plans`` (the cached document's,
     documents.Document.plans) it is found once and each request checks only
-    the values."""
-    op = next((d for d in document.definitions if isinstance(d, OperationDefinitionNode)
-               and (operation_name is None or (d.name is not None and d.name.value == operation_name))),
-              None)
-    if op is None:
-        return
-    coerced = get_variable_values(schema, op.variable_definitions or (), dict(variables or {}))
-    if isinstance(coerced, list):  # a variable of the wrong type: execution says which
-        return
+    the values.
+
+    ``coerced``: the variables already coerced against the operation
+    (documents.Prepared, the same the executor runs with), not coerced again."""
+    if coerced is None:
+        op = next((d for d in document.definitions if isinstance(d, OperationDefinitionNode)
+                   and (operation_name is None or (d.name is not None
+                                                   and d.name.value == operation_name))), None)
+        if op is None:
+            return
+        found = get_variable_values(schema, op.variable_definitions or (), dict(variables or {}))
+        if isinstance(found, list):  # a variable of the wrong type: execution says which
+            return
+        coerced = found
     key = ("arguments", id(schema))
     fields: list[_Argued] | None = plans.get(key) if plans is not None else None
     if fields is None:

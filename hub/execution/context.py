@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,26 @@ PERSON_RECORDS: dict[str, str] = {}
 def person_record(type_name: str, attribute: str = "idNumber") -> None:
     """Make every object of ``type_name`` in an answer touch the person ``attribute`` names."""
     PERSON_RECORDS[type_name] = attribute
+
+
+class _Watch(Mapping[str, Callable[[list[Any]], None]]):
+    """:data:`PERSON_RECORDS` as callbacks adding the persons of objects to ``touched``."""
+
+    __slots__ = ("_touched",)
+
+    def __init__(self, touched: set[str]) -> None:
+        self._touched = touched
+
+    def __getitem__(self, name: str) -> Callable[[list[Any]], None]:
+        attribute = PERSON_RECORDS[name]
+        touched = self._touched
+        return lambda objects: touched.update(getattr(o, attribute) for o in objects)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(PERSON_RECORDS)
+
+    def __len__(self) -> int:
+        return len(PERSON_RECORDS)
 
 
 @dataclass
@@ -83,15 +103,11 @@ class RequestContext:
         shown by a field that lists ID numbers (an audit entry's persons)."""
         self.touched.update(id_numbers)
 
-    def watch(self) -> dict[str, Callable[[list[Any]], None]]:
+    def watch(self) -> Mapping[str, Callable[[list[Any]], None]]:
         """For the executor: per person-record type, what to do with the objects
-        of it the answer holds (touch their persons)."""
-        touched = self.touched
-
-        def toucher(attribute: str) -> Callable[[list[Any]], None]:
-            return lambda objects: touched.update(getattr(o, attribute) for o in objects)
-
-        return {name: toucher(attribute) for name, attribute in PERSON_RECORDS.items()}
+        of it the answer holds (touch their persons); made when a type is met,
+        not for every type at every request."""
+        return _Watch(self.touched)
 
     async def person_in_scope(self, id_number: str) -> bool:
         """Whether a scoped department may see this person (unscoped: always).

@@ -5,19 +5,29 @@ specified rules and the grant's own rule (``Grant.validation``), which refuses
 with ``FORBIDDEN`` whatever the department may not read. The result, with the
 ``Type.field`` set the document reads (for the audit trail), is kept in a
 bounded least-recently-used cache keyed by the grant and the text.
+
+A cached document's operation is planned once too (:meth:`Documents.prepare`):
+what graphql-core's ``Executor.build`` works out from the document alone (the
+operation to run, its fragments) is kept in the document's ``plans``, so a
+document asked again (a persisted query: the province's ``healthCode``
+look-up) is neither parsed, validated nor planned again: each request only
+coerces its variables, once, for the argument checks and the executor alike.
+``Documents.counts`` counts the parses, validations and plans made.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
     DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
     GraphQLError,
     GraphQLSchema,
+    OperationDefinitionNode,
     TypeInfo,
     TypeInfoVisitor,
     Visitor,
@@ -26,6 +36,8 @@ from graphql import (
     validate,
     visit,
 )
+from graphql.execution import Executor
+from graphql.execution.values import VariableValues, get_variable_values
 
 from hub.access.admission import Grant
 from hub.access.policy import structural
@@ -48,6 +60,34 @@ class Document:
     plans: dict[Any, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
+@dataclass(frozen=True)
+class Planned:
+    """One operation of a valid document as graphql-core's ``Executor.build``
+    found it: the operation and the document's fragments (the same for every
+    request asking for that operation name)."""
+
+    operation: OperationDefinitionNode
+    fragment_definitions: dict[str, FragmentDefinitionNode]
+    fragments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A request's operation, ready to run (executor.execute's ``prepared``):
+    the plan, and the request's variables coerced (once) against it."""
+
+    planned: Planned
+    variables: VariableValues
+
+    @property
+    def operation(self) -> OperationDefinitionNode:
+        return self.planned.operation
+
+
+#: ``Executor.build``'s own default (the executor calls it with no other).
+MAX_COERCION_ERRORS = 50
+
+
 class Documents:
     """Parse and validation results by (grant, query text): bounded, least recently used."""
 
@@ -55,6 +95,31 @@ class Documents:
         self.size = size
         self.max_tokens = max_tokens
         self._items: OrderedDict[tuple[Any, str], Document] = OrderedDict()
+        #: Work done, by kind: "parse", "validate", "plan" (what a cached document is spared).
+        self.counts: Counter[str] = Counter()
+
+    def prepare(self, doc: Document, schema: GraphQLSchema, operation_name: str | None,
+                variables: dict[str, Any] | None) -> Prepared | None:
+        """``doc``'s operation ``operation_name`` with ``variables`` coerced, planned
+        once per schema and name; None when graphql-core would refuse to run it
+        (no such operation, or variables that do not coerce): the caller then
+        takes the path that reports it, as it would without a plan."""
+        assert doc.node is not None
+        key = ("operation", id(schema), operation_name)
+        planned: Planned | None = doc.plans.get(key)
+        if planned is None:
+            built = Executor.build(schema, doc.node, None, None, variables, operation_name)
+            if isinstance(built, list):
+                return None
+            self.counts["plan"] += 1
+            planned = Planned(built.operation, built.fragment_definitions, built.fragments)
+            doc.plans[key] = planned
+            return Prepared(planned, built.variable_values)
+        coerced = get_variable_values(schema, planned.operation.variable_definitions or (),
+                                      variables or {}, max_errors=MAX_COERCION_ERRORS)
+        if isinstance(coerced, list):
+            return None
+        return Prepared(planned, coerced)
 
     def get(self, grant: Grant, query: str) -> Document:
         key = (grant.key, query)
@@ -62,6 +127,7 @@ class Documents:
         if doc is not None:
             self._items.move_to_end(key)
             return doc
+        self.counts["parse"] += 1
         try:
             node = parse(query, max_tokens=self.max_tokens)
         except GraphQLError as err:
@@ -71,6 +137,7 @@ class Documents:
                                    extensions={"code": "TOKEN_LIMIT", "limit": self.max_tokens})
             doc = Document(None, (err,))
         else:
+            self.counts["validate"] += 1
             rules = (*specified_rules, grant.validation)
             errors = validate(grant.full, node, rules, hide_suggestions=True)
             if errors:

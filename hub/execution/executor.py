@@ -44,12 +44,22 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from graphql import DocumentNode, ExecutionResult, GraphQLObjectType, GraphQLSchema, OperationType
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLObjectType,
+    GraphQLSchema,
+    OperationType,
+    assert_valid_schema,
+    default_field_resolver,
+    default_type_resolver,
+)
 from graphql import execute as _graphql_execute
 from graphql.execution import Executor
 from graphql.execution.collect_fields import collect_fields
 from graphql.pyutils import is_awaitable
 
+from hub.execution.documents import Prepared
 from hub.execution.levels import _Run
 
 __all__ = ["execute"]
@@ -64,6 +74,7 @@ async def execute(
     operation_name: str | None = None,
     root_value: Any = None,
     watch: Mapping[str, Callable[[list[Any]], None]] | None = None,
+    prepared: Prepared | None = None,
 ) -> ExecutionResult:
     """Execute a query level by level; the same ExecutionResult as ``graphql.execute``.
 
@@ -71,13 +82,25 @@ async def execute(
     that type the answer holds (the audit trail's persons, ``RequestContext.watch``):
     once the run is over, leaving out objects an error nulled (level by level,
     and when delegated to graphql-core: mutations).
+
+    ``prepared`` (documents.Documents.prepare): the operation ``operation_name``
+    of ``document`` as ``Executor.build`` found it, with ``variable_values``
+    already coerced: the executor is made from it, not built again.
     """
     watch = watch or {}
     if schema.get_directive("defer") or schema.get_directive("stream"):
         return await _delegate(schema, document, context_value, variable_values,
                                operation_name, root_value, watch)
-    built = Executor.build(schema, document, root_value, context_value, variable_values,
-                           operation_name)
+    built: list[Any] | Executor[Any]
+    if prepared is not None:
+        assert_valid_schema(schema)  # as build does (cached on the schema)
+        plan = prepared.planned
+        built = Executor(schema, plan.fragment_definitions, plan.fragments, root_value,
+                         context_value, plan.operation, prepared.variables,
+                         default_field_resolver, default_type_resolver, default_field_resolver)
+    else:
+        built = Executor.build(schema, document, root_value, context_value, variable_values,
+                               operation_name)
     if isinstance(built, list):  # no such operation, or the variables do not coerce
         return ExecutionResult(None, errors=built)
     operation = built.operation

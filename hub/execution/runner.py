@@ -15,6 +15,7 @@ from hub.access.admission import Admission
 
 from .context import RequestContext
 from .cursors import Cursors, cursor_key
+from .documents import Prepared
 from .executor import execute
 from .loaders import Loaders, Selection
 from .sources import SourceSet
@@ -67,9 +68,12 @@ class Runner:
 
     async def run(self, context: RequestContext, document: DocumentNode,
                   variables: dict[str, Any] | None, operation_name: str | None,
+                  prepared: Prepared | None = None,
                   fields: frozenset[str] | None = None) -> ExecutionResult:
-        """Execute ``document``; with ``fields`` (the "Type.field" it selects:
-        ``Document.fields``), the loaders fetch only the columns these need."""
+        """``prepared``: the operation planned and its variables coerced
+        (documents.Documents.prepare), else the executor builds them. With ``fields``
+        (the "Type.field" the document selects: ``Document.fields``), the loaders fetch
+        only the columns these need."""
         assert context.admission is not None
         if fields is not None:
             context.loaders.select(selection(context.admission.grant.full, fields))
@@ -81,7 +85,7 @@ class Runner:
         try:
             return await execute(context.admission.schema, document, context_value=context,
                                  variable_values=variables, operation_name=operation_name,
-                                 watch=context.watch())
+                                 watch=context.watch(), prepared=prepared)
         finally:
             HOPS.reset(hops)
 

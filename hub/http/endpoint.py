@@ -4,7 +4,8 @@ A request's path through the hub is the shape of ``GraphQLEndpoint.__call__``:
 
     authenticate (the bearer token)  -> hub.access
     -> admit (purpose, scope, the department's grant)
-    -> validate (parsed and validated once per grant, then cached)
+    -> validate (parsed, validated and planned once per grant, then cached)
+    -> price -> check arguments (the variables coerced once, for these and the executor)
     -> execute (loaders bound to the admission, the level executor)
     -> audit (the entry is durable before the answer leaves)
 
@@ -76,6 +77,9 @@ from .request import (
 
 log = logging.getLogger("hub.http")
 
+#: Where a cached document keeps its metrics label (PersistedQueries.label of its text).
+_LABEL = ("label",)
+
 #: Refusals by policy, identity or price (the rest of the failures are errors).
 _REFUSED = (Forbidden, Unauthenticated, RateLimited, AliasLimit, CostLimit, DepthLimit,
             DirectiveLimit, HeaderTooLarge, PayloadTooLarge, TokenLimit)
@@ -96,6 +100,13 @@ class GraphQLEndpoint:
         #: Per client address, before the token is checked (nothing unauthenticated costs much).
         self.address_limiter = address_limiter
         self.documents = Documents(max_tokens=self.limits.tokens)
+        #: Run a cached document from its plan (Documents.prepare): its operation
+        #: found once, the variables coerced once per request. False: every
+        #: request is coerced twice and its executor built as graphql-core's
+        #: ``execute`` does (the reference the tests compare the plans with).
+        self.plans = True
+        #: ``limits.for_department`` by department, for the limits in force.
+        self._department_limits: tuple[Limits, dict[str, Limits]] = (self.limits, {})
 
     async def __call__(self, request: Request) -> Response:
         if request.method == "GET" and wants_html(request) and "query" not in request.query_params:
@@ -103,6 +114,7 @@ class GraphQLEndpoint:
         started = time.perf_counter()
         ex = Exchange(purpose=request.headers.get("x-purpose"), request_id=current_id(request))
         media = media_type(request)
+        document: Document | None = None
         try:
             if media is None:
                 raise NotAcceptable(f"cannot answer in any media type the Accept header lists; "
@@ -133,6 +145,11 @@ class GraphQLEndpoint:
         ex.status = response.status_code
         ex.seconds = time.perf_counter() - started
         ex.client = request.client.host if request.client else None
+        label = document.plans.get(_LABEL) if document is not None else None
+        if label is None:
+            label = self.persisted.label(ex.query)
+            if document is not None and document.node is not None:
+                document.plans[_LABEL] = label
         seq: int | None = None
         try:
             seq = await self.audit.record(ex.entry())
@@ -145,10 +162,20 @@ class GraphQLEndpoint:
                 await self._link(ex, seq)
         note(request, department=ex.identity.department if ex.identity else None,
              operation=operation_name(ex.operation), outcome=ex.outcome, code=ex.code(), audit_entry=seq)
-        self.metrics.observe_request(self.persisted.label(ex.query), ex.outcome, ex.seconds,
+        self.metrics.observe_request(label, ex.outcome, ex.seconds,
                                      code=ex.error.code if ex.error is not None else "",
                                      cost=ex.extra.get("cost"))
         return response
+
+    def _limits_for(self, department: str) -> Limits:
+        """``self.limits.for_department(department)``, worked out once per department."""
+        limits, known = self._department_limits
+        if limits is not self.limits:  # replaced: start again
+            limits, known = self._department_limits = (self.limits, {})
+        found = known.get(department)
+        if found is None:
+            found = known[department] = limits.for_department(department)
+        return found
 
     async def _widening(self, ex: Exchange) -> Widening | None:
         """The emergency grant in force for this token holder and purpose (break-glass)."""
@@ -202,7 +229,7 @@ class GraphQLEndpoint:
         if request.method == "GET" and op is not None and op.operation != OperationType.QUERY:
             raise MethodNotAllowed("only queries may be sent with GET; POST mutations")
         assert ex.identity is not None
-        limits = self.limits.for_department(ex.identity.department)
+        limits = self._limits_for(ex.identity.department)
         # The price, before any source runs (hub.execution.price).
         grant = ex.context.admission.grant
         cost = price(grant.schema, doc.node, params.operation_name, params.variables,
@@ -210,12 +237,16 @@ class GraphQLEndpoint:
         self.metrics.observe_cost(cost.cost)
         ex.extra["cost"] = cost.cost
         enforce(cost, limits, limits.list_size)
+        # The operation as planned, its variables coerced (None: not planned, see prepare).
+        prepared = (self.documents.prepare(doc, grant.schema, params.operation_name, params.variables)
+                    if self.plans else None)
         # Every argument within its kind's range, before any source runs (hub.execution.arguments).
-        check_document(grant.schema, doc.node, params.operation_name, params.variables, doc.plans)
+        check_document(grant.schema, doc.node, params.operation_name, params.variables, doc.plans,
+                       coerced=prepared.variables if prepared is not None else None)
         try:
             async with asyncio.timeout(limits.deadline_seconds):
                 result = await self.runner.run(ex.context, doc.node, params.variables,
-                                               params.operation_name, doc.fields)
+                                               params.operation_name, prepared, doc.fields)
         except TimeoutError:
             raise DeadlineExceeded(
                 f"the request ran past its {limits.deadline_seconds:g} s deadline and was cut; ask "

@@ -151,6 +151,16 @@ class Metrics:
         self.registry.register(self._connections)
         self._operations: set[str] = set()
         self._max_cost: dict[str, int] = {}
+        #: Labelled series by their labels, looked up once (``labels`` takes a lock
+        #: and checks the names at every call): per request and per statement.
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def operation_label(self, name: str | None) -> str:
         """``name`` (a persisted query's name or ``doc:HASH``) while fewer than
@@ -173,20 +183,21 @@ class Metrics:
         """One answered request; ``code``: the error it was answered with (a hub code, never
         client text); ``cost``: its price, when it got that far."""
         label = self.operation_label(operation)
-        self.requests.labels(label, outcome).inc()
-        self.latency.labels(label).observe(seconds)
+        self._child(self.requests, label, outcome).inc()
+        self._child(self.latency, label).observe(seconds)
         if code:
-            self.errors.labels(code).inc()
+            self._child(self.errors, code).inc()
         if cost is not None and cost > self._max_cost.get(label, -1):  # the highest so far
             self._max_cost[label] = cost
             self.operation_cost.labels(label).set(cost)
 
     def observe_statement(self, connector: Any, _stmt: Any, rows: int) -> None:
-        self.source_queries.labels(connector.name).inc()
-        self.source_rows.labels(connector.name).inc(rows)
+        name = connector.name
+        self._child(self.source_queries, name).inc()
+        self._child(self.source_rows, name).inc(rows)
         started = self._started()
         if started is not None:
-            self.source_latency.labels(connector.name).observe(max(time.time_ns() - started, 0) / 1e9)
+            self._child(self.source_latency, name).observe(max(time.time_ns() - started, 0) / 1e9)
 
     def watch_circuit(self, connector: str, state: Callable[[], float]) -> None:
         """``hub_source_circuit_state{connector}`` read from ``state()`` at each scrape."""
