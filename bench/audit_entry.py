@@ -200,7 +200,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "a group is one entry",
             "- stores: a fresh SQLite file (WAL, synchronous=NORMAL, the appender's thread)"
             + (", a fresh PostgreSQL database on 127.0.0.1:5432 (asyncpg, the async engine)" if args.pg else
-               " (PostgreSQL skipped: `--no-pg`)") + "; both grow through the run",
+               " (PostgreSQL skipped: `--no-pg`)") + f"; each filled first with {args.prefill:,} person "
+            f"rows (entries of {FILL_PERSONS:,} persons, a day of school pages), then growing through "
+            "the run; person rows before/after the runs: "
+            + ", ".join(f"{s} {a:,}/{b:,}" for s, (a, b) in figures["rows"].items()),
             f"- {args.runs} runs after {args.warmup} warm-up runs, interleaved (every size on every store in "
             f"each round, the order reversed every other round); the script took {seconds:.0f}s",
             "- between entries a SQLite checkpoint running beside the appends (hub/audit/appender.py) "

@@ -39,6 +39,8 @@ log = logging.getLogger("hub.audit.trail")
 #: (asyncpg sends each as one value).
 PERSONS_UNNEST = ("INSERT INTO audit_person (id_number, seq) "
                   "SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:seqs AS bigint[]))")
+#: The first SQLite whose JSON functions (``PERSONS_FROM_LOG``) are always built in.
+JSON_BUILT_IN = (3, 38, 0)
 #: Most entries written in one transaction.
 GROUP_MAX = 256
 #: Seconds past its deadline a request waits for a database overrunning its timeout.
@@ -220,7 +222,7 @@ class GroupWriter:
                 pairs = sorted((p, s) for s, people in persons for p in people)  # one entry: one pass
                 await conn.execute(text(PERSONS_UNNEST), {"ids": [p for p, _ in pairs],
                                                           "seqs": [s for _, s in pairs]})
-            elif persons and conn.dialect.name == "sqlite":
+            elif persons and conn.dialect.name == "sqlite" and sqlite3.sqlite_version_info >= JSON_BUILT_IN:
                 await conn.execute(text(PERSONS_FROM_LOG), {"first": seq, "last": seq + len(entries) - 1})
             elif persons:
                 await conn.execute(insert(audit_person), [{"id_number": p, "seq": s}
