@@ -15,7 +15,9 @@ In order, each writing its own section (the scripts stay usable alone):
    bench/peer is absent), the school query against hand-written asyncpg (<= 1.5x);
 4. the ``sizes`` section: look-up latency (p50/p99 under 16 clients, req/s) and the
    school query's median at each of ``--sizes`` persons (cities generated into
-   /tmp/hub-bench-<N> when missing: 1,000,000 takes ~5 min and ~1.7 GB).
+   /tmp/hub-bench-<N> when missing: 1,000,000 takes ~5 min and ~1.7 GB);
+5. ``bench.audit_entry``: one audit entry of 1, 500, 991 and 2,700 persons through the
+   endpoint's path on SQLite and PostgreSQL (the 991-person entry: <= 2 ms).
 
 ``--quick``: a smoke run of a few minutes (10,000 persons, short runs, one round).
 Targets are benchmarks, not tests: only ratios measured in the same run are quoted.
@@ -29,7 +31,7 @@ import sys
 import time
 from typing import Any
 
-from bench import lookup, pg, school_query
+from bench import audit_entry, lookup, pg, school_query
 from bench._common import machine_block, ms, update_section
 
 
@@ -95,6 +97,10 @@ def run(args: argparse.Namespace) -> None:
                 section=None))),
         }
     write_sizes(args, figures, time.perf_counter() - started)
+    print("== one audit entry by its persons", flush=True)
+    audit_entry.run(_args(audit_entry.parser(), [
+        *seed, *(["--runs", "20", "--warmup", "3", "--prefill", "100000"] if quick else []),
+        *([] if args.pg else ["--no-pg"])]))
     print(f"bench.all done in {time.perf_counter() - started:.0f}s")
 
 

@@ -11,31 +11,44 @@ connection: the event loop hands it over once per group and waits once.
 The transaction is the same as the engine's (writer.py's ``_write`` on other
 stores): ``BEGIN IMMEDIATE`` takes the file's write lock first, so writers in
 other processes queue as they do for the head row; the head advances and is
-read in one statement (``UPDATE ... RETURNING``, SQLite 3.35); entries and
-persons are one ``executemany`` each; the head's hash last. A wait for the
+read in one statement (``UPDATE ... RETURNING``, SQLite 3.35); the entries
+are one ``executemany``, their persons one statement reading the entries' own
+JSON lists (``PERSONS_FROM_LOG``; an ``executemany`` where SQLite has no JSON
+functions); the head's hash last. A wait for the
 lock ends at the group's deadline (the busy timeout), raising
 ``sqlite3.OperationalError("database is locked")``, which ``store.describe``
 names as the engine's errors are named. WAL and ``synchronous=NORMAL`` as on
-the engine's connections: a committed entry survives the process being killed.
+the engine's connections: a committed entry survives the process being killed;
+checkpoints run beside the appends, not inside their commits (``SqliteAppender``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy.engine import URL
 
 from hub.state.tables import audit_log, audit_person
 
+log = logging.getLogger("hub.audit.trail")
+
 #: The earliest SQLite with ``RETURNING``.
 RETURNING = (3, 35, 0)
 
-#: Rows to insert for a group, made once the head is known: (log rows, person rows).
-Build = Callable[[int, str], tuple[list[dict[str, Any]], list[dict[str, Any]]]]
+#: Rows to insert for a group, made once the head is known: (log rows, each entry's
+#: sequence number and persons, for those with persons).
+Build = Callable[[int, str], tuple[list[dict[str, Any]], list[tuple[int, list[str]]]]]
+
+#: The audit_person rows of the entries ``:first`` to ``:last``, made by SQLite from
+#: their audit_log.persons (the JSON list the hash covers) in key order: one statement
+#: for a group however many persons it has, no row made in Python.
+PERSONS_FROM_LOG = ("INSERT INTO audit_person (id_number, seq) SELECT p.value, l.seq FROM audit_log AS l, "
+                    "json_each(l.persons) AS p WHERE l.seq BETWEEN :first AND :last ORDER BY 1, 2")
 
 
 def usable(url: URL) -> bool:
@@ -46,14 +59,38 @@ def usable(url: URL) -> bool:
             and not url.query)
 
 
+#: Rows written after which a checkpoint is started beside the appends (about one WAL
+#: page each where the person index is big, as SQLite's own automatic checkpoint counts).
+CHECKPOINT_ROWS = 1000
+#: The appender's own automatic checkpoint, in WAL pages: only if the checkpoints beside
+#: it fell that far behind does a commit wait for one.
+AUTOCHECKPOINT_PAGES = 10_000
+
+
 class SqliteAppender:
-    """One connection on one thread, for the group writer's transactions."""
+    """One connection on one thread, for the group writer's transactions, and
+    one on another thread for checkpoints (copying the WAL back into the file).
+
+    SQLite's automatic checkpoint runs inside the COMMIT that crosses its
+    threshold: an entry of a thousand persons in a big store dirties about a
+    page each, so nearly every such commit would wait for the copy of the one
+    before. Here a ``PRAGMA wal_checkpoint(PASSIVE)`` (it never waits for, nor
+    blocks, readers and writers) runs on a thread of its own once
+    ``CHECKPOINT_ROWS`` rows were written, while the next groups commit.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-audit")
+        self._checkpointer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-audit-checkpoint")
+        self._checkpoint_con: sqlite3.Connection | None = None
+        self._checkpoint: Future[None] | None = None
+        #: Rows written since the last checkpoint was started.
+        self._unchecked = 0
         self._con: sqlite3.Connection | None = None
         self._sql: dict[tuple[str, ...], str] = {}
+        #: Whether this SQLite has json_each (``PERSONS_FROM_LOG``).
+        self._json = True
 
     async def append(self, count: int, build: Build, seconds: float) -> None:
         """Advance the head by ``count``, insert what ``build(first_seq, prev_hash)``
@@ -65,6 +102,8 @@ class SqliteAppender:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._pool, self._close)
         self._pool.shutdown(wait=True)
+        await loop.run_in_executor(self._checkpointer, self._close_checkpoints)
+        self._checkpointer.shutdown(wait=True)
 
     # -- on the thread -------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
@@ -72,6 +111,11 @@ class SqliteAppender:
             con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=NORMAL")
+            con.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
+            try:  # JSON functions: built in since SQLite 3.38, an option before
+                con.execute("SELECT value FROM json_each('[]')").fetchall()
+            except sqlite3.OperationalError:
+                self._json = False
             self._con = con
         return self._con
 
@@ -92,16 +136,38 @@ class SqliteAppender:
                                (count,)).fetchone()
             if head is None:
                 raise sqlite3.OperationalError("no such row: audit_head")
-            rows, persons = build(int(head[0]) - count + 1, str(head[1]))
+            first = int(head[0]) - count + 1
+            rows, persons = build(first, str(head[1]))
             con.executemany(self._insert(audit_log.name, tuple(rows[0])), rows)
-            if persons:
-                con.executemany(self._insert(audit_person.name, tuple(persons[0])), persons)
+            if persons and self._json:
+                con.execute(PERSONS_FROM_LOG, {"first": first, "last": first + count - 1})
+            elif persons:
+                con.executemany(self._insert(audit_person.name, ("id_number", "seq")),
+                                [{"id_number": p, "seq": seq} for seq, people in persons for p in people])
             con.execute("UPDATE audit_head SET hash = ? WHERE id = 1", (rows[-1]["hash"],))
             con.execute("COMMIT")
         except BaseException:
             if con.in_transaction:
                 con.execute("ROLLBACK")
             raise
+        self._unchecked += count + sum(len(people) for _, people in persons)
+        if self._unchecked >= CHECKPOINT_ROWS and (self._checkpoint is None or self._checkpoint.done()):
+            self._unchecked = 0
+            self._checkpoint = self._checkpointer.submit(self._run_checkpoint)
+
+    # -- on the checkpoints' thread ---------------------------------------------
+    def _run_checkpoint(self) -> None:
+        try:
+            if self._checkpoint_con is None:
+                self._checkpoint_con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+            self._checkpoint_con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as exc:  # the next one, or SQLite's own, copies what this did not
+            log.debug("audit: a checkpoint of %s did not run: %s", self.path, exc)
+
+    def _close_checkpoints(self) -> None:
+        if self._checkpoint_con is not None:
+            self._checkpoint_con.close()
+            self._checkpoint_con = None
 
     def _close(self) -> None:
         if self._con is not None:

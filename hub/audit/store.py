@@ -75,9 +75,11 @@ async def bounded_transaction(engine: AsyncEngine, seconds: float) -> AsyncItera
         try:
             async with conn.begin():
                 if conn.dialect.name == "postgresql":
-                    # The lock's first, so a wait for a lock says so.
-                    await conn.exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, ms - 50)}")
-                    await conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
+                    # The lock's shorter, so a wait for a lock says so; both in one round trip
+                    # (set_config(..., true) is SET LOCAL).
+                    await conn.exec_driver_sql(
+                        f"SELECT set_config('lock_timeout', '{max(1, ms - 50)}', true), "
+                        f"set_config('statement_timeout', '{ms}', true)")
                 yield conn
         finally:
             if sqlite:

@@ -21,20 +21,26 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.errors import AuditUnavailable
 from hub.state.tables import audit_head, audit_log, audit_person
 
-from .appender import SqliteAppender, usable
-from .chain import Entry, entry_hash, row
+from .appender import PERSONS_FROM_LOG, SqliteAppender, usable
+from .chain import Entry, entry_hash, persons_of, row
 from .store import Health, bounded_transaction, describe
 from .summaries import Summaries
 
 log = logging.getLogger("hub.audit.trail")
 
+#: PostgreSQL: a group's audit_person rows in one statement, two arrays in key order
+#: (asyncpg sends each as one value).
+PERSONS_UNNEST = ("INSERT INTO audit_person (id_number, seq) "
+                  "SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:seqs AS bigint[]))")
+#: The first SQLite whose JSON functions (``PERSONS_FROM_LOG``) are always built in.
+JSON_BUILT_IN = (3, 38, 0)
 #: Most entries written in one transaction.
 GROUP_MAX = 256
 #: Seconds past its deadline a request waits for a database overrunning its timeout.
@@ -163,15 +169,21 @@ class GroupWriter:
                     item.future.set_result(seq)
 
     def _chained(self, entries: list[Entry], seq: int, prev: str
-                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """The rows of ``entries`` from ``seq`` on, each hash chained to the one before."""
+                 ) -> tuple[list[dict[str, Any]], list[tuple[int, list[str]]]]:
+        """The rows of ``entries`` from ``seq`` on, each hash chained to the one
+        before, and each entry's persons (``chain.persons_of``) by its sequence
+        number: audit_log.persons lists the same: SQLite makes the entries' audit_person
+        rows from their rows (appender.py, ``PERSONS_FROM_LOG``), PostgreSQL from two
+        arrays (``PERSONS_UNNEST``)."""
         rows, persons = [], []
         for entry in entries:
-            values = row(entry, seq)
+            people = persons_of(entry)
+            values = row(entry, seq, people)
             values["prev_hash"] = prev
             values["hash"] = prev = entry_hash(prev, values)
             rows.append(values)
-            persons += [{"id_number": p, "seq": seq} for p in sorted(set(entry.persons))]
+            if people:
+                persons.append((seq, people))
             seq += 1
         return rows, persons
 
@@ -184,7 +196,7 @@ class GroupWriter:
         if self._appender is not None:
             first: list[int] = []
 
-            def build(seq: int, prev: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            def build(seq: int, prev: str) -> tuple[list[dict[str, Any]], list[tuple[int, list[str]]]]:
                 first[:] = [seq]
                 return self._chained(entries, seq, prev)
 
@@ -195,14 +207,25 @@ class GroupWriter:
     async def _write_engine(self, entries: list[Entry], seconds: float) -> list[int]:
         async with bounded_transaction(self._engine(), seconds) as conn:
             # Advancing the head first locks it: one writer at a time, across processes.
-            await conn.execute(update(audit_head).where(audit_head.c.id == 1)
-                               .values(seq=audit_head.c.seq + len(entries)))
-            head = (await conn.execute(select(audit_head.c.seq, audit_head.c.hash)
-                                       .where(audit_head.c.id == 1))).one()
+            advance = (update(audit_head).where(audit_head.c.id == 1)
+                       .values(seq=audit_head.c.seq + len(entries)))
+            if conn.dialect.update_returning:  # PostgreSQL, SQLite: advanced and read in one statement
+                head = (await conn.execute(advance.returning(audit_head.c.seq, audit_head.c.hash))).one()
+            else:
+                await conn.execute(advance)
+                head = (await conn.execute(select(audit_head.c.seq, audit_head.c.hash)
+                                           .where(audit_head.c.id == 1))).one()
             seq = int(head.seq) - len(entries) + 1
             rows, persons = self._chained(entries, seq, head.hash)
             await conn.execute(insert(audit_log), rows)
-            if persons:
-                await conn.execute(insert(audit_person), persons)
+            if persons and conn.dialect.name == "postgresql":
+                pairs = sorted((p, s) for s, people in persons for p in people)  # one entry: one pass
+                await conn.execute(text(PERSONS_UNNEST), {"ids": [p for p, _ in pairs],
+                                                          "seqs": [s for _, s in pairs]})
+            elif persons and conn.dialect.name == "sqlite" and sqlite3.sqlite_version_info >= JSON_BUILT_IN:
+                await conn.execute(text(PERSONS_FROM_LOG), {"first": seq, "last": seq + len(entries) - 1})
+            elif persons:
+                await conn.execute(insert(audit_person), [{"id_number": p, "seq": s}
+                                                          for s, people in persons for p in people])
             await conn.execute(update(audit_head).where(audit_head.c.id == 1).values(hash=rows[-1]["hash"]))
         return list(range(seq, seq + len(entries)))

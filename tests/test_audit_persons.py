@@ -1,0 +1,205 @@
+"""An entry's persons, however many: audit_log.persons lists each once in key
+order (the hash covers it, in the format entries were always hashed in), and
+audit_person holds exactly one row per person per entry, on every write path
+(the SQLite appender with and without JSON functions, the async engine on
+SQLite and on PostgreSQL); the appender's checkpoints copy the WAL back into
+the file beside the appends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from hub.audit.appender import CHECKPOINT_ROWS
+from hub.audit.chain import GENESIS, Entry, entry_hash, persons_of, row
+from hub.audit.trail import AuditLog
+from hub.ids import make_id_number
+from hub.state.tables import audit_log, audit_person
+
+ADMIN = "postgresql+asyncpg://root@127.0.0.1:5432/test"
+
+
+# --------------------------------------------------------------------------- the hash's format
+def test_entries_hash_as_they_always_did() -> None:
+    """Hashes made by the hub before its rows were made field by field (pinned):
+    a stored entry verifies after the change, and a changed format fails here."""
+    e = Entry("health", "sub", "epidemiological-investigation", "SchoolReopening", "ab" * 32,
+              fields=["Person.name", "HealthCode.color", "Person.name"],
+              persons=["41010519900101002X", "110101199003070011", "41010519900101002X"],
+              source_rows={"school": 3, "healthcode": 2}, latency_ms=81,
+              at="2026-12-01T10:00:00.000000+00:00", client="10.0.0.7", request_id="req-1")
+    stored = row(e, 42)
+    assert stored["persons"] == '["110101199003070011", "41010519900101002X"]'
+    assert entry_hash(GENESIS, stored) == "dee2fce5ff98f9ad5f10e897c7b87a9f177235eed2e1ebed16136674c2a703ef"
+    refusal = Entry("-", "-", "-", "-", "cd" * 32, status=401, outcome="refused", code="UNAUTHENTICATED",
+                    repeat=7, at="2026-12-01T10:00:01.000000+00:00")
+    assert entry_hash("f" * 64, row(refusal, 43)) == (
+        "b2d4bf8f9620336da64b5daac1f43e50d3abc17e73f17a295930f513ab19b75f")
+
+
+@given(st.lists(st.sampled_from([f"{i:018d}" for i in range(40)])))
+def test_persons_of_is_each_once_in_key_order(persons: list[str]) -> None:
+    assert persons_of(Entry("d", "s", "p", "o", "h", persons=persons)) == sorted(set(persons))
+
+
+# --------------------------------------------------------------------------- the stores
+def _ids(count: int, offset: int = 0) -> list[str]:
+    import datetime as dt
+
+    return [make_id_number("410105", dt.date(2010, 1, 1) + dt.timedelta(days=(offset + k) // 900),
+                           (offset + k) % 900, k % 2 == 0) for k in range(count)]
+
+
+POOL = _ids(3000)
+
+
+def _pg_ready() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+async def _pg(name: str, create: bool) -> None:
+    engine = create_async_engine(ADMIN, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+            if create:
+                await conn.execute(text(f"CREATE DATABASE {name}"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    assert _pg_ready(), "PostgreSQL must run on 127.0.0.1:5432 (.ci/run starts it)"
+    import os
+
+    name = f"hub_audit_persons_{os.getpid()}"
+    asyncio.run(_pg(name, create=True))
+    yield f"postgresql+asyncpg://root@127.0.0.1:5432/{name}"
+    asyncio.run(_pg(name, create=False))
+
+
+async def _write_and_read(audit: AuditLog, groups: list[list[list[str]]], path: str
+                          ) -> tuple[list[int], list[dict[str, Any]], set[tuple[str, int]], Any]:
+    """Write each group's entries at once (one group commit each, mostly); the stored rows."""
+    seqs: list[int] = []
+    if path == "engine":  # the engine's transaction, as on a store the appender cannot open
+        audit.writer._appender_checked = True
+    for group in groups:
+        got = await asyncio.gather(*(audit.record(Entry("health", "t", "p", "o", "h", persons=list(p)))
+                                     for p in group))
+        seqs += [s for s in got if s is not None]
+        if path == "no-json" and audit.writer._appender is not None:
+            audit.writer._appender._json = False  # as on a SQLite without JSON functions
+    async with audit.engine.connect() as conn:
+        logs = [dict(r._mapping) for r in await conn.execute(
+            select(audit_log.c.seq, audit_log.c.persons).where(audit_log.c.seq.in_(seqs)))]
+        person_rows = {(r.id_number, int(r.seq)) for r in await conn.execute(
+            select(audit_person).where(audit_person.c.seq.in_(seqs)))}
+    return seqs, logs, person_rows, await audit.verify()
+
+
+GROUPS = st.lists(st.lists(st.lists(st.sampled_from(POOL[:60]), max_size=12), min_size=1, max_size=4),
+                  min_size=1, max_size=3)
+
+
+def _check(groups: list[list[list[str]]], seqs: list[int], logs: list[dict[str, Any]],
+           person_rows: set[tuple[str, int]], problem: Any) -> None:
+    assert problem is None
+    wrote = [p for group in groups for p in group]
+    assert len(seqs) == len(wrote)
+    by_seq = {r["seq"]: json.loads(r["persons"]) for r in logs}
+    for seq, persons in zip(seqs, wrote, strict=True):
+        assert by_seq[seq] == sorted(set(persons))
+    assert person_rows == {(p, seq) for seq, persons in zip(seqs, wrote, strict=True) for p in set(persons)}
+
+
+@pytest.mark.parametrize("path", ["appender", "no-json", "engine"])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(groups=GROUPS)
+def test_sqlite_stores_one_row_per_person_per_entry(tmp_path: Path, path: str,
+                                                    groups: list[list[list[str]]]) -> None:
+    db = tmp_path / f"{path}.sqlite"
+
+    async def run() -> Any:
+        audit = AuditLog(f"sqlite+aiosqlite:///{db}", "s")
+        await audit.start()
+        try:
+            return await _write_and_read(audit, groups, path)
+        finally:
+            await audit.close()
+
+    _check(groups, *asyncio.run(run()))
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(groups=GROUPS)
+def test_postgresql_stores_one_row_per_person_per_entry(pg_url: str, groups: list[list[list[str]]]) -> None:
+    async def run() -> Any:
+        audit = AuditLog(pg_url, "s")
+        await audit.start()
+        try:
+            return await _write_and_read(audit, groups, "engine")
+        finally:
+            await audit.close()
+
+    _check(groups, *asyncio.run(run()))
+
+
+def test_a_big_entry_is_indexed_whole_on_each_path(tmp_path: Path, pg_url: str) -> None:
+    """2,700 persons (the biggest school's pupils) with repeats, on every path."""
+    big = [POOL[:2700] + POOL[:5]]
+    for path, url in (("appender", f"sqlite+aiosqlite:///{tmp_path}/a.sqlite"),
+                      ("no-json", f"sqlite+aiosqlite:///{tmp_path}/b.sqlite"),
+                      ("engine", f"sqlite+aiosqlite:///{tmp_path}/c.sqlite"), ("engine", pg_url)):
+
+        async def run(url: str = url, path: str = path) -> Any:
+            audit = AuditLog(url, "s")
+            await audit.start()
+            try:
+                return await _write_and_read(audit, [[["x"]], big], path)
+            finally:
+                await audit.close()
+
+        _check([[["x"]], big], *asyncio.run(run()))
+
+
+def test_checkpoints_copy_the_wal_into_the_file_beside_the_appends(tmp_path: Path) -> None:
+    """Once CHECKPOINT_ROWS rows are written a checkpoint runs on its own thread: the
+    file itself (read without its WAL) then holds the entries. SQLite's own automatic
+    checkpoint would not have run yet (its threshold is far above these pages)."""
+    db = tmp_path / "hub.sqlite"
+    copy = tmp_path / "copy.sqlite"
+
+    async def run() -> int:
+        audit = AuditLog(f"sqlite+aiosqlite:///{db}", "s")
+        await audit.start()
+        try:
+            for k in range(CHECKPOINT_ROWS // 500 + 1):
+                await audit.record(Entry("health", "t", "p", "o", "h", persons=_ids(500, 500 * k)))
+            appender = audit.writer._appender
+            assert appender is not None and appender._checkpoint is not None
+            appender._checkpoint.result()  # the one started: done (joined, not timed)
+            shutil.copyfile(db, copy)  # the file alone, while every connection is still open
+        finally:
+            await audit.close()
+        with sqlite3.connect(f"file:{copy}?immutable=1", uri=True) as conn:
+            return int(conn.execute("SELECT count(*) FROM audit_person").fetchone()[0])
+
+    assert asyncio.run(run()) >= CHECKPOINT_ROWS
