@@ -136,9 +136,11 @@ def test_a_stalled_read_is_interrupted_and_frees_its_thread(city: Path, tmp_path
             except SourceTimeout as exc:
                 stalled = exc
             # Bounded, so that a thread still held fails the test instead of hanging it.
+            # On the pool's thread (a small load would be read on the loop's, ReadOnlyFile.quick).
+            reader = await school._current_reader()
             after = await asyncio.wait_for(
-                school.load("School", "id", ["nope"], fields={"name"}), 30)
-            return stalled, after
+                reader.rows("SELECT school_name FROM school WHERE school_id = ?", ["nope"]), 30)
+            return stalled, {row: row for row in after}
         finally:
             await sources_.close()
 
@@ -154,3 +156,66 @@ def test_the_pool_size_must_be_at_least_one() -> None:
     with pytest.raises(ConfigError, match="pool_size must be at least 1"):
         sources()["school"].create(SqlSettings("sqlite+aiosqlite:///x.sqlite", pool_size=0))
     assert os.path.exists("x.sqlite") is False
+
+
+def test_a_small_read_is_done_on_the_loops_thread_and_a_big_one_on_a_worker(city: Path, tmp_path: Path) -> None:
+    """A look-up by a few keys never reaches the worker threads (no pool is even made);
+    a read past the step budget (100,000 rows counted) is interrupted there and given to
+    a worker, with the same rows as the stdlib reading the file."""
+    from connectors.drivers import filepool
+
+    town = copy_city(city, tmp_path / "town")
+    url = f"sqlite+aiosqlite:///{town / 'school'}.sqlite"
+    school = sources()["school"].create(SqlSettings(url, timeout=5, pool_size=1))
+    scan = ("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 100000) "
+            "SELECT count(*), max(x) FROM n")
+
+    async def run() -> tuple[Any, Any, Any, bool]:
+        await school.start()
+        try:
+            found = await school.load("School", "id", ["nope"], fields={"name"})
+            reader = await school._current_reader()
+            no_pool = reader._pool is None
+            quick = reader.quick(scan, [])
+            big = await reader.rows(scan, [])
+            return found, quick, big, no_pool
+        finally:
+            await school.close()
+
+    assert filepool.QUICK_STEPS < 100_000  # the count takes a step or more per row
+    found, quick, big, no_pool = asyncio.run(run())
+    assert dict(found) == {} and no_pool
+    assert quick is None
+    with sqlite3.connect(town / "school.sqlite") as con:
+        assert big == con.execute(scan).fetchall()
+
+
+def test_a_small_read_that_meets_a_lock_waits_for_it_on_a_worker(city: Path, tmp_path: Path) -> None:
+    """The loop's connection never waits for a lock: a read meeting one goes to a worker
+    thread, which waits for it as every read does (the source's busy timeout)."""
+    town = copy_city(city, tmp_path / "town")
+    path = town / "school.sqlite"
+    with sqlite3.connect(path) as con:
+        school_id = con.execute("SELECT school_id FROM school LIMIT 1").fetchone()[0]
+    url = f"sqlite+aiosqlite:///{path}"
+    school = sources()["school"].create(SqlSettings(url, timeout=5, pool_size=1))
+    writer = sqlite3.connect(path, isolation_level=None)
+
+    async def run() -> tuple[Any, Any]:
+        await school.start()
+        try:
+            reader = await school._current_reader()
+            writer.execute("BEGIN EXCLUSIVE")
+            locked = reader.quick("SELECT school_name FROM school WHERE school_id = ?", [school_id])
+            asyncio.get_running_loop().call_later(0.3, writer.execute, "ROLLBACK")
+            found = await school.load("School", "id", [school_id], fields={"name"})
+            return locked, found
+        finally:
+            await school.close()
+
+    try:
+        locked, found = asyncio.run(run())
+    finally:
+        writer.close()
+    assert locked is None
+    assert [r["id"] for r in found[school_id]] == [school_id]

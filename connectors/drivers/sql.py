@@ -369,8 +369,9 @@ class SqlConnector:
             if self.file is not None:
                 sql, params, shape = self._statements.render(stmt)
                 reader = await self._current_reader()
-                rows = self._statements.convert(
-                    shape, await asyncio.wait_for(reader.rows(sql, params), self.timeout))
+                raw = reader.quick(sql, params)  # a small read: here, not on a thread
+                raw = raw if raw is not None else await asyncio.wait_for(reader.rows(sql, params), self.timeout)
+                rows = self._statements.convert(shape, raw)
             else:
                 engine = await self._current_engine()
 
@@ -394,6 +395,5 @@ class SqlConnector:
         return rows
 
 
-def _cursors(view: View, rows: list[Any], at: int) -> Lazy:
-    """A page's cursors (row ``at`` of each row), encoded only when read."""
+def _cursors(view: View, rows: list[Any], at: int) -> Lazy:  # column ``at``, encoded when read
     return Lazy(len(rows), lambda i: encode_cursor(view, rows[i][at]))
