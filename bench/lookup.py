@@ -297,7 +297,7 @@ def opened_text(opened: dict[str, float]) -> str:
 LABELS = {"hub": "hub (GraphQL)",
           "hub-persisted": "hub, the persisted query by its hash",
           "hub-noaudit": "hub, audit discarded (bench only)",
-          "bare": "bare Starlette, the hub's connector (SQLAlchemy + aiosqlite)",
+          "bare": "bare Starlette, the hub's connector (SQLAlchemy Core statements on stdlib sqlite3)",
           "sqlite3": "bare Starlette, stdlib sqlite3 (the fastest driver: the baseline)"}
 
 
