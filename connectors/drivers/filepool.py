@@ -175,19 +175,23 @@ class ReadOnlyFile:
 
     def connection(self) -> sqlite3.Connection:
         """This worker thread's connection to the file as it is now."""
-        held: tuple[int, sqlite3.Connection] | None = getattr(self._local, "held", None)
+        self._local.held = held = self._current(getattr(self._local, "held", None), busy=self.busy)
+        return held[1]
+
+    def _current(self, held: tuple[int, sqlite3.Connection] | None, *,
+                 busy: float) -> tuple[int, sqlite3.Connection]:
+        """``held`` (generation, connection) while the file is the one it opened, else a
+        new connection waiting ``busy`` seconds for a lock (``held``'s closed)."""
         if held is not None:
             if held[0] == self.generation:
-                return held[1]
-            self._local.held = None
+                return held
             held[1].close()
         generation = self.generation
-        conn = sqlite3.connect(self.uri, uri=True, timeout=self.busy, isolation_level=None,
+        conn = sqlite3.connect(self.uri, uri=True, timeout=busy, isolation_level=None,
                                check_same_thread=False, cached_statements=256)
         with self._lock:
             self.opened += 1
-        self._local.held = (generation, conn)
-        return conn
+        return generation, conn
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """``fn(connection)`` on a worker thread; a cancelled call interrupts it."""
@@ -210,16 +214,10 @@ class ReadOnlyFile:
         (never waited for), or more than ``QUICK_STEPS`` steps (then interrupted)."""
         if len(params) > QUICK_PARAMS:
             return None
-        held: tuple[int, sqlite3.Connection] | None = self._quick
-        if held is None or held[0] != self.generation:
-            if held is not None:
-                held[1].close()
-            conn = sqlite3.connect(self.uri, uri=True, timeout=0, isolation_level=None,
-                                   cached_statements=64)
-            conn.set_progress_handler(_over_budget, QUICK_STEPS)
-            with self._lock:
-                self.opened += 1
-            self._quick = held = (self.generation, conn)
+        held = self._current(self._quick, busy=0)
+        if held is not self._quick:
+            held[1].set_progress_handler(_over_budget, QUICK_STEPS)
+            self._quick = held
         try:
             return held[1].execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
