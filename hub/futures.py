@@ -121,16 +121,8 @@ class LoadEach:
 
     def fill(self, out: list[Any], values: Mapping[Any, Any]) -> None:
         """``out[i]`` = the outcome for ``keys[i]``, given the loader's ``values`` by key."""
-        fn = self.fn
-        for i, k in enumerate(self.keys):
-            v = values[k]
-            if isinstance(v, Exception):
-                out[i] = v
-                continue
-            try:
-                out[i] = fn(v)
-            except Exception as err:  # noqa: BLE001
-                out[i] = err
+        outcome = self.outcome
+        out[:] = [outcome(values[k]) for k in self.keys]
 
 
 def loads(objects: Iterable[Any], loader: Settling, key: str, fn: Callable[[Any], Any]) -> LoadEach:

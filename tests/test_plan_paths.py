@@ -35,7 +35,7 @@ from hub.execution.executor import execute
 from hub.execution.runner import selection
 from tests.conftest import speaks_graphql
 from tests.test_executor import assert_same
-from tests.test_policy_fuzz import CASES, SCALARS
+from tests.test_policy_fuzz import CASES, SCALARS, strip_arguments
 from tests.test_policy_fuzz import _department as department_schema
 
 #: Set to a new object for each execution compared: the statements sent in its
@@ -152,14 +152,7 @@ PAGING = frozenset({"first", "after", "days", "window", "hops"})
 
 
 def _paging_defaults(query: str) -> str:
-    from graphql import ArgumentNode, Visitor, print_ast, visit
-    from graphql.language.visitor import REMOVE
-
-    class Strip(Visitor):
-        def enter_argument(self, node: ArgumentNode, *_: Any) -> Any:
-            return REMOVE if node.name.value in PAGING else None
-
-    return print_ast(visit(parse(query), Strip()))
+    return strip_arguments(query, PAGING.__contains__)
 
 
 SCHOOL = """query($id: ID!) { school(id: $id) { name students(first: 50) { edges { node {

@@ -98,12 +98,17 @@ def test_generated_queries_never_leak(client: Any, token: Any, samples: dict[str
 def _defaults(query: str) -> str:
     """The query with paging and filter arguments dropped (their defaults apply),
     so generated queries reach data instead of stopping at a bad `first`."""
+    return strip_arguments(query, lambda name: name not in KEEP_ARGS)
+
+
+def strip_arguments(query: str, drop: Any) -> str:
+    """``query`` without the arguments whose name ``drop(name)`` is true."""
     from graphql import ArgumentNode, Visitor, parse, print_ast, visit
     from graphql.language.visitor import REMOVE
 
     class Strip(Visitor):
         def enter_argument(self, node: ArgumentNode, *_: Any) -> Any:
-            return None if node.name.value in KEEP_ARGS else REMOVE
+            return REMOVE if drop(node.name.value) else None
 
     return print_ast(visit(parse(query), Strip()))
 
