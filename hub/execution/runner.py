@@ -92,8 +92,10 @@ class Runner:
 
 #: id(schema) -> (the schema, every "Type.field" of it, what each field's resolver
 #: reads of the records: strawberry metadata ``reads``, or, for a resolver that
-#: does not say, every field of its own type).
-_FACTS: dict[int, tuple[GraphQLSchema, frozenset[str], dict[str, tuple[str, ...]]]] = {}
+#: does not say, every field of its own type), and the selections worked out for it
+#: (by the document's fields).
+_FACTS: dict[int, tuple[GraphQLSchema, frozenset[str], dict[str, tuple[str, ...]],
+                        dict[frozenset[str], Selection | None]]] = {}
 
 
 def selection(schema: GraphQLSchema, fields: frozenset[str]) -> Selection | None:
@@ -109,12 +111,16 @@ def selection(schema: GraphQLSchema, fields: frozenset[str]) -> Selection | None
     if facts is None or facts[0] is not schema:
         if len(_FACTS) > 64:
             _FACTS.clear()
-        facts = _FACTS[id(schema)] = (schema, *_facts(schema))
-    _, every_field, reads = facts
+        facts = _FACTS[id(schema)] = (schema, *_facts(schema), {})
+    _, every_field, reads, chosen = facts
+    if fields in chosen:  # a document asked again: worked out once
+        return chosen[fields]
     implied = [r for f in fields if f in reads for r in reads[f]]
-    if "*" in implied:
-        return None
-    return Selection(fields | frozenset(implied) if implied else fields, every_field)
+    out = None if "*" in implied else Selection(fields | frozenset(implied), every_field)
+    if len(chosen) >= 1024:
+        chosen.clear()
+    chosen[fields] = out
+    return out
 
 
 def _facts(schema: GraphQLSchema) -> tuple[frozenset[str], dict[str, tuple[str, ...]]]:
