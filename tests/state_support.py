@@ -8,6 +8,7 @@ import asyncio
 import itertools
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -134,3 +135,16 @@ def start_at_once(url: str, processes: int = 3) -> list[str]:
         assert child.returncode == 0, err
         lines += [ln for ln in out.splitlines() if ln.startswith("hub.state.migrations: ")]
     return lines
+
+
+def index_now(db: Path | str) -> None:
+    """Catch a SQLite audit store's person index up to its head, as the hub's
+    writer does when idle (hub/audit/index.py), so a test may read audit_person."""
+    from hub.audit.index import catch_up_sqlite
+
+    with sqlite3.connect(db, isolation_level=None) as con:
+        left = 1
+        while left:
+            con.execute("BEGIN IMMEDIATE")
+            _done, left = catch_up_sqlite(con, json_functions=True)
+            con.execute("COMMIT")

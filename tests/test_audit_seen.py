@@ -34,6 +34,7 @@ from hub.ids import make_id_number
 from hub.limits import Limits
 from schema import SCHEMA
 from tests.conftest import ROOMY, sql
+from tests.state_support import index_now
 
 TODAY = dt.datetime.now(dt.UTC).date().isoformat()
 MASKED = re.compile(r"^\d{6}\*{8}[\dX]{4}$")
@@ -57,6 +58,7 @@ class Seen:
         return body["data"], self.persons(int(r.headers["X-Audit-Entry"]))
 
     def persons(self, seq: int) -> list[str]:
+        index_now(self.db)  # written after the answer, when the writer is idle
         with sqlite3.connect(self.db) as conn:
             indexed = sorted(p for (p,) in conn.execute(
                 "SELECT id_number FROM audit_person WHERE seq = ?", (seq,)))

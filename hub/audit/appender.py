@@ -2,8 +2,8 @@
 
 Through SQLAlchemy's async engine and aiosqlite, one group commit is about a
 dozen round trips to aiosqlite's thread (check a connection out, set the busy
-timeout, begin, advance the head, read it, insert the entries, insert their
-persons, write the head's hash, commit, reset the timeout, return the
+timeout, begin, advance the head, read it, insert the entries, write the
+head's hash, commit, reset the timeout, return the
 connection), each a hand-over between threads. Here the whole transaction is
 one function run on one dedicated thread that keeps its own stdlib ``sqlite3``
 connection: the event loop hands it over once per group and waits once.
@@ -12,9 +12,9 @@ The transaction is the same as the engine's (writer.py's ``_write`` on other
 stores): ``BEGIN IMMEDIATE`` takes the file's write lock first, so writers in
 other processes queue as they do for the head row; the head advances and is
 read in one statement (``UPDATE ... RETURNING``, SQLite 3.35); the entries
-are one ``executemany``, their persons one statement reading the entries' own
-JSON lists (``PERSONS_FROM_LOG``; an ``executemany`` where SQLite has no JSON
-functions); the head's hash last. A wait for the
+are one ``executemany`` (their persons in their own rows: the person index is
+caught up after, in a transaction of its own on the same thread, ``index``:
+hub/audit/index.py); the head's hash last. A wait for the
 lock ends at the group's deadline (the busy timeout), raising
 ``sqlite3.OperationalError("database is locked")``, which ``store.describe``
 names as the engine's errors are named. WAL and ``synchronous=NORMAL`` as on
@@ -33,7 +33,9 @@ from typing import Any
 
 from sqlalchemy.engine import URL
 
-from hub.state.tables import audit_log, audit_person
+from hub.state.tables import audit_log
+
+from .index import catch_up_sqlite
 
 log = logging.getLogger("hub.audit.trail")
 
@@ -41,15 +43,8 @@ log = logging.getLogger("hub.audit.trail")
 RETURNING = (3, 35, 0)
 
 #: Rows to insert for a group, made once the head is known: (log rows, each entry's
-#: sequence number and persons, for those with persons).
+#: sequence number and persons, for those with persons; the persons are indexed later).
 Build = Callable[[int, str], tuple[list[dict[str, Any]], list[tuple[int, list[str]]]]]
-
-#: The audit_person rows of the entries ``:first`` to ``:last``, made by SQLite from
-#: their audit_log.persons (the JSON list the hash covers) in key order: one statement
-#: for a group however many persons it has, no row made in Python.
-PERSONS_FROM_LOG = ("INSERT INTO audit_person (id_number, seq) SELECT p.value, l.seq FROM audit_log AS l, "
-                    "json_each(l.persons) AS p WHERE l.seq BETWEEN :first AND :last ORDER BY 1, 2")
-
 
 def usable(url: URL) -> bool:
     """Whether ``url`` names a SQLite file this appender can open alongside the engine."""
@@ -101,6 +96,11 @@ class SqliteAppender:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._pool, self._append, count, build, seconds)
 
+    async def index(self, seconds: float) -> tuple[int, int]:
+        """Catch the person index up (index.py's ``catch_up``): (entries indexed, still behind)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._index, seconds)
+
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._pool, self._close)
@@ -131,29 +131,42 @@ class SqliteAppender:
         return sql
 
     def _append(self, count: int, build: Build, seconds: float) -> None:
-        con = self._connection()
-        con.execute(f"PRAGMA busy_timeout = {max(1, int(seconds * 1000))}")
-        con.execute("BEGIN IMMEDIATE")
-        try:
+        def write(con: sqlite3.Connection) -> None:
             head = con.execute("UPDATE audit_head SET seq = seq + ? WHERE id = 1 RETURNING seq, hash",
                                (count,)).fetchone()
             if head is None:
                 raise sqlite3.OperationalError("no such row: audit_head")
-            first = int(head[0]) - count + 1
-            rows, persons = build(first, str(head[1]))
+            rows, _persons = build(int(head[0]) - count + 1, str(head[1]))
             con.executemany(self._insert(audit_log.name, tuple(rows[0])), rows)
-            if persons and self._json:
-                con.execute(PERSONS_FROM_LOG, {"first": first, "last": first + count - 1})
-            elif persons:
-                con.executemany(self._insert(audit_person.name, ("id_number", "seq")),
-                                [{"id_number": p, "seq": seq} for seq, people in persons for p in people])
             con.execute("UPDATE audit_head SET hash = ? WHERE id = 1", (rows[-1]["hash"],))
+
+        self._transaction(seconds, write)
+
+    def _index(self, seconds: float) -> tuple[int, int]:
+        found: list[tuple[int, int]] = []
+
+        def write(con: sqlite3.Connection) -> None:
+            found[:] = [catch_up_sqlite(con, json_functions=self._json)]
+
+        self._transaction(seconds, write)
+        return found[0]
+
+    def _transaction(self, seconds: float, write: Callable[[sqlite3.Connection], None]) -> None:
+        """``write`` in one ``BEGIN IMMEDIATE`` transaction (lock waits end after
+        ``seconds``), committed; a checkpoint started beside once enough rows were
+        written."""
+        con = self._connection()
+        before = con.total_changes
+        con.execute(f"PRAGMA busy_timeout = {max(1, int(seconds * 1000))}")
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            write(con)
             con.execute("COMMIT")
         except BaseException:
             if con.in_transaction:
                 con.execute("ROLLBACK")
             raise
-        self._unchecked += count + sum(len(people) for _, people in persons)
+        self._unchecked += con.total_changes - before
         if self._unchecked >= CHECKPOINT_ROWS and (self._checkpoint is None or self._checkpoint.done()):
             self._unchecked = 0
             self._checkpoint = self._checkpointer.submit(self._run_checkpoint)

@@ -85,6 +85,7 @@ from hub.state.migrations import upgrade
 from hub.state.tables import GENESIS, audit_checkpoint, audit_head, audit_log, audit_person
 
 from .chain import CONTENT, Entry, Problem, bounded, column_chars, decoded, document_hash, entry_hash
+from .index import touching
 from .store import BUSY_SECONDS, Health, bounded_transaction, describe, store_size
 from .summaries import Summaries
 from .writer import GroupWriter
@@ -202,6 +203,11 @@ class AuditLog:
             code=bounded(entry.code, column_chars("code")),
             request_id=bounded(entry.request_id, column_chars("request_id")))
 
+    async def index_persons(self) -> int:
+        """Bring the person index (audit_person) up to the chain's head now rather
+        than when the writer is next idle (hub/audit/index.py): entries indexed."""
+        return await self.writer.index_all()
+
     # -- the store's health --------------------------------------------------
     async def readiness(self) -> str:
         """"ok", or why the audit store is not ready, in one line."""
@@ -317,8 +323,7 @@ class AuditLog:
         if until:
             terms.append(audit_log.c.at < _iso(until))
         if id_number:
-            terms.append(audit_log.c.seq.in_(select(audit_person.c.seq)
-                                              .where(audit_person.c.id_number == id_number)))
+            terms.append(touching(id_number))
         cond = and_(*terms) if terms else None
         page_terms = list(terms)
         if after_seq is not None:

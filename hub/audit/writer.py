@@ -21,26 +21,26 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.errors import AuditUnavailable
-from hub.state.tables import audit_head, audit_log, audit_person
+from hub.state.tables import audit_head, audit_log
 
-from .appender import PERSONS_FROM_LOG, SqliteAppender, usable
+from .appender import SqliteAppender, usable
 from .chain import Entry, entry_hash, persons_of, row
+from .index import CHUNK_PERSONS, catch_up
 from .store import Health, bounded_transaction, describe
 from .summaries import Summaries
 
 log = logging.getLogger("hub.audit.trail")
 
-#: PostgreSQL: a group's audit_person rows in one statement, two arrays in key order
-#: (asyncpg sends each as one value).
-PERSONS_UNNEST = ("INSERT INTO audit_person (id_number, seq) "
-                  "SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:seqs AS bigint[]))")
-#: The first SQLite whose JSON functions (``PERSONS_FROM_LOG``) are always built in.
-JSON_BUILT_IN = (3, 38, 0)
+#: Person rows written and not yet in the person index past which the writer catches
+#: the index up between groups even under a steady load (index.py).
+BEHIND_ROWS = 5_000
+#: Seconds with no entry to write after which the writer catches the person index up.
+IDLE_SECONDS = 0.05
 #: Most entries written in one transaction.
 GROUP_MAX = 256
 #: Seconds past its deadline a request waits for a database overrunning its timeout.
@@ -70,6 +70,12 @@ class GroupWriter:
         #: SQLite files: each group in one hop to a thread of its own (appender.py).
         self._appender: SqliteAppender | None = None
         self._appender_checked = False
+        #: Person rows this process wrote that may not be indexed yet; 1 at start, so the
+        #: first idle moment looks (a process killed before catching up leaves some).
+        self._behind = 1
+        self._wake = asyncio.Event()
+        #: Why the last catch-up failed (logged once per reason).
+        self._index_problem: str | None = None
 
     async def commit(self, entry: Entry) -> int:
         """Write ``entry`` and wait for its commit: its sequence number, or
@@ -98,6 +104,8 @@ class GroupWriter:
         self.later(self.summaries.rest())
         if self._writer is not None and not self._writer.done():
             await self._writer
+        if self._behind > 0:
+            await self._catch_up(whole=True)
         if self._appender is not None:
             await self._appender.close()
             self._appender, self._appender_checked = None, False
@@ -110,6 +118,7 @@ class GroupWriter:
                                 "served; retry later (the hub's operators are told by the log)")
 
     def _start_writer(self) -> None:
+        self._wake.set()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())
 
@@ -140,41 +149,91 @@ class GroupWriter:
         return batch, (min(deadlines) - now if deadlines else self.write_seconds)
 
     async def _drain(self) -> None:
-        while self._queue:
-            batch, seconds = self._take()
-            if not batch:
-                continue
+        while True:
+            while self._queue:
+                if self._behind >= BEHIND_ROWS:
+                    await self._catch_up(whole=False)
+                await self._group()
+            if self._behind <= 0:
+                return
+            # Nothing to write: once nothing new came for IDLE_SECONDS, index what was written.
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), IDLE_SECONDS)
+            if not self._queue and not await self._catch_up(whole=False):
+                return  # the store failed: the next group tries again
+
+    async def _group(self) -> None:
+        """Write the next group and tell its waiters."""
+        batch, seconds = self._take()
+        if not batch:
+            return
+        try:
+            seqs = await self._write([i.entry for i in batch], seconds)
+        except Exception as exc:  # every waiter is told; none is left hanging
+            known = isinstance(exc, (SQLAlchemyError, OSError, sqlite3.Error))
+            if not known:
+                log.exception("audit entries could not be written")
+            reason = describe(exc) if known else (
+                f"the audit store could not be written ({type(exc).__name__})")
+            self.health.failed(reason, exc)
+            for item in batch:
+                if item.future is None:
+                    self.summaries.keep(item.entry)
+                elif not item.future.done():
+                    item.future.set_exception(self._unavailable(reason))
+            self._start_flusher()
+            return
+        self.health.succeeded()
+        self._behind += sum(len(i.entry.persons) for i in batch)
+        for item, seq in zip(batch, seqs, strict=True):
+            if item.future is not None and item.future.done():
+                log.warning("audit entry %d was committed after its request was answered 503 "
+                            "(the store overran its timeout)", seq)
+            elif item.future is not None:
+                item.future.set_result(seq)
+
+    async def _catch_up(self, *, whole: bool) -> bool:
+        """Index the entries written (index.py): until none is behind, or (unless
+        ``whole``) until an entry waits to be written; False if the store failed."""
+        while self._behind > 0 and (whole or not self._queue):
             try:
-                seqs = await self._write([i.entry for i in batch], seconds)
-            except Exception as exc:  # every waiter is told; none is left hanging
-                known = isinstance(exc, (SQLAlchemyError, OSError, sqlite3.Error))
-                if not known:
-                    log.exception("audit entries could not be written")
-                reason = describe(exc) if known else (
-                    f"the audit store could not be written ({type(exc).__name__})")
-                self.health.failed(reason, exc)
-                for item in batch:
-                    if item.future is None:
-                        self.summaries.keep(item.entry)
-                    elif not item.future.done():
-                        item.future.set_exception(self._unavailable(reason))
-                self._start_flusher()
-                continue
-            self.health.succeeded()
-            for item, seq in zip(batch, seqs, strict=True):
-                if item.future is not None and item.future.done():
-                    log.warning("audit entry %d was committed after its request was answered 503 "
-                                "(the store overran its timeout)", seq)
-                elif item.future is not None:
-                    item.future.set_result(seq)
+                _done, left = await self.index_once()
+            except (SQLAlchemyError, OSError, sqlite3.Error) as exc:
+                reason = describe(exc)
+                if reason != self._index_problem:
+                    log.warning("audit: the person index could not be caught up (%s); the entries "
+                                "after it are still found by their own persons lists", reason)
+                self._index_problem = reason
+                return False
+            self._index_problem = None
+            self._behind = 0 if left == 0 else max(1, self._behind - CHUNK_PERSONS)
+            if not whole and self._behind < BEHIND_ROWS and self._queue:
+                break
+        return True
+
+    async def index_all(self) -> int:
+        """Catch the person index up to the head now: the entries indexed."""
+        indexed, left = await self.index_once()
+        while left:
+            done, left = await self.index_once()
+            indexed += done
+        self._behind = 0
+        return indexed
+
+    async def index_once(self) -> tuple[int, int]:
+        """One catch-up of the person index: (entries indexed, entries still behind)."""
+        if self._appender is not None:
+            return await self._appender.index(self.write_seconds)
+        async with bounded_transaction(self._engine(), self.write_seconds) as conn:
+            return await catch_up(conn)
 
     def _chained(self, entries: list[Entry], seq: int, prev: str
                  ) -> tuple[list[dict[str, Any]], list[tuple[int, list[str]]]]:
         """The rows of ``entries`` from ``seq`` on, each hash chained to the one
-        before, and each entry's persons (``chain.persons_of``) by its sequence
-        number: audit_log.persons lists the same: SQLite makes the entries' audit_person
-        rows from their rows (appender.py, ``PERSONS_FROM_LOG``), PostgreSQL from two
-        arrays (``PERSONS_UNNEST``)."""
+        before, and each entry's persons (``chain.persons_of``, as audit_log.persons
+        lists them) by its sequence number; the person index is made from the rows
+        later (index.py)."""
         rows, persons = [], []
         for entry in entries:
             people = persons_of(entry)
@@ -216,16 +275,7 @@ class GroupWriter:
                 head = (await conn.execute(select(audit_head.c.seq, audit_head.c.hash)
                                            .where(audit_head.c.id == 1))).one()
             seq = int(head.seq) - len(entries) + 1
-            rows, persons = self._chained(entries, seq, head.hash)
+            rows, _persons = self._chained(entries, seq, head.hash)
             await conn.execute(insert(audit_log), rows)
-            if persons and conn.dialect.name == "postgresql":
-                pairs = sorted((p, s) for s, people in persons for p in people)  # one entry: one pass
-                await conn.execute(text(PERSONS_UNNEST), {"ids": [p for p, _ in pairs],
-                                                          "seqs": [s for _, s in pairs]})
-            elif persons and conn.dialect.name == "sqlite" and sqlite3.sqlite_version_info >= JSON_BUILT_IN:
-                await conn.execute(text(PERSONS_FROM_LOG), {"first": seq, "last": seq + len(entries) - 1})
-            elif persons:
-                await conn.execute(insert(audit_person), [{"id_number": p, "seq": s}
-                                                          for s, people in persons for p in people])
             await conn.execute(update(audit_head).where(audit_head.c.id == 1).values(hash=rows[-1]["hash"]))
         return list(range(seq, seq + len(entries)))

@@ -56,6 +56,15 @@ audit_person = Table(
     Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
 )
 
+#: Revision 0006. How far audit_person has got, one row: every entry up to ``seq``
+#: has its rows there; those after it are found in their own audit_log.persons
+#: (the index is written after the entries' commit: hub/audit/index.py).
+audit_indexed = Table(
+    "audit_indexed", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+)
+
 #: The chain's head, one row: writers lock it, so concurrent processes append
 #: one chain; and removing the last entries shows (the head names them).
 audit_head = Table(
