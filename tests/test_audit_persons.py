@@ -1,8 +1,9 @@
 """An entry's persons, however many: audit_log.persons lists each once in key
 order (the hash covers it, in the format entries were always hashed in), and
 audit_person holds exactly one row per person per entry, on every write path
-(the SQLite appender with and without JSON functions, the async engine on
-SQLite and on PostgreSQL); the appender's checkpoints copy the WAL back into
+(the SQLite appender with and without JSON functions, the PostgreSQL appender,
+the async engine on SQLite and on PostgreSQL), the person index written after
+the entries and read with those it has not reached; the appender's checkpoints copy the WAL back into
 the file beside the appends."""
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ async def _write_and_read(audit: AuditLog, groups: list[list[list[str]]], path: 
         seqs += [s for s in got if s is not None]
         if path == "no-json" and audit.writer._appender is not None:
             audit.writer._appender._json = False  # as on a SQLite without JSON functions
+    if path == "appender":
+        assert audit.writer._appender is not None or audit.writer._pg is not None
     await audit.index_persons()  # the writer does it when idle; now, to read the index
     async with audit.engine.connect() as conn:
         logs = [dict(r._mapping) for r in await conn.execute(
@@ -150,14 +153,16 @@ def test_sqlite_stores_one_row_per_person_per_entry(tmp_path: Path, path: str,
     _check(groups, *asyncio.run(run()))
 
 
+@pytest.mark.parametrize("path", ["appender", "engine"])  # asyncpg on the writer's own connection; the engine
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(groups=GROUPS)
-def test_postgresql_stores_one_row_per_person_per_entry(pg_url: str, groups: list[list[list[str]]]) -> None:
+def test_postgresql_stores_one_row_per_person_per_entry(pg_url: str, path: str,
+                                                        groups: list[list[list[str]]]) -> None:
     async def run() -> Any:
         audit = AuditLog(pg_url, "s")
         await audit.start()
         try:
-            return await _write_and_read(audit, groups, "engine")
+            return await _write_and_read(audit, groups, path)
         finally:
             await audit.close()
 
@@ -169,7 +174,8 @@ def test_a_big_entry_is_indexed_whole_on_each_path(tmp_path: Path, pg_url: str) 
     big = [POOL[:2700] + POOL[:5]]
     for path, url in (("appender", f"sqlite+aiosqlite:///{tmp_path}/a.sqlite"),
                       ("no-json", f"sqlite+aiosqlite:///{tmp_path}/b.sqlite"),
-                      ("engine", f"sqlite+aiosqlite:///{tmp_path}/c.sqlite"), ("engine", pg_url)):
+                      ("engine", f"sqlite+aiosqlite:///{tmp_path}/c.sqlite"), ("engine", pg_url),
+                      ("appender", pg_url)):
 
         async def run(url: str = url, path: str = path) -> Any:
             audit = AuditLog(url, "s")
@@ -297,3 +303,33 @@ def test_entries_a_killed_process_left_unindexed_are_indexed_by_the_next(tmp_pat
         rows = set(conn.execute("SELECT id_number, seq FROM audit_person"))
         mark = conn.execute("SELECT seq FROM audit_indexed").fetchone()[0]
     assert mark == 3 and rows == {(p, 1) for p in POOL[:3]} | {(p, 2) for p in POOL[2:5]}
+
+
+def test_the_postgresql_appender_opens_a_new_connection_after_losing_its_own(pg_url: str) -> None:
+    """The server ends the writer's connection (a restart, an operator's
+    pg_terminate_backend): the group on it is refused (AUDIT_UNAVAILABLE), the next
+    opens a connection of its own and the chain goes on unbroken."""
+    from hub.errors import AuditUnavailable
+
+    async def run() -> tuple[Any, ...]:
+        audit = AuditLog(pg_url, "s")
+        await audit.start()
+        try:
+            first = await audit.record(Entry("health", "t", "p", "o", "h", persons=POOL[:2]))
+            assert audit.writer._pg is not None
+            pid = audit.writer._pg._con.get_server_pid()
+            async with audit.engine.connect() as conn:
+                await conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+            try:
+                lost: Any = await audit.record(Entry("health", "t", "p", "o", "h"))
+            except AuditUnavailable as exc:
+                lost = exc
+            after = await audit.record(Entry("health", "t", "p", "o", "h", persons=POOL[2:3]))
+            found, _, _ = await audit.entries(id_number=POOL[2])
+            return first, lost, after, [e["seq"] for e in found], await audit.verify()
+        finally:
+            await audit.close()
+
+    first, lost, after, found, problem = asyncio.run(run())
+    assert isinstance(lost, AuditUnavailable) and "could not be written" in lost.message
+    assert after == first + 1 and found == [after] and problem is None

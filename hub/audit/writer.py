@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.errors import AuditUnavailable
 from hub.state.tables import audit_head, audit_log
 
+from . import pgappender
 from .appender import SqliteAppender, usable
 from .chain import Entry, entry_hash, persons_of, row
 from .index import CHUNK_PERSONS, catch_up
@@ -69,6 +70,11 @@ class GroupWriter:
         self._flusher: asyncio.Task[None] | None = None
         #: SQLite files: each group in one hop to a thread of its own (appender.py).
         self._appender: SqliteAppender | None = None
+        #: PostgreSQL through asyncpg: each group on a connection of the writer's own (pgappender.py).
+        self._pg: pgappender.PgAppender | None = None
+        #: The errors a store raises that ``describe`` names (the rest are logged whole).
+        self._known: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError, sqlite3.Error,
+                                                        *pgappender.errors())
         self._appender_checked = False
         #: Person rows this process wrote that may not be indexed yet; 1 at start, so the
         #: first idle moment looks (a process killed before catching up leaves some).
@@ -108,7 +114,9 @@ class GroupWriter:
             await self._catch_up(whole=True)
         if self._appender is not None:
             await self._appender.close()
-            self._appender, self._appender_checked = None, False
+        if self._pg is not None:
+            await self._pg.close()
+        self._appender, self._pg, self._appender_checked = None, None, False
 
     def _late(self) -> str:
         return self.health.problem or f"the audit store did not commit within {self.write_seconds:g} s"
@@ -171,7 +179,7 @@ class GroupWriter:
         try:
             seqs = await self._write([i.entry for i in batch], seconds)
         except Exception as exc:  # every waiter is told; none is left hanging
-            known = isinstance(exc, (SQLAlchemyError, OSError, sqlite3.Error))
+            known = isinstance(exc, self._known)
             if not known:
                 log.exception("audit entries could not be written")
             reason = describe(exc) if known else (
@@ -199,7 +207,7 @@ class GroupWriter:
         while self._behind > 0 and (whole or not self._queue):
             try:
                 _done, left = await self.index_once()
-            except (SQLAlchemyError, OSError, sqlite3.Error) as exc:
+            except self._known as exc:
                 reason = describe(exc)
                 if reason != self._index_problem:
                     log.warning("audit: the person index could not be caught up (%s); the entries "
@@ -252,14 +260,17 @@ class GroupWriter:
             self._appender_checked = True
             if usable(engine.url):
                 self._appender = SqliteAppender(str(engine.url.database))
-        if self._appender is not None:
+            elif pgappender.usable(engine.url):
+                self._pg = pgappender.PgAppender(engine.url, max(self.write_seconds, 1.0))
+        appender = self._appender or self._pg
+        if appender is not None:
             first: list[int] = []
 
             def build(seq: int, prev: str) -> tuple[list[dict[str, Any]], list[tuple[int, list[str]]]]:
                 first[:] = [seq]
                 return self._chained(entries, seq, prev)
 
-            await self._appender.append(len(entries), build, seconds)
+            await appender.append(len(entries), build, seconds)
             return list(range(first[0], first[0] + len(entries)))
         return await self._write_engine(entries, seconds)
 
