@@ -40,9 +40,10 @@ from hub.state.tables import audit_head, audit_indexed, audit_log, audit_person
 
 #: Most entries one catch-up indexes ...
 CHUNK = 1000
-#: ... and about the most person rows (a transaction of tens of milliseconds on a big
-#: store; an entry with more is indexed alone).
-CHUNK_PERSONS = 2000
+#: ... and about the most person rows: a transaction of about 10 ms on a store of
+#: millions of rows (an entry arriving meanwhile waits for it; the writer looks at its
+#: queue between catch-ups). An entry with more is indexed alone.
+CHUNK_PERSONS = 500
 #: Characters one ID number takes in an entry's JSON list (``"…", `` : 18 + 4), to tell
 #: its persons from the list's length without reading it.
 PERSON_CHARS = 22
