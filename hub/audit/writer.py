@@ -109,6 +109,7 @@ class GroupWriter:
                 await self._flusher
         self.later(self.summaries.rest())
         if self._writer is not None and not self._writer.done():
+            self._wake.set()  # not waiting for the writer to be idle: it catches up now
             await self._writer
         if self._behind > 0:
             await self._catch_up(whole=True)
