@@ -309,11 +309,13 @@ def test_the_postgresql_appender_opens_a_new_connection_after_losing_its_own(pg_
     """The server ends the writer's connection (a restart, an operator's
     pg_terminate_backend): the next group opens a connection of its own, and the
     chain goes on unbroken."""
+    alone = POOL[2990]  # in no other test's entries (the database is the module's)
+
     async def run() -> tuple[Any, ...]:
         audit = AuditLog(pg_url, "s")
         await audit.start()
         try:
-            first = await audit.record(Entry("health", "t", "p", "o", "h", persons=POOL[:2]))
+            first = await audit.record(Entry("health", "t", "p", "o", "h", persons=POOL[2991:2993]))
             appender = audit.writer._pg
             assert appender is not None
             lost = appender._con
@@ -321,8 +323,8 @@ def test_the_postgresql_appender_opens_a_new_connection_after_losing_its_own(pg_
                 await conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": lost.get_server_pid()})
             while not lost.is_closed():
                 await asyncio.sleep(0.01)  # asyncpg is told a moment after the backend ends
-            after = await audit.record(Entry("health", "t", "p", "o", "h", persons=POOL[2:3]))
-            found, _, _ = await audit.entries(id_number=POOL[2])
+            after = await audit.record(Entry("health", "t", "p", "o", "h", persons=[alone]))
+            found, _, _ = await audit.entries(id_number=alone)
             return first, after, appender._con is not lost, [e["seq"] for e in found], await audit.verify()
         finally:
             await audit.close()
