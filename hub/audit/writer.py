@@ -203,9 +203,10 @@ class GroupWriter:
                 item.future.set_result(seq)
 
     async def _catch_up(self, *, whole: bool) -> bool:
-        """Index the entries written (index.py): until none is behind, or (unless
-        ``whole``) until an entry waits to be written; False if the store failed."""
-        while self._behind > 0 and (whole or not self._queue):
+        """Index the entries written (index.py), a chunk at a time: until none is
+        behind, or (unless ``whole``) until an entry waits to be written and fewer
+        than ``BEHIND_ROWS`` rows are behind; False if the store failed."""
+        while self._behind > 0:
             try:
                 _done, left = await self.index_once()
             except self._known as exc:
@@ -217,7 +218,7 @@ class GroupWriter:
                 return False
             self._index_problem = None
             self._behind = 0 if left == 0 else max(1, self._behind - CHUNK_PERSONS)
-            if not whole and self._behind < BEHIND_ROWS and self._queue:
+            if not whole and self._queue and self._behind < BEHIND_ROWS:
                 break
         return True
 
