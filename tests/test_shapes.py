@@ -160,6 +160,7 @@ def _fresh(files: Files, source: str) -> SqlConnector:
     """A connector on the same file through SQLAlchemy's engine (aiosqlite), keeping no shape."""
     connector = SOURCES[source](files.connectors[source].url)
     connector.file = None
+    connector._shapes = shapes.Shapes(None)  # as a server's
     connector._shapes.get = _unkept(connector._shapes)  # type: ignore[method-assign]
     return connector
 
@@ -329,13 +330,18 @@ def test_loads_sharing_an_entry_have_the_same_sql_built_alone(a: Any, b: Any, n:
     assert (one is two) == (alone[0].prepared.sql == alone[1].prepared.sql)
 
 
-def test_the_shapes_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(shapes, "MAX_SHAPES", 4)
+@pytest.mark.parametrize(("most", "values", "held"), [(4, 1000, [6, 7, 8, 9]), (100, 20, [8, 9])])
+def test_the_shapes_kept_are_bounded(monkeypatch: pytest.MonkeyPatch, most: int, values: int,
+                                     held: list[int]) -> None:
+    """At most MAX_SHAPES shapes holding at most MAX_VALUES values: the oldest go first."""
+    monkeypatch.setattr(shapes, "MAX_SHAPES", most)
+    monkeypatch.setattr(shapes, "MAX_VALUES", values)
     view = HealthCodeConnector.views["HealthCode"]
     kept = shapes.Shapes(Statements())
-    for n in range(1, 10):
+    for n in [*range(1, 10), 9]:
         shapes.load(kept, view, ["idNumber"], "idNumber", ["k"] * n, ())
-    assert len(kept) == 4 and kept.made == 9
+    assert kept.made == 9 and [s.count for s in kept._held.values()] == held
+    assert kept.weight == sum(held)
 
 
 def test_a_value_rendered_in_the_sql_is_not_a_shape() -> None:

@@ -151,7 +151,8 @@ class Statements:
             raise ValueError(f"{count - len(bound)} of the values are not parameters in the SQL: not a shape")
         plain = [at for at, convert, _v in binds] == list(range(count)) and all(
             convert is None for _a, convert, _v in binds)
-        return Prepared(compiled, shape.results, shape.converts, expanded.statement, tuple(binds), plain)
+        # Not the compiler (the SQL is all a run needs; a shape of 5,000 keys holds less).
+        return Prepared(None, shape.results, shape.converts, expanded.statement, tuple(binds), plain)
 
     @staticmethod
     def convert(shape: _Shape, rows: list[Any]) -> list[Any]:

@@ -35,12 +35,15 @@ from ..views import Record, View, Where
 from .clauses import COMPARE, column
 from .filepool import Prepared, Statements
 
-__all__ = ["EXACT", "MAX_SHAPES", "PREFIX", "Sent", "Shape", "Shapes", "load", "padded", "page"]
+__all__ = ["EXACT", "MAX_SHAPES", "MAX_VALUES", "PREFIX", "Sent", "Shape", "Shapes", "load", "padded", "page"]
 
 #: Bound parameters of a shape's values are named PREFIX + their position.
 PREFIX = "hub_p"
 #: Shapes kept per connector (a look-up's shapes are a few per view and field set).
 MAX_SHAPES = 1024
+#: Values those shapes may hold between them (a shape holds its SQL and how each
+#: value binds: about 100 bytes a value on SQLite, 500 on a server).
+MAX_VALUES = 65_536
 #: IN lists up to this long are sent as they are; longer ones padded (``padded``).
 EXACT = 16
 
@@ -90,13 +93,17 @@ class Slots:
 class Shape:
     """One statement shape: its statement (built the first time), how it binds, how rows decode."""
 
-    __slots__ = ("binds", "decoders", "fields", "prepared", "statement")
+    __slots__ = ("binds", "build", "count", "decoders", "fields", "prepared", "statement")
 
-    def __init__(self, statement: Select[Any], count: int, fields: Sequence[str], view: View,
-                 prepared: Prepared | None) -> None:
-        #: As SQLAlchemy built it, with the values of the call that made the shape.
+    def __init__(self, build: Callable[[Slots], Select[Any]], statement: Select[Any] | None,
+                 count: int, fields: Sequence[str], view: View, prepared: Prepared | None) -> None:
+        #: Builds the statement with the values ``Slots`` holds.
+        self.build = build
+        #: A server's: as SQLAlchemy built it (with the values of the call that made the
+        #: shape), run again with others (SQLite: None, the prepared SQL is run).
         self.statement = statement
-        self.binds = tuple(f"{PREFIX}{i}" for i in range(count))
+        self.binds = tuple(f"{PREFIX}{i}" for i in range(count)) if statement is not None else ()
+        self.count = count
         self.prepared = prepared
         self.fields = tuple(fields)
         self.decoders = tuple(view.fields[n].decode for n in fields)
@@ -112,7 +119,8 @@ class Shape:
 
 class Sent:
     """A statement of a known shape as sent, for observers: behaves as the SQLAlchemy
-    statement (the shape's, with this call's values), which is made when first asked for."""
+    statement of its shape with this call's values, which SQLAlchemy builds when first
+    asked for (an observer that only counts statements costs none)."""
 
     __slots__ = ("_made", "shape", "values")
 
@@ -124,7 +132,9 @@ class Sent:
     @property
     def statement(self) -> Select[Any]:
         if self._made is None:
-            self._made = self.shape.statement.params(self.shape.named(self.values))
+            slots = Slots(self.values)
+            self._made = self.shape.build(slots)
+            slots.done()
         return self._made
 
     def __getattr__(self, name: str) -> Any:
@@ -132,13 +142,16 @@ class Sent:
 
 
 class Shapes:
-    """A connector's shapes by key, at most ``MAX_SHAPES`` (the oldest made goes first)."""
+    """A connector's shapes by key, at most ``MAX_SHAPES`` holding at most ``MAX_VALUES``
+    values between them (the oldest made goes first)."""
 
     def __init__(self, statements: Statements | None) -> None:
         #: SQLite: the statements are compiled here; None: the engine runs them (a server).
         self.statements = statements
         self._held: dict[Any, Shape] = {}
         self.made = 0
+        #: The values of the shapes held (a shape of 5,000 keys weighs 5,000).
+        self.weight = 0
 
     def __len__(self) -> int:
         return len(self._held)
@@ -150,11 +163,16 @@ class Shapes:
             slots = Slots(values)
             statement = build(slots)
             slots.done()
-            prepared = self.statements.prepare(statement, PREFIX, len(values)) if self.statements else None
-            shape = Shape(statement, len(values), fields, view, prepared)
-            if len(self._held) >= MAX_SHAPES:
-                del self._held[next(iter(self._held))]
+            count = len(values)
+            if self.statements is not None:
+                shape = Shape(build, None, count, fields, view,
+                              self.statements.prepare(statement, PREFIX, count))
+            else:
+                shape = Shape(build, statement, count, fields, view, None)
+            while self._held and (len(self._held) >= MAX_SHAPES or self.weight + count > MAX_VALUES):
+                self.weight -= self._held.pop(next(iter(self._held))).count
             self._held[key] = shape
+            self.weight += count
             self.made += 1
         return shape
 

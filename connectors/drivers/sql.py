@@ -236,7 +236,7 @@ class SqlConnector:
         shape, values = shapes.load(self._shapes, view, view.names(fields, key), key, keys, where)
         out: dict[Any, list[Record]] = defaultdict(list)
         record = shape.record
-        for row in await self._execute(shape.statement, shape=shape, values=values):
+        for row in await self._execute(None, shape=shape, values=values):
             rec = record(row)
             out[rec[key]].append(rec)
         return out
@@ -267,7 +267,7 @@ class SqlConnector:
         parent_index = names.index(parent) if parent is not None else None
         decode_parent = view.fields[parent].decode if parent is not None else None
         totals: dict[Any, int] = {}
-        for row in await self._execute(shape.statement, shape=shape, values=values):
+        for row in await self._execute(None, shape=shape, values=values):
             pkey = row[parent_index] if parent_index is not None else None
             if decode_parent is not None and pkey is not None:
                 pkey = decode_parent(pkey)
@@ -331,11 +331,12 @@ class SqlConnector:
     # -- internals ---------------------------------------------------------
     async def _execute(self, stmt: Any, *, shape: Shape | None = None,
                        values: Sequence[Any] = ()) -> list[Any]:
-        """The rows of ``stmt``, or of ``shape``'s statement with ``values`` (``shapes``)."""
+        """The rows of ``stmt``, or of ``shape``'s statement with ``values`` (``shapes``;
+        ``stmt`` is then None)."""
         started = time.time_ns()
         try:
             if self.file is not None:
-                if shape is not None and shape.prepared is not None:
+                if shape is not None:
                     compiled: Any = shape.prepared
                     sql, params = compiled.sql, compiled.bind(values)
                 else:
@@ -346,7 +347,9 @@ class SqlConnector:
                 rows = self._statements.convert(compiled, raw)
             else:
                 engine = await self._current_engine()
-                named = shape.named(values) if shape is not None else None
+                named = None
+                if shape is not None:
+                    stmt, named = shape.statement, shape.named(values)
 
                 async def run() -> list[Any]:
                     async with engine.connect() as conn:
@@ -360,7 +363,7 @@ class SqlConnector:
             raise SourceError(self.name, why_failed(exc, self.file, known_only=True)) from exc
         if self.observers:
             mark = STATEMENT_STARTED.set(started)
-            sent = stmt if shape is None else Sent(shape, values)
+            sent = Sent(shape, values) if shape is not None else stmt
             try:
                 for observer in self.observers:
                     observer(self, sent, len(rows))
