@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Sequence
+import operator
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, select
@@ -22,8 +23,13 @@ from hub.errors import BadCursor
 
 from ..views import Condition, Record, View, Where
 
-__all__ = ["aggregate", "clause", "column", "decode", "decode_cursor", "encode_cursor", "key_in",
+__all__ = ["COMPARE", "aggregate", "clause", "column", "decode", "decode_cursor", "encode_cursor", "key_in",
            "table", "where_terms"]
+
+
+#: A row filter's operators (but "in") as SQLAlchemy comparisons; ``col == None`` is ``IS NULL``.
+COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "=": operator.eq, ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 
 
 def column(view: View, name: str) -> Column[Any]:
@@ -52,11 +58,7 @@ def clause(view: View, where: Iterable[Condition]) -> ColumnElement[bool] | None
         if cond.op == "in":
             terms.append(key_in(view, cond.field, cond.value))
         else:
-            value = view.encode(cond.field, cond.value)
-            terms.append(
-                {"=": col == value, ">=": col >= value, "<=": col <= value,
-                 ">": col > value, "<": col < value}[cond.op]
-            )
+            terms.append(COMPARE[cond.op](col, view.encode(cond.field, cond.value)))
     return and_(*terms) if terms else None
 
 

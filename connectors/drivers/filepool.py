@@ -4,7 +4,11 @@ SQLAlchemy Core builds every statement; :class:`Statements` compiles each
 statement *shape* once (SQLAlchemy's own cache key: the same select with other
 values, or another number of keys in an ``IN`` list, is the same shape) and
 keeps the SQL, the order of its parameters and the columns' result
-conversions. :class:`ReadOnlyFile` runs it on a small thread pool, one
+conversions (of every parameter: a datetime goes as SQLAlchemy writes it,
+not as ``sqlite3``'s own adapter would). :meth:`Statements.prepare` compiles a
+statement whose values are parameters of known names once, for
+``connectors.drivers.shapes`` to run it again with other values without
+SQLAlchemy. :class:`ReadOnlyFile` runs it on a small thread pool, one
 ``sqlite3`` connection per worker thread, opened ``file:...?mode=ro`` (never
 created, never written; autocommit, so a read is not followed by a rollback)
 and kept for the thread's life: a steady load opens no connection after the
@@ -45,7 +49,7 @@ from urllib.parse import quote
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import Dialect
 
-__all__ = ["ReadOnlyFile", "Statements"]
+__all__ = ["Prepared", "ReadOnlyFile", "Statements"]
 
 T = TypeVar("T")
 
@@ -59,6 +63,26 @@ class _Shape:
     #: The result columns' conversions (None: the value as the driver gives it).
     results: tuple[Callable[[Any], Any] | None, ...]
     converts: bool
+
+
+@dataclass(frozen=True)
+class Prepared(_Shape):
+    """A statement compiled once to be run with other values (``Statements.prepare``)."""
+
+    sql: str
+    #: Per positional parameter: the value's index (-1: a constant of the
+    #: statement's own), its conversion, and the constant (converted).
+    binds: tuple[tuple[int, Callable[[Any], Any] | None, Any], ...]
+    #: The values go as they are, in order.
+    plain: bool
+
+    def bind(self, values: Sequence[Any]) -> tuple[Any, ...]:
+        """The statement's positional parameters for these values."""
+        if self.plain:
+            return tuple(values)
+        return tuple(constant if at < 0 else
+                     (convert(values[at]) if convert is not None and values[at] is not None else values[at])
+                     for at, convert, constant in self.binds)
 
 
 class Statements:
@@ -94,13 +118,41 @@ class Statements:
         params = compiled.construct_params(extracted_parameters=extracted, escape_names=False,
                                            _no_postcompile=True)
         expanded = compiled._process_parameters_for_postcompile(params)
-        processors = expanded.processors
+        # The conversions of the parameters an IN list was expanded into, and of the others.
+        expanding, single = expanded.processors, compiled._bind_processors
         values = []
         for name in expanded.positiontup:
             value = expanded.parameters[name]
-            convert = processors.get(name)
+            convert = expanding.get(name) or single.get(name)
             values.append(convert(value) if convert is not None and value is not None else value)
         return expanded.statement, tuple(values), shape
+
+    def prepare(self, stmt: Any, prefix: str, count: int) -> Prepared:
+        """``stmt`` compiled once, to be run with other values: the values are bound
+        parameters named ``prefix`` + 0 .. ``count`` - 1 (every other parameter is a
+        constant of the statement's own); each must be a parameter of its own in the
+        SQL, not rendered in its text (then the SQL would hold one call's value)."""
+        shape = self._compile(stmt, None)
+        compiled = shape.compiled
+        params = compiled.construct_params(escape_names=False, _no_postcompile=True)
+        expanded = compiled._process_parameters_for_postcompile(params)
+        slots = {f"{prefix}{i}": i for i in range(count)}
+        expanding, single = expanded.processors, compiled._bind_processors
+        binds = []
+        for name in expanded.positiontup:
+            convert = expanding.get(name) or single.get(name)
+            at = slots.get(name, -1)
+            if at < 0 and name.startswith(prefix):
+                raise ValueError(f"{name} is not one value (an expanded list?): not a shape")
+            value = None if at >= 0 else expanded.parameters[name]
+            binds.append((at, convert, convert(value) if convert is not None and value is not None else value))
+        bound = {at for at, _c, _v in binds if at >= 0}
+        if len(bound) != count:
+            raise ValueError(f"{count - len(bound)} of the values are not parameters in the SQL: not a shape")
+        plain = [at for at, convert, _v in binds] == list(range(count)) and all(
+            convert is None for _a, convert, _v in binds)
+        # Not the compiler (the SQL is all a run needs; a shape of 5,000 keys holds less).
+        return Prepared(None, shape.results, shape.converts, expanded.statement, tuple(binds), plain)
 
     @staticmethod
     def convert(shape: _Shape, rows: list[Any]) -> list[Any]:

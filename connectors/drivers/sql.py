@@ -14,16 +14,19 @@ Example::
 A SQLite source is a file its department owns: the driver opens it read-only
 and never creates it (a missing file at start-up is a :class:`DataError` naming
 the path), reads it with the stdlib ``sqlite3`` on a few threads of its own
-(``connectors.drivers.filepool``: SQLAlchemy builds the statements, each shape
-compiled once), and looks at the file (one ``stat``) before every statement,
-so a file replaced or truncated while serving is reopened, not read through
-connections to what is no longer there. A database server is read through
-SQLAlchemy's async engine (asyncpg, aiomysql) with a steady pool: ``pool_size``
-connections, no overflow, autocommit (a read is not followed by a rollback),
-no ping per checkout. Either way :meth:`SqlConnector.connections_opened` counts
-the connections opened, for ``hub_source_connections_opened_total``.
-:meth:`SqlConnector.ping` asks one
-row of every table its views read, so /readyz says "table jkm_xx is missing"
+(``connectors.drivers.filepool``), and looks at the file (one ``stat``)
+before every statement, so a file replaced or truncated while serving is
+reopened, not read through connections to what is no longer there. A database
+server is read through SQLAlchemy's async engine (asyncpg, aiomysql) with a
+steady pool: ``pool_size`` connections, no overflow, autocommit (a read is not
+followed by a rollback), no ping per checkout. Either way SQLAlchemy Core
+builds each load's and page's statement once per shape
+(``connectors.drivers.shapes``: the view, the fields, the key and how many
+keys, the filters' fields and operators, the page's form), and a warm call
+only binds its values and runs it; :meth:`SqlConnector.connections_opened`
+counts the connections opened, for ``hub_source_connections_opened_total``.
+:meth:`SqlConnector.ping` asks one row of every table its views read, so
+/readyz says "table jkm_xx is missing"
 or "the file is empty (0 bytes)" rather than passing ``SELECT 1``.
 """
 
@@ -39,7 +42,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import and_, case, event, func, literal, select
+from sqlalchemy import and_, event, func, literal, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql import Select
@@ -49,8 +52,10 @@ from hub.errors import ConfigError, DataError, SourceTimeout
 
 from ..interface import STATEMENT_STARTED, Counts, Lazy, Page, SourceError, StatementObserver
 from ..views import Record, View, Where
-from .clauses import aggregate, clause, column, decode, decode_cursor, encode_cursor, key_in, table, where_terms
+from . import shapes
+from .clauses import aggregate, column, decode_cursor, encode_cursor, table, where_terms
 from .filepool import ReadOnlyFile, Statements
+from .shapes import Sent, Shape
 from .sqlite import Signature, file_problem, signature, sqlite_file, why_failed
 
 __all__ = ["SqlConnector", "decode_cursor", "encode_cursor", "sqlite_file"]
@@ -83,6 +88,8 @@ class SqlConnector:
         self.file: Path | None = sqlite_file(url)
         self._reader: ReadOnlyFile | None = None
         self._statements = Statements()
+        #: Loads and pages by shape, each built and compiled once (``shapes``).
+        self._shapes = shapes.Shapes(self._statements if self.file is not None else None)
         self._seen: Signature | None = None  # the file the readers were opened on
         self._probe_statements: list[Select[Any]] | None = None
         self._server_opened = 0  # connections the engines opened (a database server)
@@ -226,15 +233,11 @@ class SqlConnector:
     ) -> dict[Any, list[Record]]:
         """Every record whose ``key`` is in ``keys``, grouped by key: one statement."""
         view = self.views[view_name]
-        names = view.names(fields, key)
-        cond = key_in(view, key, keys)
-        extra = clause(view, where)
-        stmt = select(*[column(view, n) for n in names]).where(
-            cond if extra is None else and_(cond, extra)
-        ).order_by(column(view, view.order))
+        shape, values = shapes.load(self._shapes, view, view.names(fields, key), key, keys, where)
         out: dict[Any, list[Record]] = defaultdict(list)
-        for row in await self._execute(stmt):
-            rec = decode(view, row, names)
+        record = shape.record
+        for row in await self._execute(None, shape=shape, values=values):
+            rec = record(row)
             out[rec[key]].append(rec)
         return out
 
@@ -257,51 +260,14 @@ class SqlConnector:
         """
         view = self.views[view_name]
         names = view.names(fields, parent)
-        order_col = column(view, view.order)
-        terms = where_terms(view, parent, parents, where)
         after_value = decode_cursor(view, after) if after is not None else None
-        partition = [column(view, parent)] if parent is not None else None
-        cols = [column(view, n).label(f"c{i}") for i, n in enumerate(names)]
-        outer: Any = None
-        if parent is None and not with_total:
-            # One list without its total (a feed paging through a whole view): a plain
-            # keyset page, which the order's index walks for these rows only; numbering
-            # the rows with a window function would read every row after the cursor.
-            if after_value is not None:
-                terms.append(order_col > after_value)
-            outer = select(*cols, literal(None).label("_rn"), literal(None).label("_total"),
-                           order_col.label("_ord"))
-            if terms:
-                outer = outer.where(and_(*terms))
-            outer = outer.order_by(order_col).limit(first + 1)
-        elif with_total:
-            total = func.count().over(partition_by=partition).label("_total")
-            if after_value is None:
-                rn = func.row_number().over(partition_by=partition, order_by=order_col)
-            else:
-                rn = func.sum(case((order_col > after_value, 1), else_=0)).over(
-                    partition_by=partition, order_by=order_col, rows=(None, 0)
-                )
-            inner = select(*cols, rn.label("_rn"), total, order_col.label("_ord"))
-        else:
-            if after_value is not None:
-                terms.append(order_col > after_value)
-            rn = func.row_number().over(partition_by=partition, order_by=order_col)
-            inner = select(*cols, rn.label("_rn"), literal(None).label("_total"),
-                           order_col.label("_ord"))
-        if outer is None:
-            if terms:
-                inner = inner.where(and_(*terms))
-            sub = inner.subquery("page")
-            outer = select(sub).where(sub.c._rn <= first + 1)
-            if with_total and after_value is not None:
-                outer = outer.where(sub.c._ord > after_value)
-            outer = outer.order_by(sub.c._ord)
+        shape, values = shapes.page(self._shapes, view, names, parent, parents, where, first=first,
+                                    after=after_value, with_total=with_total)
         grouped: dict[Any, list[Any]] = defaultdict(list)
         parent_index = names.index(parent) if parent is not None else None
         decode_parent = view.fields[parent].decode if parent is not None else None
         totals: dict[Any, int] = {}
-        for row in await self._execute(outer):
+        for row in await self._execute(None, shape=shape, values=values):
             pkey = row[parent_index] if parent_index is not None else None
             if decode_parent is not None and pkey is not None:
                 pkey = decode_parent(pkey)
@@ -313,7 +279,7 @@ class SqlConnector:
             if with_total and rows:
                 totals[pkey] = rows[0][n + 1]
             page_rows = rows[:first]
-            records = [decode(view, r[:n], names) for r in page_rows]
+            records = [shape.record(r) for r in page_rows]
             result[pkey] = Page(
                 records=records,
                 has_next=len(rows) > first,
@@ -363,21 +329,31 @@ class SqlConnector:
         return str(stmt.compile(dialect=dialect))
 
     # -- internals ---------------------------------------------------------
-    async def _execute(self, stmt: Any, *, record: bool = True) -> list[Any]:
+    async def _execute(self, stmt: Any, *, shape: Shape | None = None,
+                       values: Sequence[Any] = ()) -> list[Any]:
+        """The rows of ``stmt``, or of ``shape``'s statement with ``values`` (``shapes``;
+        ``stmt`` is then None)."""
         started = time.time_ns()
         try:
             if self.file is not None:
-                sql, params, shape = self._statements.render(stmt)
+                if shape is not None:
+                    compiled: Any = shape.prepared
+                    sql, params = compiled.sql, compiled.bind(values)
+                else:
+                    sql, params, compiled = self._statements.render(stmt)
                 reader = await self._current_reader()
                 raw = reader.quick(sql, params)  # a small read: here, not on a thread
                 raw = raw if raw is not None else await asyncio.wait_for(reader.rows(sql, params), self.timeout)
-                rows = self._statements.convert(shape, raw)
+                rows = self._statements.convert(compiled, raw)
             else:
                 engine = await self._current_engine()
+                named = None
+                if shape is not None:
+                    stmt, named = shape.statement, shape.named(values)
 
                 async def run() -> list[Any]:
                     async with engine.connect() as conn:
-                        result = await conn.execute(stmt)
+                        result = await conn.execute(stmt, named)
                         return list(result.fetchall())
 
                 rows = await asyncio.wait_for(run(), self.timeout)
@@ -385,11 +361,12 @@ class SqlConnector:
             raise SourceTimeout(self.name, self.timeout) from None
         except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
             raise SourceError(self.name, why_failed(exc, self.file, known_only=True)) from exc
-        if record:
+        if self.observers:
             mark = STATEMENT_STARTED.set(started)
+            sent = Sent(shape, values) if shape is not None else stmt
             try:
                 for observer in self.observers:
-                    observer(self, stmt, len(rows))
+                    observer(self, sent, len(rows))
             finally:
                 STATEMENT_STARTED.reset(mark)
         return rows
