@@ -122,7 +122,9 @@ class Batcher(DataLoader[Any, Any]):
         if missing:
             size = self.max_batch_size or len(missing)
             chunks = [missing[i:i + size] for i in range(0, len(missing), size)]
-            answers = await asyncio.gather(*(self._ask(c) for c in chunks))
+            # One batch (nearly always): awaited in place, no task made for it.
+            answers = ([await self._ask(chunks[0])] if len(chunks) == 1
+                       else await asyncio.gather(*(self._ask(c) for c in chunks)))
             for answer in answers:
                 out.update(answer)
         for k, f, whole in waiting:
