@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import socket
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from hub.audit import index
 from hub.audit.appender import CHECKPOINT_ROWS
@@ -29,8 +27,7 @@ from hub.audit.chain import GENESIS, Entry, entry_hash, persons_of, row
 from hub.audit.trail import AuditLog
 from hub.ids import make_id_number
 from hub.state.tables import audit_log, audit_person
-
-ADMIN = "postgresql+asyncpg://root@127.0.0.1:5432/test"
+from tests.state_support import PG_URL, _admin, _pg_ready
 
 
 # --------------------------------------------------------------------------- the hash's format
@@ -67,34 +64,16 @@ def _ids(count: int, offset: int = 0) -> list[str]:
 POOL = _ids(3000)
 
 
-def _pg_ready() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-async def _pg(name: str, create: bool) -> None:
-    engine = create_async_engine(ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-            if create:
-                await conn.execute(text(f"CREATE DATABASE {name}"))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
     assert _pg_ready(), "PostgreSQL must run on 127.0.0.1:5432 (.ci/run starts it)"
     import os
 
     name = f"hub_audit_persons_{os.getpid()}"
-    asyncio.run(_pg(name, create=True))
-    yield f"postgresql+asyncpg://root@127.0.0.1:5432/{name}"
-    asyncio.run(_pg(name, create=False))
+    asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name}"))
+    asyncio.run(_admin(f"CREATE DATABASE {name}"))
+    yield PG_URL.format(db=name)
+    asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name}"))
 
 
 async def _write_and_read(audit: AuditLog, groups: list[list[list[str]]], path: str
@@ -120,6 +99,20 @@ async def _write_and_read(audit: AuditLog, groups: list[list[list[str]]], path: 
     return seqs, logs, person_rows, await audit.verify()
 
 
+def _written(url: str, groups: list[list[list[str]]], path: str
+             ) -> tuple[list[int], list[dict[str, Any]], set[tuple[str, int]], Any]:
+    """``_write_and_read`` on a store of its own: started, and closed after."""
+    async def run() -> tuple[list[int], list[dict[str, Any]], set[tuple[str, int]], Any]:
+        audit = AuditLog(url, "s")
+        await audit.start()
+        try:
+            return await _write_and_read(audit, groups, path)
+        finally:
+            await audit.close()
+
+    return asyncio.run(run())
+
+
 GROUPS = st.lists(st.lists(st.lists(st.sampled_from(POOL[:60]), max_size=12), min_size=1, max_size=4),
                   min_size=1, max_size=3)
 
@@ -140,17 +133,7 @@ def _check(groups: list[list[list[str]]], seqs: list[int], logs: list[dict[str, 
 @given(groups=GROUPS)
 def test_sqlite_stores_one_row_per_person_per_entry(tmp_path: Path, path: str,
                                                     groups: list[list[list[str]]]) -> None:
-    db = tmp_path / f"{path}.sqlite"
-
-    async def run() -> Any:
-        audit = AuditLog(f"sqlite+aiosqlite:///{db}", "s")
-        await audit.start()
-        try:
-            return await _write_and_read(audit, groups, path)
-        finally:
-            await audit.close()
-
-    _check(groups, *asyncio.run(run()))
+    _check(groups, *_written(f"sqlite+aiosqlite:///{tmp_path / f'{path}.sqlite'}", groups, path))
 
 
 @pytest.mark.parametrize("path", ["appender", "engine"])  # asyncpg on the writer's own connection; the engine
@@ -158,15 +141,7 @@ def test_sqlite_stores_one_row_per_person_per_entry(tmp_path: Path, path: str,
 @given(groups=GROUPS)
 def test_postgresql_stores_one_row_per_person_per_entry(pg_url: str, path: str,
                                                         groups: list[list[list[str]]]) -> None:
-    async def run() -> Any:
-        audit = AuditLog(pg_url, "s")
-        await audit.start()
-        try:
-            return await _write_and_read(audit, groups, path)
-        finally:
-            await audit.close()
-
-    _check(groups, *asyncio.run(run()))
+    _check(groups, *_written(pg_url, groups, path))
 
 
 def test_a_big_entry_is_indexed_whole_on_each_path(tmp_path: Path, pg_url: str) -> None:
@@ -176,16 +151,7 @@ def test_a_big_entry_is_indexed_whole_on_each_path(tmp_path: Path, pg_url: str) 
                       ("no-json", f"sqlite+aiosqlite:///{tmp_path}/b.sqlite"),
                       ("engine", f"sqlite+aiosqlite:///{tmp_path}/c.sqlite"), ("engine", pg_url),
                       ("appender", pg_url)):
-
-        async def run(url: str = url, path: str = path) -> Any:
-            audit = AuditLog(url, "s")
-            await audit.start()
-            try:
-                return await _write_and_read(audit, [[["x"]], big], path)
-            finally:
-                await audit.close()
-
-        _check([[["x"]], big], *asyncio.run(run()))
+        _check([[["x"]], big], *_written(url, [[["x"]], big], path))
 
 
 def test_checkpoints_copy_the_wal_into_the_file_beside_the_appends(tmp_path: Path) -> None:

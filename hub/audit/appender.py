@@ -42,9 +42,10 @@ log = logging.getLogger("hub.audit.trail")
 #: The earliest SQLite with ``RETURNING``.
 RETURNING = (3, 35, 0)
 
-#: Rows to insert for a group, made once the head is known: (log rows, each entry's
-#: sequence number and persons, for those with persons; the persons are indexed later).
-Build = Callable[[int, str], tuple[list[dict[str, Any]], list[tuple[int, list[str]]]]]
+#: The log rows to insert for a group, made once the head is known (their persons are
+#: indexed later: index.py).
+Build = Callable[[int, str], list[dict[str, Any]]]
+
 
 def usable(url: URL) -> bool:
     """Whether ``url`` names a SQLite file this appender can open alongside the engine."""
@@ -136,7 +137,7 @@ class SqliteAppender:
                                (count,)).fetchone()
             if head is None:
                 raise sqlite3.OperationalError("no such row: audit_head")
-            rows, _persons = build(int(head[0]) - count + 1, str(head[1]))
+            rows = build(int(head[0]) - count + 1, str(head[1]))
             con.executemany(self._insert(audit_log.name, tuple(rows[0])), rows)
             con.execute("UPDATE audit_head SET hash = ? WHERE id = 1", (rows[-1]["hash"],))
 

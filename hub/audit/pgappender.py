@@ -64,7 +64,7 @@ class PgAppender:
                                       count)
             if head is None:
                 raise LookupError("no such row: audit_head")
-            rows, _persons = build(int(head["seq"]) - count + 1, str(head["hash"]))
+            rows = build(int(head["seq"]) - count + 1, str(head["hash"]))
             keys = tuple(rows[0])
             await con.executemany(self._statement(keys), [tuple(r[k] for k in keys) for r in rows])
             await con.execute("UPDATE audit_head SET hash = $1 WHERE id = 1", rows[-1]["hash"])

@@ -30,7 +30,7 @@ from hub.state.tables import audit_head, audit_log
 
 from . import pgappender
 from .appender import SqliteAppender, usable
-from .chain import Entry, entry_hash, persons_of, row
+from .chain import Entry, entry_hash, row
 from .index import CHUNK_PERSONS, catch_up
 from .store import Health, bounded_transaction, describe
 from .summaries import Summaries
@@ -238,23 +238,17 @@ class GroupWriter:
         async with bounded_transaction(self._engine(), self.write_seconds) as conn:
             return await catch_up(conn)
 
-    def _chained(self, entries: list[Entry], seq: int, prev: str
-                 ) -> tuple[list[dict[str, Any]], list[tuple[int, list[str]]]]:
+    def _chained(self, entries: list[Entry], seq: int, prev: str) -> list[dict[str, Any]]:
         """The rows of ``entries`` from ``seq`` on, each hash chained to the one
-        before, and each entry's persons (``chain.persons_of``, as audit_log.persons
-        lists them) by its sequence number; the person index is made from the rows
-        later (index.py)."""
-        rows, persons = [], []
+        before; each row's persons (``chain.persons_of``) are indexed later (index.py)."""
+        rows = []
         for entry in entries:
-            people = persons_of(entry)
-            values = row(entry, seq, people)
+            values = row(entry, seq)
             values["prev_hash"] = prev
             values["hash"] = prev = entry_hash(prev, values)
             rows.append(values)
-            if people:
-                persons.append((seq, people))
             seq += 1
-        return rows, persons
+        return rows
 
     async def _write(self, entries: list[Entry], seconds: float) -> list[int]:
         engine = self._engine()
@@ -268,7 +262,7 @@ class GroupWriter:
         if appender is not None:
             first: list[int] = []
 
-            def build(seq: int, prev: str) -> tuple[list[dict[str, Any]], list[tuple[int, list[str]]]]:
+            def build(seq: int, prev: str) -> list[dict[str, Any]]:
                 first[:] = [seq]
                 return self._chained(entries, seq, prev)
 
@@ -288,7 +282,7 @@ class GroupWriter:
                 head = (await conn.execute(select(audit_head.c.seq, audit_head.c.hash)
                                            .where(audit_head.c.id == 1))).one()
             seq = int(head.seq) - len(entries) + 1
-            rows, _persons = self._chained(entries, seq, head.hash)
+            rows = self._chained(entries, seq, head.hash)
             await conn.execute(insert(audit_log), rows)
             await conn.execute(update(audit_head).where(audit_head.c.id == 1).values(hash=rows[-1]["hash"]))
         return list(range(seq, seq + len(entries)))
