@@ -146,10 +146,13 @@ def test_statements_do_not_grow_with_places(client: Any, gql: Any, city: Path) -
         counts.clear()
         assert "errors" not in gql(CONTACTS, {"id": idn}).json()
         per.append(dict(counts))
-    # Per source: the person's events, the events at their places, the places' names.
-    for name in ("transport", "community", "venues"):
-        assert per[1].get(name, 0) <= 3, per
-        assert per[0].get(name, 0) <= per[1].get(name, 0), per
+    # Per source, however many places: the person's events, the events at their places, the
+    # places' names (a source where the person has no events stops after the first). Which
+    # sources the quiet person appears in depends on the day the city is generated, so the two
+    # are not compared with each other, only with the bound.
+    for counted in per:
+        for name in ("transport", "community", "venues"):
+            assert counted.get(name, 0) <= 3, per
     assert per[1]["venues"] == 3  # the busy person's scans, everyone's at their venues, the names
     counts.clear()
     assert "errors" not in gql(CONTACTS, {"id": many, "hops": 2}).json()
