@@ -435,10 +435,10 @@ async def phases(hub: HubClient, school: str, repeats: int) -> dict[str, float]:
         return wait()
 
     def timed_source(orig: Any) -> Any:
-        async def run(stmt: Any, *, record: bool = True) -> Any:
+        async def run(stmt: Any, **options: Any) -> Any:
             t0 = time.perf_counter()
             try:
-                return await orig(stmt, record=record)
+                return await orig(stmt, **options)
             finally:
                 intervals.append((t0, time.perf_counter()))
         return run
