@@ -410,3 +410,93 @@ def test_on_a_server_a_warm_load_compiles_nothing_and_answers_as_a_fresh_one(
     finally:
         stores.drop(targets)
     assert got == expected and any(expected[0::2])
+
+
+def _indexed_first_columns(path: Path) -> dict[str, set[str]]:
+    """Per table, the columns some index (or the rowid) of the file leads with."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        out: dict[str, set[str]] = defaultdict(set)
+        for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+            for index in con.execute(f"PRAGMA index_list('{name}')").fetchall():
+                first = con.execute(f"PRAGMA index_info('{index[1]}')").fetchone()
+                if first is not None and first[2] is not None:
+                    out[name].add(first[2])
+        return out
+    finally:
+        con.close()
+
+
+def test_a_load_by_an_indexed_key_searches_its_index(files: Files, city: Path) -> None:
+    """A load of many keys over an indexed column searches that index whenever SQLite
+    would for the rows alone: the view's order never makes it walk the whole table in
+    that order's index instead, to spare sorting the rows found (a load's cost would
+    then grow with the table: 4.6 ms against 0.56 ms for 512 pupils' arrivals)."""
+    import sqlite3
+
+    checked = 0
+    for source, connector in files.connectors.items():
+        path = city / f"{source}.sqlite"
+        indexed = _indexed_first_columns(path)
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            for view_name, view in SOURCES[source].views.items():
+                for key in view.fields:
+                    col = view_column(view, key)
+                    table_name = getattr(getattr(col, "table", None), "name", None)
+                    if key == view.order or col.name not in indexed.get(table_name, set()):
+                        continue
+                    pool = [v for v in _values(files, source, view_name, key) if v is not None]
+                    if not pool:
+                        continue
+                    keys = [pool[i % len(pool)] for i in range(500)]  # the plan, not the rows
+                    shape, values = shapes.load(connector._shapes, view, view.names({key}, key),
+                                                key, keys, ())
+                    assert shape.prepared is not None
+                    sql, params = shape.prepared.sql, shape.prepared.bind(values)
+                    assert " ORDER BY " in sql
+
+                    def access(text: str, params: Any = params, con: Any = con) -> str:
+                        return con.execute("EXPLAIN QUERY PLAN " + text, params).fetchone()[3]
+
+                    # Where SQLite searches the key's index for the rows alone, the
+                    # load's order must not make it walk the table instead.
+                    unordered = access(sql.split(" ORDER BY ")[0])
+                    if unordered.startswith("SEARCH"):
+                        assert access(sql).startswith("SEARCH"), (view_name, key, access(sql), unordered)
+                        checked += 1
+        finally:
+            con.close()
+    assert checked >= 3, checked  # Residence by idNumber, Arrival by idNumber, ...
+
+
+def test_one_parents_page_is_its_page_among_others(files: Files) -> None:
+    """A page of one parent's rows (a plain keyset statement: no window function) is
+    exactly that parent's page when asked with others (row numbers per parent)."""
+
+    @SETTINGS
+    @given(st.data())
+    def run(data: Any) -> None:
+        draw = data.draw
+        source, view_name = draw(st.sampled_from(sorted(files.values)))
+        view = SOURCES[source].views[view_name]
+        scalar = sorted(f for f in view.fields if all(
+            isinstance(v, (str, int, dt.date)) for v in _values(files, source, view_name, f)))
+        parent = draw(st.sampled_from(scalar))
+        pool = _values(files, source, view_name, parent)
+        parents = draw(st.lists(st.sampled_from(pool), min_size=2, max_size=6, unique=True)) \
+            if len(set(pool)) > 1 else pool[:1] * 2
+        after = draw(st.one_of(st.none(), st.sampled_from(
+            _values(files, source, view_name, view.order)).map(lambda v: encode_cursor(view, v))))
+        kw = {"fields": draw(st.sets(st.sampled_from(sorted(view.fields)))),
+              "first": draw(st.integers(1, 30)), "after": after,
+              "where": tuple(c for c in _where(files, draw, source, view_name) if c.field in scalar)}
+        connector = files.connectors[source]
+        together = files.run(connector.pages(view_name, parent, parents, **kw))
+        for p in dict.fromkeys(parents):
+            alone = files.run(connector.pages(view_name, parent, [p], **kw))
+            assert _page(alone[p]) == _page(together[p]), (view_name, parent, p, kw)
+
+    run()

@@ -29,7 +29,8 @@ from typing import Any
 
 from sqlalchemy import Integer, and_, bindparam, case, func, literal, select
 from sqlalchemy.sql import Select
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.elements import BindParameter, UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from ..views import Record, View, Where
 from .clauses import COMPARE, column
@@ -204,6 +205,19 @@ def _where_terms(view: View, shape: tuple[Any, ...], slots: Slots) -> list[Any]:
     return terms
 
 
+def _unindexed(order: Any) -> Any:
+    """``+order``: the same order in SQLite (the unary plus changes no value), which
+    the planner cannot take from an index. A load's rows are found by key (an IN list
+    over the key's index); without statistics SQLite may instead walk the whole table
+    in the order's index (the rowid, for an integer primary key) to spare a sort of
+    the few rows found: 4.6 ms against 0.56 ms for 512 pupils' arrivals in a table of
+    10,707, and growing with the table. Not for a collated column (``+`` would drop
+    its collation)."""
+    if getattr(order.type, "collation", None) is not None:
+        return order
+    return UnaryExpression(order, operator=custom_op("+"), type_=order.type)
+
+
 def load(shapes: Shapes, view: View, names: list[str], key: str, keys: Sequence[Any],
          where: Where) -> tuple[Shape, list[Any]]:
     """The shape of ``SELECT <names> WHERE key IN (keys) AND <where> ORDER BY <order>``
@@ -212,11 +226,15 @@ def load(shapes: Shapes, view: View, names: list[str], key: str, keys: Sequence[
     n = len(values)
     filters = _where(view, where, values)
 
+    sqlite = shapes.statements is not None
+
     def build(slots: Slots) -> Select[Any]:
         col = column(view, key)
         terms = [col.in_(slots.take(n, col.type)), *_where_terms(view, filters, slots)]
-        return select(*[column(view, name) for name in names]).where(and_(*terms)).order_by(
-            column(view, view.order))
+        order = column(view, view.order)
+        if sqlite and view.order != key:
+            order = _unindexed(order)
+        return select(*[column(view, name) for name in names]).where(and_(*terms)).order_by(order)
 
     return shapes.get(("load", view.name, tuple(names), key, n, filters), values, view, names, build), values
 
@@ -245,10 +263,12 @@ def page(shapes: Shapes, view: View, names: list[str], parent: str | None, paren
         limit = slots.one(Integer())
         partition = [column(view, parent)] if parent is not None else None
         cols = [column(view, name).label(f"c{i}") for i, name in enumerate(names)]
-        if parent is None and not with_total:
-            # One list without its total (a feed paging through a whole view): a plain
-            # keyset page, which the order's index walks for these rows only; numbering
-            # the rows with a window function would read every row after the cursor.
+        if (parent is None or n == 1) and not with_total:
+            # One list without its total (a feed paging through a whole view, or one
+            # parent's rows: a school's pupils): a plain keyset page, which the order's
+            # index walks (or SQLite's sorter keeps the first rows of) for these rows
+            # only; numbering the rows with a window function would read every row
+            # after the cursor, then sort them again.
             if after_value is not None:
                 terms.append(order_col > after_value)
             outer = select(*cols, literal(None).label("_rn"), literal(None).label("_total"),
