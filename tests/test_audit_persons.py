@@ -329,3 +329,43 @@ def test_a_steady_load_still_catches_the_index_up(tmp_path: Path, monkeypatch: A
     # for a catch-up; the mark moves on every few rounds, never waiting for an idle moment.
     assert marks[0] == 0 and marks[-1] >= 36 and marks == sorted(marks), marks
     assert len(set(marks)) >= 4, marks
+
+
+def test_a_waiting_entry_is_written_before_the_index_is_caught_up(tmp_path: Path,
+                                                                  monkeypatch: Any) -> None:
+    """Past BEHIND_ROWS, an entry waiting to be written goes first: the catch-up its
+    group makes due runs after the commit its answer waits for, not before it."""
+    from hub.audit import writer
+
+    monkeypatch.setattr(writer, "IDLE_SECONDS", 3600.0)
+    monkeypatch.setattr(writer, "BEHIND_ROWS", 10**9)
+    db = tmp_path / "hub.sqlite"
+
+    async def run() -> list[int]:
+        audit = AuditLog(f"sqlite+aiosqlite:///{db}", "s")
+        await audit.start()
+        heads: list[int] = []
+        try:
+            await audit.record(Entry("health", "t", "p", "o", "h", persons=_ids(30, 0)))
+            monkeypatch.setattr(writer, "BEHIND_ROWS", 20)  # 30 rows behind: the next group's due
+            group = audit.writer
+            indexing = group.index_once
+
+            async def index_once() -> tuple[int, int]:
+                with sqlite3.connect(db) as conn:  # what is committed when the catch-up starts
+                    heads.append(conn.execute("SELECT seq FROM audit_head").fetchone()[0])
+                return await indexing()
+
+            monkeypatch.setattr(group, "index_once", index_once)
+            assert group._behind >= 20
+            seq = await audit.record(Entry("health", "t", "p", "o", "h", persons=_ids(3, 40)))
+            await asyncio.sleep(0.2)  # the catch-up after it
+            heads.append(seq)
+        finally:
+            group._behind = 0
+            await audit.close()
+        return heads
+
+    heads = asyncio.run(run())
+    # The catch-up started with the second entry already committed.
+    assert len(heads) >= 2 and heads[0] == heads[-1], heads

@@ -160,9 +160,11 @@ class GroupWriter:
     async def _drain(self) -> None:
         while True:
             while self._queue:
-                if self._behind >= BEHIND_ROWS:
-                    await self._catch_up(whole=False)
                 await self._group()
+                if self._behind >= BEHIND_ROWS:
+                    # After the group, not before: its answers go out first, and the
+                    # index is caught up while their clients send the next requests.
+                    await self._catch_up(whole=False)
             if self._behind <= 0:
                 return
             # Nothing to write: once nothing new came for IDLE_SECONDS, index what was written.
