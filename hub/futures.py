@@ -121,8 +121,13 @@ class LoadEach:
 
     def fill(self, out: list[Any], values: Mapping[Any, Any]) -> None:
         """``out[i]`` = the outcome for ``keys[i]``, given the loader's ``values`` by key."""
-        outcome = self.outcome
-        out[:] = [outcome(values[k]) for k in self.keys]
+        fn = self.fn
+        found = [values[k] for k in self.keys]
+        try:  # most often nothing fails: no try per item
+            out[:] = [v if isinstance(v, Exception) else fn(v) for v in found]
+        except Exception:  # noqa: BLE001 - one did: each item's own outcome
+            outcome = self.outcome
+            out[:] = [outcome(v) for v in found]
 
 
 def loads(objects: Iterable[Any], loader: Settling, key: str, fn: Callable[[Any], Any]) -> LoadEach:

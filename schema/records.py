@@ -30,7 +30,8 @@ from .arguments import check_days
 C = TypeVar("C")
 
 _TYPES: dict[str, type] = {}
-_BUILDERS: dict[type, list[tuple[str, type[Enum] | None]]] = {}
+#: Per type: (field, its enum or None, that enum's members by value).
+_BUILDERS: dict[type, list[tuple[str, type[Enum] | None, dict[Any, Any]]]] = {}
 
 
 def register(cls: type[C]) -> type[C]:
@@ -61,17 +62,26 @@ def build(cls: type[C] | str, record: Record, **extra: Any) -> Any:
     plan = _BUILDERS.get(target)
     if plan is None:
         hints = _hints(target)
-        plan = [(f.name, _enum_of(hints.get(f.name)))
-                for f in dataclasses.fields(target) if f.init]
+        plan = []
+        for f in dataclasses.fields(target):
+            if f.init:
+                enum = _enum_of(hints.get(f.name))
+                plan.append((f.name, enum, dict(enum._value2member_map_) if enum is not None else {}))
         _BUILDERS[target] = plan
     values: dict[str, Any] = {}
-    for name, enum in plan:
-        if name in extra:
+    get = record.get
+    for name, enum, members in plan:
+        if extra and name in extra:
             values[name] = extra[name]
             continue
-        value = record.get(name)
-        if enum is not None and value is not None and not isinstance(value, enum):
-            value = enum(value)
+        value = get(name)
+        if enum is not None and value is not None:
+            try:
+                member = members.get(value)
+            except TypeError:  # unhashable: the enum says what is wrong with it
+                member = None
+            value = member if member is not None else (
+                value if isinstance(value, enum) else enum(value))
         values[name] = value
     return target(**values)
 

@@ -94,7 +94,7 @@ class Slots:
 class Shape:
     """One statement shape: its statement (built the first time), how it binds, how rows decode."""
 
-    __slots__ = ("binds", "build", "count", "decoders", "fields", "prepared", "statement")
+    __slots__ = ("binds", "build", "count", "decoders", "decoding", "fields", "prepared", "statement")
 
     def __init__(self, build: Callable[[Slots], Select[Any]], statement: Select[Any] | None,
                  count: int, fields: Sequence[str], view: View, prepared: Prepared | None) -> None:
@@ -108,14 +108,21 @@ class Shape:
         self.prepared = prepared
         self.fields = tuple(fields)
         self.decoders = tuple(view.fields[n].decode for n in fields)
+        #: (position, field, decode) of the fields decoded (most pass as they are).
+        self.decoding = tuple((i, n, d) for i, (n, d) in enumerate(zip(self.fields, self.decoders))
+                              if d is not None)
 
     def named(self, values: Sequence[Any]) -> dict[str, Any]:
         return dict(zip(self.binds, values))
 
     def record(self, row: Sequence[Any]) -> Record:
         """The row's first columns (the fields selected) as a record, decoded."""
-        return {n: (d(v) if d is not None and v is not None else v)
-                for n, d, v in zip(self.fields, self.decoders, row)}
+        rec = dict(zip(self.fields, row))
+        for i, name, decode in self.decoding:
+            value = row[i]
+            if value is not None:
+                rec[name] = decode(value)
+        return rec
 
 
 class Sent:
