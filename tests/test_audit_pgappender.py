@@ -1,6 +1,7 @@
 """The PostgreSQL appender (hub/audit/pgappender.py) on the machine's server: a
 hub writing alone sends one statement a group; writers taking turns (several hub
-processes) lock the head and still append one chain."""
+processes) lock the head and still append one chain; big entries' persons are
+stored with lz4."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
 from hub.audit.trail import AuditLog, Entry
 from tests.state_support import PG_URL, _admin, _pg_ready
@@ -153,3 +155,22 @@ def test_any_turns_of_three_writers_keep_one_chain_of_every_entry(pg_url: str,
     seqs, before, after, problem = asyncio.run(run())
     assert problem is None and after == before + sum(size for _, size in turns)
     assert sorted(seqs) == list(range(before + 1, after + 1))
+
+
+def test_a_big_entrys_persons_are_stored_with_lz4(pg_url: str) -> None:
+    persons = [f"4101052010{k:07d}X" for k in range(991)]
+
+    async def run() -> tuple[str | None, str]:
+        audit = AuditLog(pg_url, "s")
+        await audit.start()
+        try:
+            seq = await audit.record(_entry(0, persons))
+            async with audit.engine.connect() as conn:
+                stored = (await conn.execute(text("SELECT pg_column_compression(persons), persons "
+                                                  "FROM audit_log WHERE seq = :s"), {"s": seq})).one()
+            return stored[0], stored[1]
+        finally:
+            await audit.close()
+
+    method, stored = asyncio.run(run())
+    assert method == "lz4" and stored.count('"') == 2 * len(persons)

