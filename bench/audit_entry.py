@@ -5,10 +5,11 @@
 Each entry goes the way the endpoint's does (hub/http/endpoint.py): an ``Exchange``
 whose context touched N persons, ``AuditLog.record(exchange.entry())``, which bounds
 it, queues it for the group writer and returns once its group is committed (on a
-SQLite file the appender's thread, hub/audit/appender.py; on PostgreSQL the async
-engine's transaction). One writer, so each group is one entry: the time is what a
-request waits for its own entry. The stores are fresh (a SQLite file in a temporary
-directory; a database of its own on the PostgreSQL server at 127.0.0.1:5432, dropped
+SQLite file the appender's thread, hub/audit/appender.py; on PostgreSQL the
+writer's own asyncpg connection, one statement a group, hub/audit/pgappender.py).
+One writer, so each group is one entry: the time is what a request waits for its
+own entry. The stores are fresh (a SQLite file in a temporary directory; a
+database of its own on the PostgreSQL server at 127.0.0.1:5432, dropped
 after) and grow through the run: each run's N persons are drawn from a pool of valid
 ID numbers, so the person index is written all over, as a city's requests write it; before
 the runs each store is filled with ``--prefill`` person rows (a store's size is what
@@ -209,7 +210,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"touched (drawn from {POOL:,} valid ID numbers), waiting for its group commit; one writer, so "
             "a group is one entry",
             "- stores: a fresh SQLite file (WAL, synchronous=NORMAL, the appender's thread)"
-            + (", a fresh PostgreSQL database on 127.0.0.1:5432 (asyncpg, the async engine)" if args.pg else
+            + (", a fresh PostgreSQL database on 127.0.0.1:5432 (asyncpg, the writer's own connection: "
+               "hub/audit/pgappender.py)" if args.pg else
                " (PostgreSQL skipped: `--no-pg`)") + f"; each filled first with {args.prefill:,} person "
             f"rows (entries of {FILL_PERSONS:,} persons, a day of school pages), then growing through "
             "the run; person rows before/after the runs: "
