@@ -257,6 +257,8 @@ class GraphQLEndpoint:
             raise DeadlineExceeded(
                 f"the request ran past its {limits.deadline_seconds:g} s deadline and was cut; ask "
                 "for less (fewer items or fields) or retry later") from None
+        finally:
+            ex.context.release()
         if result.data is None and result.errors and not _executed(result):
             ex.outcome = "error"
             body = {"errors": [format_request_error(e, "BAD_INPUT") for e in result.errors]}
