@@ -18,11 +18,10 @@ goes on in the background).
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from connectors.breaker import Breaker, Breakers
 from connectors.interface import Aggregating, Connector, Counts, Page
@@ -32,52 +31,6 @@ from hub.errors import HubError, SourceTimeout, SourceUnavailable
 T = TypeVar("T")
 
 log = logging.getLogger("hub.sources")
-
-
-def _started(call: Awaitable[Any]) -> tuple[asyncio.Future[Any] | None, Any, BaseException | None]:
-    """Run ``call``'s first step now, in a copy of the context as a task would:
-    ``(None, result, exception)`` when that ended it (a driver that answered from
-    memory or a quick read), else ``(task, None, None)``: the task going on from
-    where the step stopped (awaiting what it awaited), in the same context."""
-    if not isinstance(call, Coroutine):
-        return asyncio.ensure_future(call), None, None
-    coro = call
-    context = contextvars.copy_context()
-    try:
-        yielded = context.run(coro.send, None)
-    except StopIteration as stop:
-        return None, stop.value, None
-    except BaseException as exc:  # noqa: BLE001 - the call's outcome, raised by the caller
-        return None, None, exc
-    return asyncio.get_running_loop().create_task(_resumed(coro, yielded), context=context), None, None
-
-
-async def _resumed(coro: Coroutine[Any, Any, Any], yielded: Any) -> Any:
-    return await _Resume(coro, yielded)
-
-
-class _Resume:
-    """Awaits a started coroutine's rest: hands its task what the coroutine yielded
-    (the future it waits for), then passes every send and throw on, as ``await`` would."""
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], yielded: Any) -> None:
-        self.coro, self.yielded = coro, yielded
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coro, yielded = self.coro, self.yielded
-        while True:
-            try:
-                sent = yield yielded
-            except BaseException as exc:  # noqa: BLE001 - a cancellation goes on to the coroutine
-                try:
-                    yielded = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    yielded = coro.send(sent)
-                except StopIteration as stop:
-                    return stop.value
 
 
 class SourceSet:
@@ -172,22 +125,9 @@ class SourceSet:
         breaker = self.breakers[name]
         probe = breaker.admit()
         self.asked[name] += 1
-        loop = asyncio.get_running_loop()
-        began = loop.time()
-        task, value, failed = _started(ask(connector))
-        if task is None:  # answered without waiting: as a task done at its first step
-            if failed is None:
-                breaker.success(probe)
-                return cast(T, value)
-            if isinstance(failed, SourceUnavailable):
-                breaker.failure(probe)
-            else:
-                breaker.release(probe)
-            raise failed
+        task = asyncio.ensure_future(ask(connector))
         try:
-            # The timeout counts from the call (its first step included).
-            left = max(0.0, connector.timeout - (loop.time() - began))
-            done, _pending = await asyncio.wait({task}, timeout=left)
+            done, _pending = await asyncio.wait({task}, timeout=connector.timeout)
         except BaseException:  # the request itself was cancelled: no outcome
             task.cancel()
             breaker.release(probe)
@@ -198,7 +138,7 @@ class SourceSet:
             breaker.failure(probe)
             raise SourceTimeout(name, connector.timeout)
         try:
-            result: T = task.result()
+            result = task.result()
         except SourceUnavailable:
             breaker.failure(probe)
             raise
