@@ -125,7 +125,7 @@ def bounds(subject: int, purpose: int, operation: int) -> tuple[tuple[str, int],
     length, or the limit given if smaller (worked out once per set of limits).
 
     >>> dict(bounds(10_000, 32, 64))["purpose"], dict(bounds(10_000, 32, 64))["department"]
-    (32, 64)
+    (32, 32)
     """
     wanted = (("department", None), ("subject", subject), ("purpose", purpose),
               ("operation", operation), ("client", None), ("code", None), ("request_id", None))
