@@ -22,6 +22,7 @@ False
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -31,8 +32,8 @@ from typing import Any
 
 from hub.state.tables import GENESIS, audit_log
 
-__all__ = ["CONTENT", "EXTRA", "GENESIS", "MARK", "Entry", "Problem", "bounded", "column_chars",
-           "decoded", "document_hash", "entry_hash", "persons_of", "row"]
+__all__ = ["CONTENT", "EXTRA", "GENESIS", "MARK", "Entry", "Problem", "bounded", "bounds",
+           "column_chars", "decoded", "document_hash", "entry_hash", "persons_of", "row"]
 
 #: The fields of an entry that its hash covers, in this order.
 CONTENT = ("seq", "at", "department", "subject", "purpose", "operation", "document_hash",
@@ -116,6 +117,19 @@ def column_chars(name: str, limit: int | None = None) -> int:
     if length is None:
         raise ValueError(f"audit_log.{name} has no length")
     return min(length, limit) if limit is not None else int(length)
+
+
+@functools.lru_cache(maxsize=64)
+def bounds(subject: int, purpose: int, operation: int) -> tuple[tuple[str, int], ...]:
+    """(field, most characters) of each of an entry's bounded fields: its column's
+    length, or the limit given if smaller (worked out once per set of limits).
+
+    >>> dict(bounds(10_000, 32, 64))["purpose"], dict(bounds(10_000, 32, 64))["department"]
+    (32, 32)
+    """
+    wanted = (("department", None), ("subject", subject), ("purpose", purpose),
+              ("operation", operation), ("client", None), ("code", None), ("request_id", None))
+    return tuple((name, max(column_chars(name, limit), 1)) for name, limit in wanted)
 
 
 def row(entry: Entry, seq: int, persons: list[str] | None = None) -> dict[str, Any]:

@@ -31,6 +31,8 @@ class Exchange:
     #: The request's id (hub.http.observe): in the log line, the answer's header and the entry.
     request_id: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: ``document_hash(query)`` when the caller has it already (worked out once per document).
+    query_hash: str | None = None
 
     def entry(self) -> Entry:
         """The audit entry of this exchange (its free text is bounded when recorded)."""
@@ -40,7 +42,7 @@ class Exchange:
             subject=self.identity.subject if self.identity else "-",
             purpose=self.purpose or "-",
             operation=self.operation or "-",
-            document_hash=document_hash(self.query),
+            document_hash=self.query_hash or document_hash(self.query),
             fields=sorted(self.fields),
             persons=sorted(ctx.touched) if ctx is not None else [],
             source_rows=dict(ctx.loaders.rows) if ctx is not None else {},

@@ -17,6 +17,7 @@ The clock is ``clock`` (UTC), so a test moves it past an expiry instead of sleep
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -99,6 +100,12 @@ def _grant(row: Any) -> EmergencyGrant:
         reviewed_by=row.reviewed_by)
 
 
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """Its failure read (its waiters were told, or all went away)."""
+    if not task.cancelled():
+        task.exception()
+
+
 class EmergencyGrants:
     def __init__(self, engine: Callable[[], AsyncEngine], *, max_minutes: int = DEFAULT_MAX_MINUTES,
                  review_hours: float = DEFAULT_REVIEW_HOURS,
@@ -109,6 +116,8 @@ class EmergencyGrants:
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         #: (department, subject, purpose) -> (time.monotonic() when asked, the grant or None).
         self._known: dict[tuple[str, str, str], tuple[float, EmergencyGrant | None]] = {}
+        #: (department, subject, purpose) -> the look-up in flight for it.
+        self._asking: dict[tuple[str, str, str], asyncio.Future[EmergencyGrant | None]] = {}
 
     async def _run(self, work: Callable[[Any], Any], *, write: bool = False) -> Any:
         """``work(conn)`` on the state database; its failure is the audit store's."""
@@ -130,11 +139,26 @@ class EmergencyGrants:
         if known is not None and time.monotonic() - known[0] < REFRESH_SECONDS:
             grant = known[1]
             return grant if grant is not None and grant.active(self.clock()) else None
-        found = await self._active(department, subject, purpose)
-        if len(self._known) >= HOLDERS_MAX:
-            self._known.clear()
-        self._known[key] = (time.monotonic(), found)
-        return found
+        # Requests of one holder that find nothing fresh share one look-up (not one each).
+        asking = self._asking.get(key)
+        if asking is None or asking.get_loop() is not asyncio.get_running_loop():
+            asking = self._asking[key] = asyncio.ensure_future(self._look_up(key))
+            asking.add_done_callback(_retrieved)
+        return await asyncio.shield(asking)
+
+    async def _look_up(self, key: tuple[str, str, str]) -> EmergencyGrant | None:
+        """The state database's answer for ``key``, remembered unless ``create`` came since."""
+        me = asyncio.current_task()
+        try:
+            found = await self._active(*key)
+            if self._asking.get(key) is me:
+                if len(self._known) >= HOLDERS_MAX:
+                    self._known.clear()
+                self._known[key] = (time.monotonic(), found)
+            return found
+        finally:
+            if self._asking.get(key) is me:
+                del self._asking[key]
 
     async def _active(self, department: str, subject: str, purpose: str) -> EmergencyGrant | None:
         now = _iso(self.clock())
@@ -179,6 +203,7 @@ class EmergencyGrants:
 
         current = await self._run(work, write=True)
         self._known.pop((department, subject, purpose), None)
+        self._asking.pop((department, subject, purpose), None)  # a look-up begun before: not shared
         if current is not None:
             raise BadInput(f"an emergency grant ({current.id}) is already in force for this token "
                            f"and purpose until {current.expires_at}; one at a time, so that every "

@@ -84,7 +84,7 @@ from hub.limits import Limits
 from hub.state.migrations import upgrade
 from hub.state.tables import GENESIS, audit_checkpoint, audit_head, audit_log, audit_person
 
-from .chain import CONTENT, Entry, Problem, bounded, column_chars, decoded, document_hash, entry_hash
+from .chain import CONTENT, Entry, Problem, bounded, bounds, decoded, document_hash, entry_hash
 from .index import touching
 from .store import BUSY_SECONDS, Health, bounded_transaction, describe, store_size
 from .summaries import Summaries
@@ -193,15 +193,12 @@ class AuditLog:
         return await self.writer.commit(entry)
 
     def _bounded(self, entry: Entry) -> Entry:
+        """A copy of ``entry``, its free text cut to its bounds (chain.bounds)."""
         lim = self.limits
-        return dataclasses.replace(
-            entry, department=bounded(entry.department, column_chars("department")),
-            subject=bounded(entry.subject, column_chars("subject", lim.subject_chars)),
-            purpose=bounded(entry.purpose, column_chars("purpose", lim.purpose_chars)),
-            operation=bounded(entry.operation, column_chars("operation", lim.operation_chars)),
-            client=bounded(entry.client, column_chars("client")),
-            code=bounded(entry.code, column_chars("code")),
-            request_id=bounded(entry.request_id, column_chars("request_id")))
+        cut: dict[str, Any] = {name: bounded(text, chars)
+               for name, chars in bounds(lim.subject_chars, lim.purpose_chars, lim.operation_chars)
+               if len(text := getattr(entry, name)) > chars}
+        return dataclasses.replace(entry, **cut)
 
     async def index_persons(self) -> int:
         """Bring the person index (audit_person) up to the chain's head now rather

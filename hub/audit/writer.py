@@ -58,6 +58,15 @@ class _Pending:
     deadline: float | None = None  # time.monotonic()
 
 
+class _Expired(Exception):
+    """An entry's request stopped waiting for its commit (``GroupWriter.commit``)."""
+
+
+def _expire(future: asyncio.Future[int]) -> None:
+    if not future.done():
+        future.set_exception(_Expired())
+
+
 class GroupWriter:
     def __init__(self, engine: Callable[[], AsyncEngine], write_seconds: float, health: Health,
                  summaries: Summaries) -> None:
@@ -87,13 +96,19 @@ class GroupWriter:
         """Write ``entry`` and wait for its commit: its sequence number, or
         AuditUnavailable within ``write_seconds`` (+ ``GRACE``)."""
         self._start_flusher()
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
         self._queue.append(_Pending(entry, future, time.monotonic() + self.write_seconds))
         self._start_writer()
+        # The wait's bound: a timer that fails the future (what ``asyncio.wait_for``
+        # does, without its waiter and callbacks); a done future is never written.
+        timer = loop.call_later(self.write_seconds + GRACE, _expire, future)
         try:
-            return await asyncio.wait_for(future, self.write_seconds + GRACE)
-        except TimeoutError:
+            return await future
+        except _Expired:
             raise self._unavailable(self._late()) from None
+        finally:
+            timer.cancel()
 
     def later(self, summaries: Iterable[Entry]) -> None:
         """Write these summaries; nobody waits for them."""

@@ -98,6 +98,12 @@ class RequestContext:
         if self.cursors is None:
             self.cursors = Cursors(cursor_key(secrets.token_urlsafe(32)), self.identity.department)
 
+    def release(self) -> None:
+        """The request is answered: its loaders let go of what they hold (``Loaders.release``)."""
+        self.loaders.release()
+        if self.internal is not None:
+            self.internal.release()
+
     def touch(self, *id_numbers: str) -> None:
         """Put persons in this request's audit entry: asked for by ID number, or
         shown by a field that lists ID numbers (an audit entry's persons)."""

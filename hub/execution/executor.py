@@ -119,7 +119,15 @@ async def execute(
                                operation_name, root_value, watch)
     run = _Run(built)
     run.watch = watch
-    data = await run.run(root_type, grouped)
+    try:
+        data = await run.run(root_type, grouped)
+    finally:
+        # The executor and the run each hold resolver-info helpers bound to
+        # themselves: cycles that only the garbage collector would free, with the
+        # request's context, loaders and records they reach (graphql-core's own
+        # executor makes the same one). Cut, they go when the request does (the
+        # helpers themselves stay usable by any info still held).
+        del built.async_helpers, run.helpers
     errors = run.errors
     if len(errors) > 1:
         errors.sort(key=lambda e: _rank(data, e.path or ()))

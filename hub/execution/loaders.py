@@ -77,6 +77,12 @@ class Loaders:
         #: What the request's document selects (``select``); None: every granted column.
         self._selected: Selection | None = None
 
+    def release(self) -> None:
+        """Let go of the request's loaders (and what they hold) now: each holds a
+        batch function bound to these loaders, a cycle that only the garbage
+        collector would free. A loader asked for after is made again."""
+        self._loaders.clear()
+
     def select(self, selection: Selection | None) -> None:
         """Fetch only the columns ``selection`` needs (before the first load)."""
         self._selected = selection

@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from hub.access.admission import Access, Widening
+from hub.audit.chain import document_hash
 from hub.audit.exchange import Exchange
 from hub.audit.trail import AuditLog
 from hub.errors import (
@@ -77,8 +78,10 @@ from .request import (
 
 log = logging.getLogger("hub.http")
 
-#: Where a cached document keeps its metrics label (PersistedQueries.label of its text).
+#: Where a cached document keeps its metrics label (PersistedQueries.label of its text)
+#: and the audit's hash of its text (hub.audit.chain.document_hash).
 _LABEL = ("label",)
+_HASH = ("audit-hash",)
 
 #: Refusals by policy, identity or price (the rest of the failures are errors).
 _REFUSED = (Forbidden, Unauthenticated, RateLimited, AliasLimit, CostLimit, DepthLimit,
@@ -150,6 +153,9 @@ class GraphQLEndpoint:
             label = self.persisted.label(ex.query)
             if document is not None and document.node is not None:
                 document.plans[_LABEL] = label
+                document.plans[_HASH] = document_hash(ex.query)
+        if document is not None:  # the document of ex.query (Documents.get)
+            ex.query_hash = document.plans.get(_HASH)
         seq: int | None = None
         try:
             seq = await self.audit.record(ex.entry())
@@ -251,6 +257,8 @@ class GraphQLEndpoint:
             raise DeadlineExceeded(
                 f"the request ran past its {limits.deadline_seconds:g} s deadline and was cut; ask "
                 "for less (fewer items or fields) or retry later") from None
+        finally:
+            ex.context.release()
         if result.data is None and result.errors and not _executed(result):
             ex.outcome = "error"
             body = {"errors": [format_request_error(e, "BAD_INPUT") for e in result.errors]}

@@ -139,6 +139,8 @@ class Observed:
 
     @staticmethod
     def _line(scope: Scope, rid: str, status: int, seconds: float, facts: dict[str, Any]) -> None:
+        if not log.isEnabledFor(logging.INFO):  # nobody reads the line: not made
+            return
         path = shown_path(str(scope.get("path", "")))
         fields: dict[str, Any] = {"request_id": rid, "method": scope.get("method", ""), "path": path,
                                   "status": status, "latency_ms": round(seconds * 1000, 1)}
