@@ -48,6 +48,19 @@ async def _admin(sql: str) -> None:
         await engine.dispose()
 
 
+def pg_database(prefix: str) -> Iterator[str]:
+    """A fresh PostgreSQL database named ``prefix`` and this process's id, for a
+    module-scoped fixture to yield (dropped, connections and all, afterwards)."""
+    assert _pg_ready(), "PostgreSQL must run on 127.0.0.1:5432 (.ci/run starts it)"
+    name = f"{prefix}_{os.getpid()}"
+    asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name}"))
+    asyncio.run(_admin(f"CREATE DATABASE {name}"))
+    try:
+        yield PG_URL.format(db=name)
+    finally:
+        asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
 class Stores:
     """Makes empty stores of one kind; PostgreSQL databases are dropped after the test."""
 

@@ -27,7 +27,7 @@ from hub.audit.chain import GENESIS, Entry, entry_hash, persons_of, row
 from hub.audit.trail import AuditLog
 from hub.ids import make_id_number
 from hub.state.tables import audit_log, audit_person
-from tests.state_support import PG_URL, _admin, _pg_ready
+from tests.state_support import pg_database
 
 
 # --------------------------------------------------------------------------- the hash's format
@@ -66,14 +66,7 @@ POOL = _ids(3000)
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    assert _pg_ready(), "PostgreSQL must run on 127.0.0.1:5432 (.ci/run starts it)"
-    import os
-
-    name = f"hub_audit_persons_{os.getpid()}"
-    asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name}"))
-    asyncio.run(_admin(f"CREATE DATABASE {name}"))
-    yield PG_URL.format(db=name)
-    asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name}"))
+    yield from pg_database("hub_audit_persons")
 
 
 async def _write_and_read(audit: AuditLog, groups: list[list[list[str]]], path: str

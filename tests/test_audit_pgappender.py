@@ -6,7 +6,6 @@ stored with lz4."""
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,17 +15,12 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from hub.audit.trail import AuditLog, Entry
-from tests.state_support import PG_URL, _admin, _pg_ready
+from tests.state_support import pg_database
 
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    assert _pg_ready(), "PostgreSQL must run on 127.0.0.1:5432 (.ci/run starts it)"
-    name = f"hub_audit_pgappender_{os.getpid()}"
-    asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name}"))
-    asyncio.run(_admin(f"CREATE DATABASE {name}"))
-    yield PG_URL.format(db=name)
-    asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    yield from pg_database("hub_audit_pgappender")
 
 
 def _entry(n: int = 0, persons: list[str] | None = None) -> Entry:
