@@ -172,6 +172,15 @@ def _unkept(kept: shapes.Shapes) -> Any:
     return get
 
 
+def _page_options(files: Files, draw: Any, source: str, view_name: str) -> dict[str, Any]:
+    """A page's fields, size and cursor (a sample value of the view's order, or none)."""
+    view = SOURCES[source].views[view_name]
+    after = draw(st.one_of(st.none(), st.sampled_from(
+        _values(files, source, view_name, view.order)).map(lambda v: encode_cursor(view, v))))
+    return {"fields": draw(st.sets(st.sampled_from(sorted(view.fields)))),
+            "first": draw(st.integers(1, 30)), "after": after}
+
+
 def _page(page: Any) -> tuple[Any, ...]:
     return page.records, page.has_next, page.total, list(page.cursors)
 
@@ -189,10 +198,7 @@ def test_a_cached_page_answers_what_a_fresh_statement_does(files: Files) -> None
         parents = [None] if parent is None else draw(st.lists(
             st.sampled_from(_values(files, source, view_name, parent)), min_size=1, max_size=20,
             unique=True))
-        after = draw(st.one_of(st.none(), st.sampled_from(
-            _values(files, source, view_name, view.order)).map(lambda v: encode_cursor(view, v))))
-        kw = {"fields": draw(st.sets(st.sampled_from(sorted(view.fields)))),
-              "first": draw(st.integers(1, 30)), "after": after,
+        kw = {**_page_options(files, draw, source, view_name),
               "where": _where(files, draw, source, view_name), "with_total": draw(st.booleans())}
         got = files.run(files.connectors[source].pages(view_name, parent, parents, **kw))
         expected = files.run(fresh[source].pages(view_name, parent, parents, **kw))
@@ -488,10 +494,7 @@ def test_one_parents_page_is_its_page_among_others(files: Files) -> None:
         pool = _values(files, source, view_name, parent)
         parents = draw(st.lists(st.sampled_from(pool), min_size=2, max_size=6, unique=True)) \
             if len(set(pool)) > 1 else pool[:1] * 2
-        after = draw(st.one_of(st.none(), st.sampled_from(
-            _values(files, source, view_name, view.order)).map(lambda v: encode_cursor(view, v))))
-        kw = {"fields": draw(st.sets(st.sampled_from(sorted(view.fields)))),
-              "first": draw(st.integers(1, 30)), "after": after,
+        kw = {**_page_options(files, draw, source, view_name),
               "where": tuple(c for c in _where(files, draw, source, view_name) if c.field in scalar)}
         connector = files.connectors[source]
         together = files.run(connector.pages(view_name, parent, parents, **kw))
