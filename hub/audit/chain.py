@@ -132,13 +132,12 @@ def bounds(subject: int, purpose: int, operation: int) -> tuple[tuple[str, int],
     return tuple((name, max(column_chars(name, limit), 1)) for name, limit in wanted)
 
 
-def row(entry: Entry, seq: int, persons: list[str] | None = None) -> dict[str, Any]:
+def row(entry: Entry, seq: int) -> dict[str, Any]:
     """The entry as audit_log stores it (without its hashes).
 
     Read field by field (``dataclasses.asdict`` would copy every person one by
     one, the most of an entry's cost when it has a thousand); the persons are
-    ``persons_of`` the entry (given when the caller has them already), the list
-    its audit_person rows are made of:
+    ``persons_of`` the entry, the list its audit_person rows are made of:
 
     >>> stored = row(Entry("d", "s", "p", "o", "h", persons=["2", "1", "2"]), 7)
     >>> stored["persons"], stored["seq"]
@@ -153,7 +152,7 @@ def row(entry: Entry, seq: int, persons: list[str] | None = None) -> dict[str, A
         "operation": entry.operation,
         "document_hash": entry.document_hash,
         "fields": json.dumps(sorted(set(entry.fields))),
-        "persons": json.dumps(persons_of(entry) if persons is None else persons),
+        "persons": json.dumps(persons_of(entry)),
         "source_rows": json.dumps(dict(sorted(entry.source_rows.items()))),
         "outcome": entry.outcome,
         "status": int(entry.status),
