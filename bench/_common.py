@@ -19,7 +19,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "RESULTS.md"
 PACKAGES = ("strawberry-graphql", "graphql-core", "starlette", "uvicorn", "sqlalchemy",
-            "aiosqlite", "aiodataloader", "httpx", "pyjwt", "h11", "uvloop", "httptools")
+            "aiosqlite", "aiodataloader", "httpx", "pyjwt", "h11", "uvloop", "httptools", "orjson")
 #: The sources the school query reads (the columns of its statement table) and
 #: whose files every benchmarked revision's city has; the venue source is neither.
 SOURCES = ("healthcode", "transport", "community", "enterprise", "school", "clinic")

@@ -27,7 +27,7 @@ from typing import Any
 
 from graphql import DocumentNode, ExecutionResult, OperationDefinitionNode, OperationType
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from hub.access.admission import Access, Widening
 from hub.audit.chain import document_hash
@@ -58,7 +58,7 @@ from hub.execution.price import enforce, price
 from hub.execution.runner import Runner
 from hub.limits import Limits
 
-from .answers import format_error, format_request_error, is_forbidden
+from .answers import JSONAnswer, format_error, format_request_error, is_forbidden
 from .graphiql import graphiql_response
 from .metrics import Metrics
 from .observe import current_id, note, operation_name
@@ -142,7 +142,7 @@ class GraphQLEndpoint:
             incident = uuid.uuid4().hex[:12]
             log.exception("incident %s answering /graphql", incident)
             ex.outcome = "error"
-            response = JSONResponse(error_body(
+            response = JSONAnswer(error_body(
                 f"internal error (incident {incident}); the hub's log has the details",
                 "INTERNAL", incident=incident), 500, media_type=media or JSON)
         ex.status = response.status_code
@@ -226,7 +226,7 @@ class GraphQLEndpoint:
             body = {"errors": [format_request_error(e) for e in doc.errors]}
             forbidden = any(is_forbidden(e) for e in doc.errors)
             ex.outcome = "refused" if forbidden else "error"
-            return JSONResponse(body, 403 if forbidden and strict else 400 if strict else 200,
+            return JSONAnswer(body, 403 if forbidden and strict else 400 if strict else 200,
                                 media_type=media)
         op = _operation(doc.node, params.operation_name)
         if op is not None and op.name is not None:
@@ -262,13 +262,13 @@ class GraphQLEndpoint:
         if result.data is None and result.errors and not _executed(result):
             ex.outcome = "error"
             body = {"errors": [format_request_error(e, "BAD_INPUT") for e in result.errors]}
-            return JSONResponse(body, 400 if strict else 200, media_type=media)
+            return JSONAnswer(body, 400 if strict else 200, media_type=media)
         out: dict[str, Any] = {"data": result.data}
         if result.errors:
             out["errors"] = [format_error(e) for e in result.errors]
             ex.outcome = "error"
         out["extensions"] = {"cost": {"estimate": cost.cost, "limit": limits.cost}}
-        response = JSONResponse(out, 200, media_type=media)
+        response = JSONAnswer(out, 200, media_type=media)
         if len(response.body) > limits.answer_bytes:
             raise AnswerTooLarge(f"the answer is larger than {limits.answer_bytes:,} bytes; ask for "
                                  "fewer items (a smaller `first`) or fewer fields")
@@ -277,7 +277,7 @@ class GraphQLEndpoint:
 
 def _error_response(exc: HubError, media: str | None) -> Response:
     rest = {k: v for k, v in exc.extensions.items() if k != "code"}
-    return JSONResponse(error_body(exc.message, exc.code, **rest), exc.http_status,
+    return JSONAnswer(error_body(exc.message, exc.code, **rest), exc.http_status,
                         headers=exc.headers(), media_type=media or JSON)
 
 
