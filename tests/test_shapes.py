@@ -137,8 +137,7 @@ def test_a_cached_shape_answers_what_a_fresh_statement_does(files: Files) -> Non
     @given(st.data())
     def run(data: Any) -> None:
         draw = data.draw
-        source, view_name = draw(st.sampled_from(sorted(files.values)))
-        view = SOURCES[source].views[view_name]
+        source, view_name, view = _view(files, draw)
         key = draw(st.sampled_from(sorted(view.fields)))
         keys = draw(st.lists(st.sampled_from(_values(files, source, view_name, key)), max_size=40))
         fields = draw(st.sets(st.sampled_from(sorted(view.fields))))
@@ -172,6 +171,12 @@ def _unkept(kept: shapes.Shapes) -> Any:
     return get
 
 
+def _view(files: Files, draw: Any) -> tuple[str, str, Any]:
+    """A source and one of its views that has sample values: (source, view name, view)."""
+    source, view_name = draw(st.sampled_from(sorted(files.values)))
+    return source, view_name, SOURCES[source].views[view_name]
+
+
 def _page_options(files: Files, draw: Any, source: str, view_name: str) -> dict[str, Any]:
     """A page's fields, size and cursor (a sample value of the view's order, or none)."""
     view = SOURCES[source].views[view_name]
@@ -192,8 +197,7 @@ def test_a_cached_page_answers_what_a_fresh_statement_does(files: Files) -> None
     @given(st.data())
     def run(data: Any) -> None:
         draw = data.draw
-        source, view_name = draw(st.sampled_from(sorted(files.values)))
-        view = SOURCES[source].views[view_name]
+        source, view_name, view = _view(files, draw)
         parent = draw(st.one_of(st.none(), st.sampled_from(sorted(view.fields))))
         parents = [None] if parent is None else draw(st.lists(
             st.sampled_from(_values(files, source, view_name, parent)), min_size=1, max_size=20,
@@ -486,8 +490,7 @@ def test_one_parents_page_is_its_page_among_others(files: Files) -> None:
     @given(st.data())
     def run(data: Any) -> None:
         draw = data.draw
-        source, view_name = draw(st.sampled_from(sorted(files.values)))
-        view = SOURCES[source].views[view_name]
+        source, view_name, view = _view(files, draw)
         scalar = sorted(f for f in view.fields if all(
             isinstance(v, (str, int, dt.date)) for v in _values(files, source, view_name, f)))
         parent = draw(st.sampled_from(scalar))
