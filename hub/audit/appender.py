@@ -62,11 +62,10 @@ CHECKPOINT_ROWS = 1000
 #: it fell that far behind does a commit wait for one. Not SQLite's default of 1,000: a
 #: catch-up of a school's pupils writes about that many pages, so nearly every one of
 #: them crossed it and copied the WAL back inside its own commit (the school query on a
-#: 71 MB store: 90 ms per answer at 1,000, 70 ms at 4,000, the slowest answer of 120
-#: across 35 schools 2.0 s against 0.15 s). Not much more either: at 10,000 pages a store
-#: of millions of person rows made a commit copy 40 MB now and then (the school query's
-#: p90 on a 72 MB store went from 99 ms to 1.2 s, and an audit commit past its 2 s
-#: deadline answered AUDIT_UNAVAILABLE under bench.pg's load).
+#: 71 MB store: 90 ms per answer at 1,000, 70 ms at 4,000). Not much more either: at
+#: 10,000 pages a store of millions of person rows made a commit copy 40 MB now and then
+#: (the school query's p90 on a 72 MB store went from 99 ms to 1.2 s, and an audit commit
+#: past its 2 s deadline answered AUDIT_UNAVAILABLE under bench.pg's load).
 AUTOCHECKPOINT_PAGES = 4000
 
 

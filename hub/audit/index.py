@@ -46,7 +46,7 @@ CHUNK = 1000
 #: same pupils asked again share their pages. At 500 a school's two 500-pupil entries
 #: were two catch-ups of ~500 pages each, and on a grown store (71 MB) the school query
 #: took 90 ms per answer against 40 ms on a fresh one; at 5,000 (BEHIND_ROWS, so one
-#: catch-up takes what the writer let wait) it takes 33 ms there. A transaction lasts
+#: catch-up takes what the writer let wait) 33-51 ms over three runs. A transaction lasts
 #: longer (up to ~35 ms on that store; an entry arriving meanwhile waits for it, and
 #: the writer looks at its queue between catch-ups).
 CHUNK_PERSONS = 5_000

@@ -227,7 +227,7 @@ class GraphQLEndpoint:
             forbidden = any(is_forbidden(e) for e in doc.errors)
             ex.outcome = "refused" if forbidden else "error"
             return JSONAnswer(body, 403 if forbidden and strict else 400 if strict else 200,
-                                media_type=media)
+                              media_type=media)
         op = _operation(doc.node, params.operation_name)
         if op is not None and op.name is not None:
             ex.operation = op.name.value
@@ -278,7 +278,7 @@ class GraphQLEndpoint:
 def _error_response(exc: HubError, media: str | None) -> Response:
     rest = {k: v for k, v in exc.extensions.items() if k != "code"}
     return JSONAnswer(error_body(exc.message, exc.code, **rest), exc.http_status,
-                        headers=exc.headers(), media_type=media or JSON)
+                      headers=exc.headers(), media_type=media or JSON)
 
 
 def _executed(result: ExecutionResult) -> bool:
