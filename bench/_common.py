@@ -35,6 +35,7 @@ its `<!-- name -->` markers). Run them from the repository root with the project
     python -m bench.pg               # on PostgreSQL: hub vs bare asyncpg vs PostGraphile 5
     python -m bench.audit_entry      # one audit entry of 1 to 2,700 persons, SQLite and PostgreSQL
     python -m bench.audit_growth     # the school query as the audit store grows from empty
+    python -m bench.instructions     # the school query and the look-up counted in instructions (callgrind)
     python -m bench.hostile          # hostile queries: refused how fast, and what they cost others
     python -m bench.soak             # two hubs on PostgreSQL for 10 minutes, a source failing in the middle
 

@@ -17,7 +17,10 @@ In order, each writing its own section (the scripts stay usable alone):
    school query's median at each of ``--sizes`` persons (cities generated into
    /tmp/hub-bench-<N> when missing: 1,000,000 takes ~5 min and ~1.7 GB);
 5. ``bench.audit_entry``: one audit entry of 1, 500, 991 and 2,700 persons through the
-   endpoint's path on SQLite and PostgreSQL (the 991-person entry: <= 2 ms).
+   endpoint's path on SQLite and PostgreSQL (the 991-person entry: <= 2 ms);
+6. ``bench.instructions`` at ``--persons``: the school query and the look-up against their
+   baselines again, counted in instructions by valgrind's callgrind (the same figure however
+   busy the machine is; skipped with a message without valgrind).
 
 ``--quick``: a smoke run of a few minutes (10,000 persons, short runs, one round).
 Targets are benchmarks, not tests: only ratios measured in the same run are quoted.
@@ -31,7 +34,7 @@ import sys
 import time
 from typing import Any
 
-from bench import audit_entry, lookup, pg, school_query
+from bench import audit_entry, instructions, lookup, pg, school_query
 from bench._common import machine_block, ms, update_section
 
 
@@ -101,6 +104,9 @@ def run(args: argparse.Namespace) -> None:
     audit_entry.run(_args(audit_entry.parser(), [
         *seed, *(["--runs", "20", "--warmup", "3", "--prefill", "100000"] if quick else []),
         *([] if args.pg else ["--no-pg"])]))
+    print("== instructions (callgrind)", flush=True)
+    instructions.run(_args(instructions.parser(), [
+        "--persons", str(args.persons), *seed, *(["--answers", "1", "--lookups", "50"] if quick else [])]))
     print(f"bench.all done in {time.perf_counter() - started:.0f}s")
 
 

@@ -330,7 +330,8 @@ def rows_in(nodes: list[dict]) -> dict[str, int]:
 
 
 # --------------------------------------------------------------------------- profile
-IDLE = "event loop idle: waiting for the aiosqlite worker threads (SQLite itself)"
+IDLE = ("event loop idle: waiting for the source worker threads (stdlib sqlite3, "
+        "connectors/drivers/filepool.py) and the audit writer's commit")
 _BUCKETS = (
     ("selectors.py", IDLE),
     ("/graphql/", "graphql-core (execution: resolving, completing values, awaitables)"),
@@ -827,8 +828,8 @@ def write_profile(args: argparse.Namespace, case: dict[str, Any], split: dict[st
         f"- without a profiler (wall clock, per whole-school answer, {runs} answers): total "
         f"{ms(split['total'])}; inside GraphQL execution {ms(split['execute'])} "
         f"({split['execute'] / split['total']:.0%}); with a source statement in flight "
-        f"{ms(split['statements'])} ({split['statements'] / split['total']:.0%}; SQLAlchemy + "
-        f"aiosqlite + SQLite, overlapping statements counted once, an upper bound since the "
+        f"{ms(split['statements'])} ({split['statements'] / split['total']:.0%}; the worker "
+        f"threads' stdlib sqlite3 + SQLite, overlapping statements counted once, an upper bound since the "
         f"loop may be busy elsewhere meanwhile); outside execution (auth, policy admission, "
         f"request parsing, the audit entry, the JSON response, ASGI, the in-process client) "
         f"{ms(split['total'] - split['execute'])} "
@@ -861,7 +862,7 @@ def write_profile(args: argparse.Namespace, case: dict[str, Any], split: dict[st
         "",
         f"- {', '.join(top)} lead; asyncio + graphql-core + strawberry + aiodataloader + the "
         f"schema's resolvers take {engine / per:.0%} of the self time, while SQLAlchemy, "
-        f"aiosqlite, waiting for SQLite and the connectors' decoding take {data_side / per:.0%}.",
+        f"waiting for the worker threads (SQLite) and the connectors' decoding take {data_side / per:.0%}.",
         f"- graphql-core alone, over an answer already in memory, takes "
         f"{split['floor']['sync'] / base:.1f}x the hand-written answer with plain resolvers "
         f"and {split['floor']['futures'] / base:.1f}x with a future per cross-source field. "
