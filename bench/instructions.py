@@ -23,6 +23,8 @@ and is left out, which makes the hub's ratios harsher than the wrk figures of
   against the bare Starlette app on stdlib sqlite3 (``bench.bare_app``), both
   called as ASGI apps.
 
+The hub's own database (the audit trail) is a new file for each case: a store grown
+by earlier runs would change the count (its person index costs more as it grows).
 The instructions are split by the shared object that executed them (the Python
 interpreter, SQLite, libc, the rest) from ``callgrind_annotate``. Needs valgrind
 (Debian package ``valgrind``); skipped with a message without it. Rewrites the
@@ -98,12 +100,21 @@ async def _post(app: Any, path: str, body: bytes, headers: dict[str, str]) -> tu
     return status, b"".join(chunks)
 
 
-async def _hub_school(data_dir: Path, school: str, warm: int, answers: int) -> dict[str, Any]:
+def _fresh_state(config: Any, state: Path) -> Any:
+    """``config`` with the hub's own database (the audit trail) a new file in ``state``:
+    what an entry costs to write depends on how big the store has grown."""
+    from dataclasses import replace
+
+    return replace(config, state_url=f"sqlite+aiosqlite:///{state / 'hub.sqlite'}")
+
+
+async def _hub_school(data_dir: Path, state: Path, school: str, warm: int, answers: int) -> dict[str, Any]:
     import orjson
 
+    from bench.bare_app import hub_config
     from bench.school_query import PAGE, QUERY, HubClient
 
-    hub = HubClient(data_dir)  # its app, token and limits; not its httpx client
+    hub = HubClient(data_dir, _fresh_state(hub_config(data_dir), state))  # not its httpx client
     app, headers = hub.app, hub.headers
     requests = 0
 
@@ -149,10 +160,11 @@ def _sql_school(data_dir: Path, school: str, warm: int, answers: int, attached: 
     return {"units": answers, "requests": answers}
 
 
-async def _lookups(case: str, data_dir: Path, warm: int, count: int) -> dict[str, Any]:
-    from bench.bare_app import create_hub_app, create_sqlite3_app
+async def _lookups(case: str, data_dir: Path, state: Path, warm: int, count: int) -> dict[str, Any]:
+    from bench.bare_app import create_sqlite3_app, hub_config
     from bench.lookup import GRAPHQL, PERSISTED, pick_ids
     from hub.access.tokens import issue_token
+    from hub.app import create_app
     from hub.config import HubConfig
 
     ids = pick_ids(data_dir, 64)
@@ -161,7 +173,7 @@ async def _lookups(case: str, data_dir: Path, warm: int, count: int) -> dict[str
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         bodies = [json.dumps({"idNumber": i}) for i in ids]
     else:
-        app, path = create_hub_app(data_dir), "/graphql"
+        app, path = create_app(_fresh_state(hub_config(data_dir), state)), "/graphql"
         token = issue_token(HubConfig.for_data_dir(data_dir).secret, "province", ttl=3600)
         headers = {"Content-Type": "application/json", "Accept": "application/json",
                    "Authorization": f"Bearer {token}", "X-Purpose": "mutual-recognition"}
@@ -188,14 +200,14 @@ async def _lookups(case: str, data_dir: Path, warm: int, count: int) -> dict[str
 
 
 def child(args: argparse.Namespace) -> None:
-    data_dir = Path(args.data_dir)
+    data_dir, state = Path(args.data_dir), Path(args.report).parent
     case = args.child
     if case == "hub-school":
-        got = asyncio.run(_hub_school(data_dir, args.school, args.warm, args.answers))
+        got = asyncio.run(_hub_school(data_dir, state, args.school, args.warm, args.answers))
     elif case in ("sql-per-source", "sql-attached"):
         got = _sql_school(data_dir, args.school, args.warm, args.answers, case == "sql-attached")
     else:
-        got = asyncio.run(_lookups(case, data_dir, args.warm * 50, args.lookups))
+        got = asyncio.run(_lookups(case, data_dir, state, args.warm * 50, args.lookups))
     Path(args.report).write_text(json.dumps(got), encoding="utf-8")
 
 
