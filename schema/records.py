@@ -59,6 +59,34 @@ def node_type(name: str) -> type:
 def build(cls: type[C] | str, record: Record, **extra: Any) -> Any:
     """An instance of a unified type from a connector record (enums converted)."""
     target = node_type(cls) if isinstance(cls, str) else cls
+    if not extra:
+        make = _MAKERS.get(target)
+        if make is None:
+            make = _MAKERS[target] = _maker(target, _plan(target))
+        return make(record)
+    return _by_plan(target, record, extra)
+
+
+def _by_plan(target: type, record: Record, extra: dict[str, Any]) -> Any:
+    """``build`` field by field (with ``extra`` values); what ``_maker`` unrolls."""
+    values: dict[str, Any] = {}
+    get = record.get
+    for name, enum, members in _plan(target):
+        if name in extra:
+            values[name] = extra[name]
+            continue
+        value = get(name)
+        if enum is not None and value is not None:
+            value = _member(enum, members, value)
+        values[name] = value
+    return target(**values)
+
+
+#: Per type: ``record -> instance``, compiled from its plan (``_maker``).
+_MAKERS: dict[type, Any] = {}
+
+
+def _plan(target: type) -> list[tuple[str, type[Enum] | None, dict[Any, Any]]]:
     plan = _BUILDERS.get(target)
     if plan is None:
         hints = _hints(target)
@@ -68,22 +96,40 @@ def build(cls: type[C] | str, record: Record, **extra: Any) -> Any:
                 enum = _enum_of(hints.get(f.name))
                 plan.append((f.name, enum, dict(enum._value2member_map_) if enum is not None else {}))
         _BUILDERS[target] = plan
-    values: dict[str, Any] = {}
-    get = record.get
-    for name, enum, members in plan:
-        if extra and name in extra:
-            values[name] = extra[name]
+    return plan
+
+
+def _member(enum: type[Enum], members: dict[Any, Any], value: Any) -> Any:
+    """``value`` as a member of ``enum``: found by value, already one, or ``enum(value)``
+    (which says what is wrong with a value that is none of its members)."""
+    try:
+        member = members.get(value)
+    except TypeError:  # unhashable: the enum says what is wrong with it
+        member = None
+    return member if member is not None else (value if isinstance(value, enum) else enum(value))
+
+
+def _maker(target: type, plan: list[tuple[str, type[Enum] | None, dict[Any, Any]]]) -> Any:
+    """``build``'s loop over ``plan`` unrolled into one function for ``target``: each
+    field read once by name, enum-typed ones looked up in their members (the same
+    values as the loop, at about half its cost for a page of 500 health codes)."""
+    namespace: dict[str, Any] = {"_target": target, "_member": _member}
+    lines = ["def make(record):", "    get = record.get"]
+    args = []
+    for i, (name, enum, members) in enumerate(plan):
+        if not name.isidentifier():  # a dataclass field always is; never generate around one
+            raise TypeError(f"{target.__name__}: field {name!r} is not an identifier")
+        if enum is None:
+            args.append(f"{name}=get({name!r})")
             continue
-        value = get(name)
-        if enum is not None and value is not None:
-            try:
-                member = members.get(value)
-            except TypeError:  # unhashable: the enum says what is wrong with it
-                member = None
-            value = member if member is not None else (
-                value if isinstance(value, enum) else enum(value))
-        values[name] = value
-    return target(**values)
+        namespace[f"_enum{i}"], namespace[f"_members{i}"] = enum, members
+        lines += [f"    v{i} = get({name!r})",
+                  f"    if v{i} is not None:",
+                  f"        v{i} = _member(_enum{i}, _members{i}, v{i})"]
+        args.append(f"{name}=v{i}")
+    lines.append(f"    return _target({', '.join(args)})")
+    exec("\n".join(lines), namespace)  # noqa: S102 - our own field names, checked above
+    return namespace["make"]
 
 
 def _hints(cls: type) -> dict[str, Any]:
