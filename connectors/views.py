@@ -13,7 +13,7 @@ request to the source; nothing here talks to a source.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,6 +128,13 @@ class View:
         """A unified value as the source stores it (for keys and filters)."""
         enc = self.fields[name].encode
         return enc(value) if enc is not None and value is not None else value
+
+    def encode_all(self, name: str, values: Iterable[Any]) -> list[Any]:
+        """``encode`` of each of ``values`` (the keys of a load: its conversion looked up once)."""
+        enc = self.fields[name].encode
+        if enc is None:
+            return list(values)
+        return [enc(v) if v is not None else v for v in values]
 
     def decode_value(self, name: str, value: Any) -> Any:
         dec = self.fields[name].decode

@@ -34,7 +34,7 @@ from connectors.community.views import CommunityConnector
 from connectors.drivers import shapes
 from connectors.drivers.clauses import clause, decode, encode_cursor, key_in
 from connectors.drivers.clauses import column as view_column
-from connectors.drivers.filepool import Statements
+from connectors.drivers.filepool import Prepared, Statements
 from connectors.drivers.sql import SqlConnector
 from connectors.enterprise.views import EnterpriseConnector
 from connectors.healthcode.views import HealthCodeConnector
@@ -352,6 +352,30 @@ def test_the_shapes_kept_are_bounded(monkeypatch: pytest.MonkeyPatch, most: int,
         shapes.load(kept, view, ["idNumber"], "idNumber", ["k"] * n, ())
     assert kept.made == 9 and [s.count for s in kept._held.values()] == held
     assert kept.weight == sum(held)
+
+
+@st.composite
+def _binds(draw: Any) -> tuple[list[tuple[int, Any, Any]], list[Any]]:
+    """A prepared statement's parameters: the values' indices in any order, constants
+    among them, some values converted; and values (None among them)."""
+    count = draw(st.integers(0, 6))
+    order = draw(st.permutations(range(count)))
+    binds: list[tuple[int, Any, Any]] = [
+        (at, draw(st.sampled_from([None, str, lambda v: v * 2])), None) for at in order]
+    for _ in range(draw(st.integers(0, 3))):
+        binds.insert(draw(st.integers(0, len(binds))), (-1, None, draw(st.integers())))
+    values = draw(st.lists(st.none() | st.integers(), min_size=count, max_size=count))
+    return binds, values
+
+
+@given(_binds())
+def test_binding_picks_and_converts_each_parameter_as_its_bind_says(case: Any) -> None:
+    binds, values = case
+    prepared = Prepared(None, (), False, "SELECT 1", tuple(binds), False)
+    expected = tuple(constant if at < 0 else
+                     (convert(values[at]) if convert is not None and values[at] is not None else values[at])
+                     for at, convert, constant in binds)
+    assert prepared.bind(values) == expected
 
 
 def test_a_value_rendered_in_the_sql_is_not_a_shape() -> None:

@@ -47,7 +47,7 @@ def key_in(view: View, name: str, values: Iterable[Any]) -> ColumnElement[bool]:
     """``name IN (values)``: one expanding parameter holding the list, so that SQLAlchemy
     does not coerce each of a batch's 500 keys as a literal of its own."""
     col = column(view, name)
-    return col.in_(bindparam(f"{name}_in", [view.encode(name, v) for v in values], expanding=True,
+    return col.in_(bindparam(f"{name}_in", view.encode_all(name, values), expanding=True,
                              type_=col.type, unique=True))
 
 

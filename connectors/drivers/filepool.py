@@ -41,7 +41,8 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -75,14 +76,39 @@ class Prepared(_Shape):
     binds: tuple[tuple[int, Callable[[Any], Any] | None, Any], ...]
     #: The values go as they are, in order.
     plain: bool
+    #: ``binds`` worked out for ``bind``: the parameters picked in C (an itemgetter over
+    #: the values followed by the constants), then the few values converted by position.
+    pick: Callable[[tuple[Any, ...]], tuple[Any, ...]] = field(init=False, repr=False)
+    constants: tuple[Any, ...] = field(init=False, repr=False)
+    converting: tuple[tuple[int, Callable[[Any], Any]], ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        count = 1 + max((at for at, _c, _v in self.binds), default=-1)
+        constants = tuple(v for at, _c, v in self.binds if at < 0)
+        indices, j = [], count
+        for at, _c, _v in self.binds:
+            indices.append(at if at >= 0 else j)
+            j += at < 0
+        pick: Any = (itemgetter(*indices) if len(indices) > 1 else
+                     (lambda t, i=indices[0]: (t[i],)) if indices else (lambda _t: ()))
+        object.__setattr__(self, "pick", pick)
+        object.__setattr__(self, "constants", constants)
+        object.__setattr__(self, "converting", tuple(
+            (p, c) for p, (at, c, _v) in enumerate(self.binds) if at >= 0 and c is not None))
 
     def bind(self, values: Sequence[Any]) -> tuple[Any, ...]:
-        """The statement's positional parameters for these values."""
+        """The statement's positional parameters for these values: per ``binds``, a
+        constant of the statement's own, or the value at its index, converted."""
         if self.plain:
             return tuple(values)
-        return tuple(constant if at < 0 else
-                     (convert(values[at]) if convert is not None and values[at] is not None else values[at])
-                     for at, convert, constant in self.binds)
+        got = self.pick((*values, *self.constants))
+        if not self.converting:
+            return got
+        out = list(got)
+        for p, convert in self.converting:
+            if out[p] is not None:
+                out[p] = convert(out[p])
+        return tuple(out)
 
 
 class Statements:

@@ -190,7 +190,7 @@ def _where(view: View, where: Where, values: list[Any]) -> tuple[Any, ...]:
     shape = []
     for cond in where:
         if cond.op == "in":
-            listed = _pad([view.encode(cond.field, v) for v in cond.value])
+            listed = _pad(view.encode_all(cond.field, cond.value))
             values.extend(listed)
             shape.append((cond.field, "in", len(listed)))
         else:
@@ -229,7 +229,7 @@ def load(shapes: Shapes, view: View, names: list[str], key: str, keys: Sequence[
          where: Where) -> tuple[Shape, list[Any]]:
     """The shape of ``SELECT <names> WHERE key IN (keys) AND <where> ORDER BY <order>``
     and its values."""
-    values = _pad([view.encode(key, k) for k in keys])
+    values = _pad(view.encode_all(key, keys))
     n = len(values)
     filters = _where(view, where, values)
 
@@ -252,7 +252,7 @@ def page(shapes: Shapes, view: View, names: list[str], parent: str | None, paren
     after ``after`` (None: from the first) of each parent, in the view's order, then
     the row number, the total (or NULL) and the order's value. ``parent=None``: the
     whole view's."""
-    values = _pad([view.encode(parent, p) for p in parents]) if parent is not None else []
+    values = _pad(view.encode_all(parent, parents)) if parent is not None else []
     n = len(values)
     filters = _where(view, where, values)
     if after is not None:
