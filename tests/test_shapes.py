@@ -405,8 +405,9 @@ def test_a_time_filter_at_a_stored_time_converts_it_as_sqlalchemy_does(files: Fi
 @pytest.mark.parametrize("kind", ["postgresql", "mariadb"])
 def test_on_a_server_a_warm_load_compiles_nothing_and_answers_as_a_fresh_one(
         kind: str, city: Path, files: Files, monkeypatch: pytest.MonkeyPatch) -> None:
-    """On a database server the shape keeps its statement, run by SQLAlchemy's engine with
-    the call's values: warm, nothing is built or compiled, and the rows are a fresh
+    """On a database server the shape keeps its statement, run with the call's values
+    (MariaDB: by SQLAlchemy's engine; PostgreSQL: compiled once for asyncpg, as a
+    SQLite file's): warm, nothing is built or compiled, and the rows are a fresh
     connector's (its own statement compiled for these values)."""
     from tests import stores
 

@@ -47,8 +47,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from sqlalchemy import Float
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import InvalidRequestError
 
 __all__ = ["Prepared", "ReadOnlyFile", "Statements"]
 
@@ -56,6 +58,8 @@ T = TypeVar("T")
 
 #: Statement shapes kept compiled per connector (a connector has a few dozen).
 MAX_SHAPES = 512
+#: PostgreSQL's type oids of float8 and numeric (``_result_processor``).
+_FLOAT8, _NUMERIC = 701, 1700
 
 
 @dataclass(frozen=True)
@@ -133,8 +137,7 @@ class Statements:
         # As the engine compiles (with the cache key, so that another statement of the
         # same shape can bring its own values: ``extracted_parameters``).
         compiled = stmt._compiler(self.dialect, cache_key=key)
-        results = tuple(entry.type._cached_result_processor(self.dialect, None)
-                        for entry in compiled._result_columns)
+        results = tuple(_result_processor(entry.type, self.dialect) for entry in compiled._result_columns)
         return _Shape(compiled, results, any(p is not None for p in results))
 
     def render(self, stmt: Any) -> tuple[str, tuple[Any, ...], _Shape]:
@@ -188,6 +191,17 @@ class Statements:
         procs = shape.results
         return [tuple(v if p is None or v is None else p(v) for p, v in zip(procs, row))
                 for row in rows]
+
+
+def _result_processor(type_: Any, dialect: Dialect) -> Any:
+    """A result column's conversion, as SQLAlchemy's engine would apply it. The asyncpg
+    dialect's numbers convert by the type the server reports for the column (a float
+    or a numeric); the sources' columns are what their tables declare (float8 for a
+    Float, numeric for another Numeric)."""
+    try:
+        return type_._cached_result_processor(dialect, None)
+    except (TypeError, InvalidRequestError):
+        return type_._cached_result_processor(dialect, _FLOAT8 if isinstance(type_, Float) else _NUMERIC)
 
 
 class _Job:

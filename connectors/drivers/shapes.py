@@ -233,7 +233,7 @@ def load(shapes: Shapes, view: View, names: list[str], key: str, keys: Sequence[
     n = len(values)
     filters = _where(view, where, values)
 
-    sqlite = shapes.statements is not None
+    sqlite = shapes.statements is not None and shapes.statements.dialect.name == "sqlite"
 
     def build(slots: Slots) -> Select[Any]:
         col = column(view, key)

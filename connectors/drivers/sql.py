@@ -16,9 +16,10 @@ and never creates it (a missing file at start-up is a :class:`DataError` naming
 the path), reads it with the stdlib ``sqlite3`` on a few threads of its own
 (``connectors.drivers.filepool``), and looks at the file (one ``stat``)
 before every statement, so a file replaced or truncated while serving is
-reopened, not read through connections to what is no longer there. A database
-server is read through SQLAlchemy's async engine (asyncpg, aiomysql) with a
-steady pool: ``pool_size`` connections, no overflow, autocommit (a read is not
+reopened, not read through connections to what is no longer there. A
+PostgreSQL server is read on asyncpg itself (``connectors.drivers.postgres``), a
+MariaDB one through SQLAlchemy's async engine (aiomysql); each with a steady
+pool: ``pool_size`` connections, no overflow, autocommit (a read is not
 followed by a rollback), no ping per checkout. Either way SQLAlchemy Core
 builds each load's and page's statement once per shape
 (``connectors.drivers.shapes``: the view, the fields, the key and how many
@@ -43,6 +44,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy import and_, event, func, literal, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql import Select
@@ -55,10 +57,14 @@ from ..views import Record, View, Where
 from . import shapes
 from .clauses import aggregate, column, decode_cursor, encode_cursor, table, where_terms
 from .filepool import ReadOnlyFile, Statements
+from .postgres import ERRORS, Pool, dialect, is_asyncpg
 from .shapes import Sent, Shape
 from .sqlite import Signature, file_problem, signature, sqlite_file, why_failed
 
 __all__ = ["SqlConnector", "decode_cursor", "encode_cursor", "sqlite_file"]
+
+#: What a failed statement raises, on every driver (told by ``why_failed``, never as SQL).
+_FAILED: tuple[type[Exception], ...] = (SQLAlchemyError, sqlite3.Error, OSError, *ERRORS)
 
 
 class SqlConnector:
@@ -87,9 +93,12 @@ class SqlConnector:
         #: The SQLite file this source reads (None: a database server).
         self.file: Path | None = sqlite_file(url)
         self._reader: ReadOnlyFile | None = None
-        self._statements = Statements()
-        #: Loads and pages by shape, each built and compiled once (``shapes``).
-        self._shapes = shapes.Shapes(self._statements if self.file is not None else None)
+        #: A PostgreSQL server read on asyncpg itself (None: a file, or another server).
+        self._pg = Pool(url, self.pool_size) if is_asyncpg(url) else None
+        self._statements = Statements(dialect() if self._pg is not None else None)
+        #: Loads and pages by shape, each built and compiled once (``shapes``); the
+        #: SQL of a file's or asyncpg's compiled here, else the engine compiles it.
+        self._shapes = shapes.Shapes(None if self._engine_runs else self._statements)
         self._seen: Signature | None = None  # the file the readers were opened on
         self._probe_statements: list[Select[Any]] | None = None
         self._server_opened = 0  # connections the engines opened (a database server)
@@ -101,7 +110,8 @@ class SqlConnector:
         if self._engine is not None or self._reader is not None:
             return
         if self.file is None:
-            self._engine = self._create_engine()
+            if self._engine_runs:
+                self._engine = self._create_engine()
             return
         try:
             st = os.stat(self.file)
@@ -136,12 +146,20 @@ class SqlConnector:
         event.listen(engine.sync_engine, "connect", opened)
         return engine
 
+    @property
+    def _engine_runs(self) -> bool:
+        """Whether statements run on SQLAlchemy's engine (not a file's, not asyncpg's)."""
+        return self.file is None and self._pg is None
+
     def connections_opened(self) -> int:
         """Connections to the source opened since the connector was made."""
-        reader = self._reader
-        return self._server_opened + (reader.opened if reader is not None else 0) + self._closed
+        reader, pg = self._reader, self._pg
+        return (self._server_opened + (reader.opened if reader is not None else 0) + self._closed
+                + (pg.opened if pg is not None else 0))
 
     async def close(self) -> None:
+        if self._pg is not None:
+            await self._pg.close(self.timeout)
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
@@ -197,9 +215,17 @@ class SqlConnector:
             if problem is not None:
                 raise SourceError(self.name, problem)
         statements = self._probes()
+        rendered = [] if self._engine_runs else [self._statements.render(s)[:2] for s in statements]
         try:
-            if self.file is not None:
-                rendered = [self._statements.render(stmt)[:2] for stmt in statements]
+            if self._pg is not None:
+                pg = self._pg
+
+                async def ask() -> None:
+                    for sql, params in rendered:
+                        await pg.rows(sql, params)
+
+                await asyncio.wait_for(ask(), self.timeout)
+            elif self.file is not None:
                 reader = await self._current_reader()
 
                 def probe(conn: sqlite3.Connection) -> None:
@@ -218,7 +244,7 @@ class SqlConnector:
                 await asyncio.wait_for(run(), self.timeout)
         except TimeoutError:
             raise SourceTimeout(self.name, self.timeout) from None
-        except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
+        except _FAILED as exc:
             raise SourceError(self.name, why_failed(exc, self.file)) from exc
 
     # -- queries -----------------------------------------------------------
@@ -323,10 +349,7 @@ class SqlConnector:
     def sql_text(self, stmt: Any) -> str:
         """The SQL of a statement as this connector's dialect renders it."""
 
-        from sqlalchemy.engine import make_url
-
-        dialect = make_url(self.url).get_dialect()()
-        return str(stmt.compile(dialect=dialect))
+        return str(stmt.compile(dialect=make_url(self.url).get_dialect()()))
 
     # -- internals ---------------------------------------------------------
     async def _execute(self, stmt: Any, *, shape: Shape | None = None,
@@ -335,14 +358,14 @@ class SqlConnector:
         ``stmt`` is then None)."""
         started = time.time_ns()
         try:
-            if self.file is not None:
+            if not self._engine_runs:  # the SQL compiled here: a file's, asyncpg's
                 if shape is not None:
                     compiled: Any = shape.prepared
                     sql, params = compiled.sql, compiled.bind(values)
                 else:
                     sql, params, compiled = self._statements.render(stmt)
-                reader = await self._current_reader()
-                raw = reader.quick(sql, params)  # a small read: here, not on a thread
+                reader: Any = self._pg or await self._current_reader()
+                raw: Any = None if self._pg is not None else reader.quick(sql, params)  # small: not on a thread
                 raw = raw if raw is not None else await asyncio.wait_for(reader.rows(sql, params), self.timeout)
                 rows = self._statements.convert(compiled, raw)
             else:
@@ -359,7 +382,7 @@ class SqlConnector:
                 rows = await asyncio.wait_for(run(), self.timeout)
         except TimeoutError:
             raise SourceTimeout(self.name, self.timeout) from None
-        except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
+        except _FAILED as exc:
             raise SourceError(self.name, why_failed(exc, self.file, known_only=True)) from exc
         if self.observers:
             mark = STATEMENT_STARTED.set(started)
