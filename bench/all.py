@@ -19,7 +19,8 @@ In order, each writing its own section (the scripts stay usable alone):
 5. ``bench.audit_entry``: one audit entry of 1, 500, 991 and 2,700 persons through the
    endpoint's path on SQLite and PostgreSQL (the 991-person entry: <= 2 ms);
 6. ``bench.instructions`` at ``--persons``: the school query and the look-up against their
-   baselines again, counted in instructions by valgrind's callgrind (the same figure however
+   baselines again, on SQLite and on PostgreSQL (unless ``--no-pg``), counted in
+   instructions by valgrind's callgrind (the same figure however
    busy the machine is; skipped with a message without valgrind).
 
 ``--quick``: a smoke run of a few minutes (10,000 persons, short runs, one round).
@@ -106,7 +107,8 @@ def run(args: argparse.Namespace) -> None:
         *([] if args.pg else ["--no-pg"])]))
     print("== instructions (callgrind)", flush=True)
     instructions.run(_args(instructions.parser(), [
-        "--persons", str(args.persons), *seed, *(["--answers", "1", "--lookups", "50"] if quick else [])]))
+        "--persons", str(args.persons), *seed, *(["--answers", "1", "--lookups", "50"] if quick else []),
+        *([] if args.pg else ["--no-pg"])]))
     print(f"bench.all done in {time.perf_counter() - started:.0f}s")
 
 

@@ -1,6 +1,6 @@
 """Instructions, not seconds: the hub and its baselines counted by valgrind's callgrind.
 
-    python -m bench.instructions [--persons 200000] [--answers 3] [--lookups 300]
+    python -m bench.instructions [--persons 200000] [--answers 3] [--lookups 300] [--no-pg] [--keep]
 
 Wall-clock ratios on a shared machine move with whatever else runs (the same
 hub answer has measured 42 to 65 ms within minutes). ``callgrind`` counts the
@@ -21,7 +21,16 @@ and is left out, which makes the hub's ratios harsher than the wrk figures of
   two hand-written answers of ``bench.school_query`` (per source; ATTACH);
 - the health-code look-up (GraphQL text, and by the persisted query's hash)
   against the bare Starlette app on stdlib sqlite3 (``bench.bare_app``), both
-  called as ASGI apps.
+  called as ASGI apps;
+- on PostgreSQL (the city loaded into bench.pg's databases, reused when there,
+  dropped at the end unless ``--keep``; ``--no-pg`` skips these): the school
+  query against hand-written asyncpg per source (``bench.pg.PgPerSource``), the
+  look-up against the bare Starlette app on an asyncpg pool. Only the client's
+  process is counted: the server's work, the same for both sides, is not.
+
+Every measured process runs with ``PYTHONHASHSEED=0``: with str hashes seeded
+alike, its dicts and sets are laid out alike from run to run (the same code
+otherwise counted 170 to 178 M for one school answer).
 
 The hub's own database (the audit trail) is a new file for each case: a store grown
 by earlier runs would change the count (its person index costs more as it grows).
@@ -53,7 +62,9 @@ from bench._common import ensure_city, machine_block, update_section
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = ("hub-school", "sql-per-source", "sql-attached", "hub-lookup", "hub-lookup-persisted",
-         "sqlite3-lookup")
+         "sqlite3-lookup", "hub-school-pg", "asyncpg-school", "hub-lookup-pg", "asyncpg-lookup")
+#: The cases on PostgreSQL (the city loaded as bench.pg loads it; skipped with --no-pg).
+PG_CASES = CASES[6:]
 LABELS = {
     "hub-school": "**(a) hub**, the school query, whole school",
     "sql-per-source": "(b) sqlite3, one connection per source, IN lists, + json.dumps",
@@ -61,6 +72,10 @@ LABELS = {
     "hub-lookup": "**hub**, `healthCode` look-up (GraphQL text)",
     "hub-lookup-persisted": "**hub**, the same look-up by the persisted query's hash",
     "sqlite3-lookup": "bare Starlette, stdlib sqlite3 (the look-up's baseline)",
+    "hub-school-pg": "**hub on PostgreSQL**, the school query, whole school",
+    "asyncpg-school": "asyncpg, one connection per source database, = ANY(array), + json.dumps",
+    "hub-lookup-pg": "**hub on PostgreSQL**, `healthCode` look-up",
+    "asyncpg-lookup": "bare Starlette, asyncpg pool (the look-up's baseline)",
 }
 
 
@@ -168,8 +183,11 @@ async def _lookups(case: str, data_dir: Path, state: Path, warm: int, count: int
     from hub.config import HubConfig
 
     ids = pick_ids(data_dir, 64)
-    if case == "sqlite3-lookup":
-        app, path = create_sqlite3_app(data_dir), "/code"
+    if case in ("sqlite3-lookup", "asyncpg-lookup"):
+        from bench.bare_app import create_asyncpg_app
+
+        app = create_sqlite3_app(data_dir) if case == "sqlite3-lookup" else create_asyncpg_app()
+        path = "/code"
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         bodies = [json.dumps({"idNumber": i}) for i in ids]
     else:
@@ -177,7 +195,7 @@ async def _lookups(case: str, data_dir: Path, state: Path, warm: int, count: int
         token = issue_token(HubConfig.for_data_dir(data_dir).secret, "province", ttl=3600)
         headers = {"Content-Type": "application/json", "Accept": "application/json",
                    "Authorization": f"Bearer {token}", "X-Purpose": "mutual-recognition"}
-        if case == "hub-lookup":
+        if case in ("hub-lookup", "hub-lookup-pg"):
             bodies = [json.dumps({"query": GRAPHQL, "variables": {"id": i}}) for i in ids]
         else:
             key = hashlib.sha256(PERSISTED.read_text(encoding="utf-8").strip().encode()).hexdigest()
@@ -199,11 +217,33 @@ async def _lookups(case: str, data_dir: Path, state: Path, warm: int, count: int
     return {"units": count, "requests": count}
 
 
+async def _pg_school(school: str, warm: int, answers: int) -> dict[str, Any]:
+    from sqlalchemy.engine import make_url
+
+    from bench.pg import PgPerSource
+
+    sql = PgPerSource({k: make_url(v) for k, v in json.loads(os.environ["BENCH_PG_TARGETS"]).items()})
+    await sql.open()
+    try:
+        now = dt.datetime.now(dt.UTC)
+        for _ in range(warm):
+            await sql.answer(school, now)
+        _switch(True)
+        for _ in range(answers):
+            await sql.answer(school, now)
+        _switch(False)
+    finally:
+        await sql.close()
+    return {"units": answers, "requests": answers}
+
+
 def child(args: argparse.Namespace) -> None:
     data_dir, state = Path(args.data_dir), Path(args.report).parent
     case = args.child
-    if case == "hub-school":
+    if case in ("hub-school", "hub-school-pg"):
         got = asyncio.run(_hub_school(data_dir, state, args.school, args.warm, args.answers))
+    elif case == "asyncpg-school":
+        got = asyncio.run(_pg_school(args.school, args.warm, args.answers))
     elif case in ("sql-per-source", "sql-attached"):
         got = _sql_school(data_dir, args.school, args.warm, args.answers, case == "sql-attached")
     else:
@@ -235,7 +275,8 @@ def group(obj: str) -> str:
     return "other"
 
 
-def measure(case: str, args: argparse.Namespace, data_dir: Path, school: str) -> dict[str, Any]:
+def measure(case: str, args: argparse.Namespace, data_dir: Path, school: str,
+            pg_env: dict[str, str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="hub-instructions-") as tmp:
         out, report = Path(tmp) / "callgrind.out", Path(tmp) / "report.json"
         cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
@@ -244,7 +285,10 @@ def measure(case: str, args: argparse.Namespace, data_dir: Path, school: str) ->
                "--warm", str(args.warm), "--report", str(report)]
         started = time.perf_counter()
         done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": str(REPO)})
+                              env={**os.environ, **(pg_env if case in PG_CASES and pg_env else {}),
+                                   "PYTHONPATH": str(REPO),
+                                   # str hashes seeded alike: dicts and sets laid out alike, run to run
+                                   "PYTHONHASHSEED": "0"})
         if done.returncode != 0 or not report.exists():
             raise SystemExit(f"{case}: the measured process failed (exit {done.returncode}):\n"
                              f"{done.stderr[-3000:]}")
@@ -279,7 +323,18 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         school, pupils, _why = pick_schools(sizes)[-1]
     print(f"counting instructions (callgrind) for school {school} ({pupils:,} pupils) "
           f"and {args.lookups} look-ups ...", flush=True)
-    results = {c: measure(c, args, data_dir, school) for c in args.cases}
+    cases = [c for c in args.cases if args.pg or c not in PG_CASES]
+    if not args.pg:
+        print("bench.instructions: --no-pg, the PostgreSQL cases are not counted")
+    with tempfile.TemporaryDirectory(prefix="hub-instructions-pg-") as tmp:
+        pg_env, targets = _pg_setup(args, data_dir, Path(tmp)) if set(cases) & set(PG_CASES) else (None, None)
+        try:
+            results = {c: measure(c, args, data_dir, school, pg_env) for c in cases}
+        finally:
+            if targets is not None and not args.keep:
+                from tests import stores
+
+                stores.drop(targets)
     figures = {"school": school, "pupils": pupils, "results": results,
                "seconds": time.perf_counter() - started}
     if set(args.cases) == set(CASES):
@@ -287,6 +342,21 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     else:
         print("some cases only (--cases): bench/RESULTS.md left as it is")
     return figures
+
+
+def _pg_setup(args: argparse.Namespace, data_dir: Path, tmp: Path) -> tuple[dict[str, str], dict[str, Any]]:
+    """The city in PostgreSQL (bench.pg's databases; reused when loaded) and what the
+    children need: the hub's configuration on it, the health codes' DSN, every source's URL."""
+    from bench.pg import dsn, load_into_postgres
+    from hub.city.load import connectors_toml
+
+    targets = load_into_postgres(data_dir, f"bench_pg{args.persons}_", reuse=True)
+    config = tmp / "hub.toml"
+    config.write_text(connectors_toml(targets, data_dir), encoding="utf-8")
+    return {"BENCH_HUB_CONFIG": str(config), "BENCH_PG_DSN": dsn(targets["healthcode"]),
+            "BENCH_PG_POOL": "4",
+            "BENCH_PG_TARGETS": json.dumps({k: v.render_as_string(hide_password=False)
+                                            for k, v in targets.items()})}, targets
 
 
 def _m(n: float) -> str:
@@ -308,7 +378,7 @@ def write(args: argparse.Namespace, data_dir: Path, figures: dict[str, Any]) -> 
             f"{figures['seconds']:.0f}s",
         ]),
         "",
-        "Instructions count work, not waiting: they move by 1-2% between runs "
+        "Instructions count work, not waiting: they move by about 1% between runs "
         "whatever else the machine does, where the wall-clock figures above move by 20% and "
         "more. They leave out what costs time without instructions (a thread waiting for the "
         "GIL, the disk), and an HTTP server's work, which both sides would share.",
@@ -332,8 +402,16 @@ def write(args: argparse.Namespace, data_dir: Path, figures: dict[str, Any]) -> 
         row("hub-lookup", "request", "sqlite3-lookup"),
         row("hub-lookup-persisted", "request", "sqlite3-lookup"),
         row("sqlite3-lookup", "request", None),
-        "",
     ]
+    pg = all(c in r for c in PG_CASES)
+    if pg:
+        lines += [
+            row("hub-school-pg", school_per, "asyncpg-school"),
+            row("asyncpg-school", "answer", None),
+            row("hub-lookup-pg", "request", "asyncpg-lookup"),
+            row("asyncpg-lookup", "request", None),
+        ]
+    lines += [""]
     hub, per_src, att = r["hub-school"], r["sql-per-source"], r["sql-attached"]
     look, pers, bare = r["hub-lookup"], r["hub-lookup-persisted"], r["sqlite3-lookup"]
     hp, sp = hub["per"], per_src["per"]
@@ -352,6 +430,18 @@ def write(args: argparse.Namespace, data_dir: Path, figures: dict[str, Any]) -> 
         f"query's hash {bare['total'] / pers['total']:.2f}x "
         f"({pers['total'] / look['total']:.2f}x the instructions of the GraphQL text).",
     ]
+    if pg:
+        hpg, apg = r["hub-school-pg"], r["asyncpg-school"]
+        lpg, bpg = r["hub-lookup-pg"], r["asyncpg-lookup"]
+        lines.append(
+            f"- **on PostgreSQL** (the city in bench.pg's databases; counted in the hub's or the "
+            f"baseline's process only: the server's own work, the same for both, is another "
+            f"process's; the hub's SQLite instructions there are its audit trail's, in its state "
+            f"file): the school query, hub / hand-written asyncpg per source = "
+            f"{hpg['total'] / apg['total']:.2f}x (target <= 1.5x in time); the look-up, bare "
+            f"asyncpg / hub = {bpg['total'] / lpg['total']:.2f}x (target >= 0.8x in requests per second).")
+    else:
+        lines.append("- on PostgreSQL: not counted in this run (--no-pg).")
     update_section("instructions", "\n".join(lines))
 
 
@@ -374,6 +464,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--warm", type=int, default=3, help="uncounted answers first (x50 for look-ups)")
     p.add_argument("--cases", type=_cases, default=list(CASES),
                    help=f"comma-separated, of {', '.join(CASES)} (default all; only all rewrites RESULTS.md)")
+    p.add_argument("--no-pg", dest="pg", action="store_false",
+                   help="skip the PostgreSQL cases (they load the city as bench.pg does)")
+    p.add_argument("--keep", action="store_true", help="keep the city's PostgreSQL databases")
     p.add_argument("--child", choices=CASES, help=argparse.SUPPRESS)
     p.add_argument("--report", help=argparse.SUPPRESS)
     return p
