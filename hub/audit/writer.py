@@ -62,6 +62,11 @@ class _Expired(Exception):
     """An entry's request stopped waiting for its commit (``GroupWriter.commit``)."""
 
 
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 def _expire(future: asyncio.Future[int]) -> None:
     if not future.done():
         future.set_exception(_Expired())
@@ -88,7 +93,8 @@ class GroupWriter:
         #: Person rows this process wrote that may not be indexed yet; 1 at start, so the
         #: first idle moment looks (a process killed before catching up leaves some).
         self._behind = 1
-        self._wake = asyncio.Event()
+        #: The idle writer's wait (``_idle``), cut short by an entry queued.
+        self._waiter: asyncio.Future[None] | None = None
         #: Why the last catch-up failed (logged once per reason).
         self._index_problem: str | None = None
 
@@ -124,7 +130,7 @@ class GroupWriter:
                 await self._flusher
         self.later(self.summaries.rest())
         if self._writer is not None and not self._writer.done():
-            self._wake.set()  # not waiting for the writer to be idle: it catches up now
+            self._rouse()  # not waiting for the writer to be idle: it catches up now
             await self._writer
         if self._behind > 0:
             await self._catch_up(whole=True)
@@ -141,8 +147,25 @@ class GroupWriter:
         return AuditUnavailable(f"the audit trail could not be written ({reason}), so no answer is "
                                 "served; retry later (the hub's operators are told by the log)")
 
+    def _rouse(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _idle(self, seconds: float) -> None:
+        """Until an entry is queued or ``seconds`` have passed: one future and one timer
+        (``asyncio.wait_for`` on an event made a task and three callbacks per request)."""
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(seconds, _settle, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
     def _start_writer(self) -> None:
-        self._wake.set()
+        self._rouse()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())
 
@@ -183,9 +206,7 @@ class GroupWriter:
             if self._behind <= 0:
                 return
             # Nothing to write: once nothing new came for IDLE_SECONDS, index what was written.
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), IDLE_SECONDS)
+            await self._idle(IDLE_SECONDS)
             if not self._queue and not await self._catch_up(whole=False):
                 return  # the store failed: the next group tries again
 
