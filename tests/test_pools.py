@@ -190,6 +190,31 @@ def test_a_small_read_is_done_on_the_loops_thread_and_a_big_one_on_a_worker(city
         assert big == con.execute(scan).fetchall()
 
 
+def test_a_cached_look_up_read_over_and_over_on_the_loop_is_never_cut(city: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite counts a prepared statement's steps over its whole life and the stdlib keeps
+    it prepared: the loop's step budget is each read's own, so the same small look-up
+    read thousands of times is never interrupted (given to a worker), while a read
+    past the budget still is."""
+    from connectors.drivers import filepool
+
+    monkeypatch.setattr(filepool, "QUICK_STEPS", 1_000)  # a few dozen look-ups' steps
+    town = copy_city(city, tmp_path / "town")
+    path = town / "school.sqlite"
+    with sqlite3.connect(path) as con:
+        school_id, name = con.execute("SELECT school_id, school_name FROM school LIMIT 1").fetchone()
+    reader = filepool.ReadOnlyFile("school", path, busy=1.0, size=1)
+    try:
+        got = [reader.quick("SELECT school_name FROM school WHERE school_id = ?", [school_id])
+               for _ in range(3_000)]
+        scan = reader.quick("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n "
+                            "WHERE x < 10000) SELECT count(*) FROM n", [])
+    finally:
+        reader.close()
+    assert got == [[(name,)]] * 3_000
+    assert scan is None
+
+
 def test_a_small_read_that_meets_a_lock_waits_for_it_on_a_worker(city: Path, tmp_path: Path) -> None:
     """The loop's connection never waits for a lock: a read meeting one goes to a worker
     thread, which waits for it as every read does (the source's busy timeout)."""
