@@ -153,9 +153,7 @@ class SqlConnector:
 
     def connections_opened(self) -> int:
         """Connections to the source opened since the connector was made."""
-        reader, pg = self._reader, self._pg
-        return (self._server_opened + (reader.opened if reader is not None else 0) + self._closed
-                + (pg.opened if pg is not None else 0))
+        return self._server_opened + self._closed + sum(r.opened for r in (self._reader, self._pg) if r)
 
     async def close(self) -> None:
         if self._pg is not None:
@@ -215,8 +213,8 @@ class SqlConnector:
             if problem is not None:
                 raise SourceError(self.name, problem)
         statements = self._probes()
-        rendered = [] if self._engine_runs else [self._statements.render(s)[:2] for s in statements]
         try:
+            rendered = [] if self._engine_runs else [self._statements.render(s)[:2] for s in statements]
             if self._pg is not None:
                 pg = self._pg
 
@@ -348,7 +346,6 @@ class SqlConnector:
 
     def sql_text(self, stmt: Any) -> str:
         """The SQL of a statement as this connector's dialect renders it."""
-
         return str(stmt.compile(dialect=make_url(self.url).get_dialect()()))
 
     # -- internals ---------------------------------------------------------
@@ -364,9 +361,12 @@ class SqlConnector:
                     sql, params = compiled.sql, compiled.bind(values)
                 else:
                     sql, params, compiled = self._statements.render(stmt)
-                reader: Any = self._pg or await self._current_reader()
-                raw: Any = None if self._pg is not None else reader.quick(sql, params)  # small: not on a thread
-                raw = raw if raw is not None else await asyncio.wait_for(reader.rows(sql, params), self.timeout)
+                if self._pg is not None:
+                    raw = await asyncio.wait_for(self._pg.rows(sql, params), self.timeout)
+                else:
+                    reader = await self._current_reader()
+                    quick = reader.quick(sql, params)  # a small read: here, not on a thread
+                    raw = quick if quick is not None else await asyncio.wait_for(reader.rows(sql, params), self.timeout)
                 rows = self._statements.convert(compiled, raw)
             else:
                 engine = await self._current_engine()
