@@ -176,7 +176,7 @@ def _sql_school(data_dir: Path, school: str, warm: int, answers: int, attached: 
 
 
 async def _lookups(case: str, data_dir: Path, state: Path, warm: int, count: int) -> dict[str, Any]:
-    from bench.bare_app import create_sqlite3_app, hub_config
+    from bench.bare_app import create_asyncpg_app, create_sqlite3_app, hub_config
     from bench.lookup import GRAPHQL, PERSISTED, pick_ids
     from hub.access.tokens import issue_token
     from hub.app import create_app
@@ -184,8 +184,6 @@ async def _lookups(case: str, data_dir: Path, state: Path, warm: int, count: int
 
     ids = pick_ids(data_dir, 64)
     if case in ("sqlite3-lookup", "asyncpg-lookup"):
-        from bench.bare_app import create_asyncpg_app
-
         app = create_sqlite3_app(data_dir) if case == "sqlite3-lookup" else create_asyncpg_app()
         path = "/code"
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -276,7 +274,8 @@ def group(obj: str) -> str:
 
 
 def measure(case: str, args: argparse.Namespace, data_dir: Path, school: str,
-            pg_env: dict[str, str] | None = None) -> dict[str, Any]:
+            env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``case`` counted in a process of its own, with ``env`` added to its environment."""
     with tempfile.TemporaryDirectory(prefix="hub-instructions-") as tmp:
         out, report = Path(tmp) / "callgrind.out", Path(tmp) / "report.json"
         cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
@@ -285,8 +284,7 @@ def measure(case: str, args: argparse.Namespace, data_dir: Path, school: str,
                "--warm", str(args.warm), "--report", str(report)]
         started = time.perf_counter()
         done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
-                              env={**os.environ, **(pg_env if case in PG_CASES and pg_env else {}),
-                                   "PYTHONPATH": str(REPO),
+                              env={**os.environ, **(env or {}), "PYTHONPATH": str(REPO),
                                    # str hashes seeded alike: dicts and sets laid out alike, run to run
                                    "PYTHONHASHSEED": "0"})
         if done.returncode != 0 or not report.exists():
@@ -329,7 +327,8 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     with tempfile.TemporaryDirectory(prefix="hub-instructions-pg-") as tmp:
         pg_env, targets = _pg_setup(args, data_dir, Path(tmp)) if set(cases) & set(PG_CASES) else (None, None)
         try:
-            results = {c: measure(c, args, data_dir, school, pg_env) for c in cases}
+            results = {c: measure(c, args, data_dir, school, pg_env if c in PG_CASES else None)
+                       for c in cases}
         finally:
             if targets is not None and not args.keep:
                 from tests import stores
